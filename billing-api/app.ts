@@ -1,0 +1,79 @@
+/**
+ * The billing API as a Fastify application. `buildApp()` never listens (server.ts / main.ts do), so tests
+ * build exactly the application production runs and drive it over real HTTP or `inject()`.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { Histogram } from 'prom-client';
+import type { Pool } from '../common/db.js';
+import type { Logger } from '../common/logger.js';
+import type { Metrics } from '../common/metrics.js';
+import { authPlugin } from './auth.js';
+import { installErrorHandler } from './errors.js';
+import { ProvisioningService } from './provisioning.service.js';
+import { ReadingsRepository } from './readings.repository.js';
+import { healthRoutes, type ReadinessCheck } from './routes/health.routes.js';
+import { provisioningRoutes } from './routes/provisioning.routes.js';
+import { readingsRoutes } from './routes/readings.routes.js';
+
+export interface AppOptions {
+  pool: Pool;
+  log: Logger;
+  metrics: Metrics;
+  readiness: ReadinessCheck[];
+  scryptN: number;
+}
+
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: opts.log as unknown as FastifyBaseLogger,
+    requestIdHeader: 'x-request-id',
+    bodyLimit: 4 * 1024 * 1024,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandler(app);
+
+  const httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status_code'],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [opts.metrics.registry],
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    httpDuration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Smart-meter billing gateway API',
+        version: '0.1.0',
+        description: 'Provisioning, interval data, quarantine, tariffs, charges and bills. Contract: shared/CONTRACT.md. Times are UTC with Z on output; windows are half-open [from, to) on intervalStart; energy and money are exact decimal strings.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+  app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), public: true } as never;
+  });
+
+  await app.register(authPlugin, { pool: opts.pool });
+  const provisioning = new ProvisioningService(opts.pool, opts.scryptN);
+  const readings = new ReadingsRepository(opts.pool);
+  await app.register(healthRoutes, { checks: opts.readiness, registry: opts.metrics.registry });
+  await app.register(provisioningRoutes, { provisioning });
+  await app.register(readingsRoutes, { readings, provisioning });
+  return app;
+}

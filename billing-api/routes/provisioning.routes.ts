@@ -1,0 +1,96 @@
+/** Accounts, meters, concentrators, device secrets and tokens (contract section 3). */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { requireAccountAccess, requireAdmin, requireStaff } from '../auth.js';
+import { notFound } from '../errors.js';
+import type { ProvisioningService } from '../provisioning.service.js';
+import {
+  accountCreateSchema, accountSchema, concentratorCreateSchema, concentratorMetersSchema, idParamSchema, idSchema,
+  limitSchema, meterCreateSchema, meterSchema, secretRotateSchema, tokenCreateSchema,
+} from '../schemas.js';
+
+const page = <T extends z.ZodTypeAny>(item: T) => z.object({ items: z.array(item), next: z.string().nullable() });
+
+function nextPath(path: string, query: Record<string, unknown>, items: { id: string }[], limit: number): string | null {
+  if (items.length < limit) return null;
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && k !== 'after') params.set(k, String(v));
+  params.set('after', items[items.length - 1].id);
+  return `${path}?${params}`;
+}
+
+export const provisioningRoutes: FastifyPluginAsyncZod<{ provisioning: ProvisioningService }> = async (app, { provisioning }) => {
+  app.post('/v1/accounts', { schema: { tags: ['provisioning'], body: accountCreateSchema, response: { 201: accountSchema } } }, async (req, reply) => {
+    requireAdmin(req);
+    return reply.code(201).send(await provisioning.createAccount(req.body));
+  });
+
+  app.get('/v1/accounts', { schema: { tags: ['provisioning'], querystring: z.strictObject({ limit: limitSchema, after: z.string().optional() }) } }, async (req) => {
+    requireStaff(req);
+    const items = await provisioning.listAccounts(req.query.limit, req.query.after);
+    return { items, next: nextPath('/v1/accounts', req.query, items, req.query.limit) };
+  });
+
+  app.get('/v1/accounts/:id', { schema: { tags: ['provisioning'], params: idParamSchema, response: { 200: accountSchema } } }, async (req) => {
+    requireAccountAccess(req, req.params.id, `account "${req.params.id}"`);
+    const account = await provisioning.getAccount(req.params.id);
+    if (!account) throw notFound(`account "${req.params.id}"`);
+    return account;
+  });
+
+  app.post('/v1/meters', { schema: { tags: ['provisioning'], body: meterCreateSchema, response: { 201: meterSchema } } }, async (req, reply) => {
+    requireAdmin(req);
+    return reply.code(201).send(await provisioning.createMeter(req.body));
+  });
+
+  app.get(
+    '/v1/meters',
+    { schema: { tags: ['provisioning'], querystring: z.strictObject({ accountId: idSchema.optional(), limit: limitSchema, after: z.string().optional() }), response: { 200: page(meterSchema) } } },
+    async (req) => {
+      const p = req.principal!;
+      const accountId = p.role === 'customer' ? p.accountId! : req.query.accountId;
+      const items = await provisioning.listMeters(accountId, req.query.limit, req.query.after);
+      return { items, next: nextPath('/v1/meters', req.query, items, req.query.limit) };
+    },
+  );
+
+  app.get('/v1/meters/:id', { schema: { tags: ['provisioning'], params: idParamSchema, response: { 200: meterSchema } } }, async (req) => {
+    const meter = await provisioning.getMeter(req.params.id);
+    if (!meter) throw notFound(`meter "${req.params.id}"`);
+    requireAccountAccess(req, meter.accountId, `meter "${req.params.id}"`);
+    return meter;
+  });
+
+  app.post('/v1/concentrators', { schema: { tags: ['provisioning'], body: concentratorCreateSchema } }, async (req, reply) => {
+    requireAdmin(req);
+    return reply.code(201).send(await provisioning.createConcentrator(req.body));
+  });
+
+  app.get('/v1/concentrators/:id', { schema: { tags: ['provisioning'], params: idParamSchema } }, async (req) => {
+    requireStaff(req);
+    const c = await provisioning.getConcentrator(req.params.id);
+    if (!c) throw notFound(`concentrator "${req.params.id}"`);
+    return c;
+  });
+
+  app.put('/v1/concentrators/:id/meters', { schema: { tags: ['provisioning'], params: idParamSchema, body: concentratorMetersSchema } }, async (req) => {
+    requireAdmin(req);
+    return provisioning.setConcentratorMeters(req.params.id, req.body.meterIds);
+  });
+
+  app.put('/v1/devices/:id/secret', { schema: { tags: ['provisioning'], params: idParamSchema, body: secretRotateSchema, description: 'Sets (or generates and returns once) the MQTT secret of a meter or concentrator; connected gateways forget the old one at once.' } }, async (req) => {
+    requireAdmin(req);
+    return provisioning.rotateSecret(req.params.id, req.body.mqttPassword);
+  });
+
+  app.post('/v1/tokens', { schema: { tags: ['auth'], body: tokenCreateSchema } }, async (req, reply) => {
+    requireAdmin(req);
+    return reply.code(201).send(await provisioning.createToken(req.body));
+  });
+
+  app.delete('/v1/tokens/:id', { schema: { tags: ['auth'], params: idParamSchema } }, async (req, reply) => {
+    requireAdmin(req);
+    await provisioning.revokeToken(req.params.id);
+    return reply.code(204).send();
+  });
+};

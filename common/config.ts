@@ -1,0 +1,82 @@
+/**
+ * Configuration from the environment (contract section 1, plus the project's own variables), validated
+ * once at start-up by one zod schema. An invalid configuration stops start-up with ONE message that lists
+ * every bad variable.
+ */
+import { z } from 'zod';
+
+const port = (fallback: number) =>
+  z.coerce.number().int('must be an integer').min(0, 'must be 0..65535').max(65535, 'must be 0..65535').default(fallback);
+const positiveInt = (fallback: number) => z.coerce.number().int('must be an integer').positive('must be > 0').default(fallback);
+const flag = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no', ''])
+  .default('')
+  .transform((v) => v === '1' || v === 'true' || v === 'yes');
+
+export const configSchema = z.object({
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  MQTT_PORT: port(1883),
+  MQTT_WS_PORT: port(8083),
+  MQTT_HOST: z.string().min(1).default('0.0.0.0'),
+  API_PORT: port(3000),
+  API_HOST: z.string().min(1).default('0.0.0.0'),
+  BILLING_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Where the embedded PostgreSQL keeps its cluster when DATABASE_URL is unset. */
+  DATA_DIR: z.string().min(1).default('./data'),
+  /** auto: hypertable when TimescaleDB can be created, plain table otherwise; timescaledb: required; plain: never. */
+  READINGS_STORAGE: z.enum(['auto', 'timescaledb', 'plain']).default('auto'),
+  /** Same as READINGS_STORAGE=timescaledb (the CI switch). */
+  REQUIRE_TIMESCALEDB: flag,
+  MAX_PAYLOAD_BYTES: positiveInt(256 * 1024),
+  /** Readings starting more than this many seconds after the gateway's clock are quarantined as `future`. */
+  FUTURE_TOLERANCE_SECONDS: z.coerce.number().int().min(0).default(300),
+  INGEST_MAX_BATCH_ROWS: positiveInt(5000),
+  INGEST_MAX_INFLIGHT_BATCHES: positiveInt(2),
+  /** Above this many readings waiting for commit, new MQTT connections are refused. */
+  INGEST_HIGH_WATER_READINGS: positiveInt(200_000),
+  MQTT_MAX_CONNECTIONS: positiveInt(100_000),
+  /** scrypt cost (N) for device secrets; a power of two. */
+  DEVICE_SECRET_SCRYPT_N: z.coerce
+    .number()
+    .int()
+    .refine((n) => n >= 1024 && (n & (n - 1)) === 0, 'must be a power of two >= 1024')
+    .default(16384),
+  PG_POOL_MAX: positiveInt(10),
+});
+
+export type Config = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates the environment; throws one ConfigError listing every bad variable. Empty strings count as unset. */
+export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(configSchema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const result = configSchema.safeParse(input);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? '?');
+        return `${name}=${JSON.stringify(input[name] ?? '')}: ${issue.message}`;
+      }),
+    );
+  }
+  return result.data;
+}
+
+/** Whether the configuration demands TimescaleDB (a missing extension is then an error, not a narrowing). */
+export function timescaleRequired(config: Pick<Config, 'READINGS_STORAGE' | 'REQUIRE_TIMESCALEDB'>): boolean {
+  return config.READINGS_STORAGE === 'timescaledb' || config.REQUIRE_TIMESCALEDB;
+}

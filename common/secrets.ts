@@ -1,0 +1,66 @@
+/**
+ * Secrets at rest. Device secrets (MQTT passwords, possibly chosen by a person) are hashed with scrypt,
+ * asynchronously (libuv thread pool), never on the publish path. API tokens are 256-bit random values,
+ * so a SHA-256 digest is a safe and constant-time-lookup way to store them.
+ */
+import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+
+const KEY_LENGTH = 32;
+
+function scryptAsync(secret: Buffer | string, salt: Buffer, N: number): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    scrypt(secret, salt, KEY_LENGTH, { N, r: 8, p: 1, maxmem: 256 * N * 8 + 1024 * 1024 }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    ),
+  );
+}
+
+/** `scrypt$N$r$p$saltB64$hashB64` */
+export async function hashSecret(secret: string, N = 16384): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await scryptAsync(secret, salt, N);
+  return `scrypt$${N}$8$1$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+/**
+ * `sha256$saltB64$hashB64`: for secrets this system generated itself (192 random bits), where a slow KDF
+ * adds nothing (no dictionary to search) and would only make provisioning and reconnect storms slow.
+ */
+export function hashGeneratedSecret(secret: string): string {
+  const salt = randomBytes(16);
+  return `sha256$${salt.toString('base64')}$${sha256(Buffer.concat([salt, Buffer.from(secret)])).toString('base64')}`;
+}
+
+export async function verifySecret(secret: Buffer | string, stored: string): Promise<boolean> {
+  const parts = stored.split('$');
+  if (parts.length === 3 && parts[0] === 'sha256') {
+    const expected = Buffer.from(parts[2], 'base64');
+    const actual = sha256(Buffer.concat([Buffer.from(parts[1], 'base64'), Buffer.isBuffer(secret) ? secret : Buffer.from(secret)]));
+    return actual.length === expected.length && timingSafeEqual(actual, expected);
+  }
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  const N = Number(parts[1]);
+  const salt = Buffer.from(parts[4], 'base64');
+  const expected = Buffer.from(parts[5], 'base64');
+  const key = await scryptAsync(secret, salt, N);
+  return key.length === expected.length && timingSafeEqual(key, expected);
+}
+
+/** A new random device secret (URL-safe, 32 characters). */
+export function generateDeviceSecret(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+export function sha256(data: Buffer | string): Buffer {
+  return createHash('sha256').update(data).digest();
+}
+
+/** A new API bearer token and its storage digest. */
+export function generateApiToken(): { token: string; digest: Buffer } {
+  const token = `smbg_${randomBytes(32).toString('base64url')}`;
+  return { token, digest: sha256(token) };
+}
+
+export function randomId(prefix: string): string {
+  return `${prefix}_${randomBytes(9).toString('base64url')}`;
+}

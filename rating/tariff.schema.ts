@@ -1,0 +1,472 @@
+/**
+ * The native tariff document: one zod schema for validation, TypeScript types and the OpenAPI document
+ * (`z.toJSONSchema(tariffSchema)`; the schema has no transforms, only refinements, which JSON Schema omits).
+ *
+ * Units and time semantics, once for the whole document:
+ * - Money is a decimal string in the tariff's currency ("0.078891"), never a binary float.
+ * - Energy prices are per kWh, demand prices per kW, fixed charges per local day or per month.
+ * - Every time of day, month, weekday and holiday is the **local wall clock in `timeZone`**, applied to an
+ *   interval's start (`intervalStart`). Instants (`effectiveFrom`, dynamic price slots) carry an offset.
+ * - Unknown fields are refused everywhere, so a misspelt field is never silently ignored.
+ */
+import { IANAZone } from 'luxon';
+import { z } from 'zod';
+import { iso4217MinorUnit } from './money.js';
+import { exampleDynamicTariff, exampleTariff } from './tariff.example.js';
+
+const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+const LOCAL_TIME_PATTERN = /^([01]\d|2[0-3]):[0-5]\d$/;
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+const identifier = (what: string) =>
+  z.string().regex(ID_PATTERN, 'must match ^[A-Za-z0-9._-]{1,64}$').meta({ description: what });
+
+const decimal = (what: string) =>
+  z.string().regex(/^-?\d+(\.\d+)?$/, 'must be a decimal string such as "0.078891"').meta({ description: what });
+
+const nonNegativeDecimal = (what: string) =>
+  z.string().regex(/^\d+(\.\d+)?$/, 'must be a non-negative decimal string such as "0.0725"').meta({ description: what });
+
+/** A positive limit with at most 6 decimals, so that it is a whole number of milli-units (mWh, mW). */
+const tierLimit = (what: string) =>
+  z
+    .string()
+    .regex(/^\d+(\.\d{1,6})?$/, 'must be a positive decimal string with at most 6 decimals')
+    .refine((value) => Number(value) > 0, 'must be greater than 0')
+    .meta({ description: what });
+
+const month = z.int().min(1).max(12).meta({ description: 'Calendar month, 1 = January .. 12 = December' });
+const isoWeekday = z.int().min(1).max(7).meta({ description: 'ISO weekday, 1 = Monday .. 7 = Sunday' });
+const localTimeOfDay = z
+  .string()
+  .regex(LOCAL_TIME_PATTERN, 'must be a local time of day HH:MM, 00:00 to 23:59')
+  .meta({ description: 'Local wall-clock time of day in the tariff time zone, HH:MM (any minute, e.g. "16:30")' });
+const instant = z.iso
+  .datetime({ offset: true })
+  .meta({ description: 'Instant, ISO 8601 with Z or an offset, e.g. "2026-03-01T00:00:00-08:00"' });
+
+export const currencySchema = z
+  .strictObject({
+    code: z.string().regex(/^[A-Z]{3}$/).meta({ description: 'ISO 4217 alphabetic code, e.g. "USD"' }),
+    minorUnit: z
+      .int()
+      .min(0)
+      .max(4)
+      .meta({ description: 'ISO 4217 minor unit digits: amounts round half-up to this many decimals (USD 2, JPY 0, KWD 3)' }),
+  })
+  .superRefine((currency, ctx) => {
+    const expected = iso4217MinorUnit(currency.code);
+    if (expected === undefined) ctx.addIssue({ code: 'custom', path: ['code'], message: 'not an ISO 4217 currency with a minor unit' });
+    else if (expected !== currency.minorUnit)
+      ctx.addIssue({ code: 'custom', path: ['minorUnit'], message: `ISO 4217 minor unit of ${currency.code} is ${expected}` });
+  })
+  .meta({ description: 'Currency of every price in the tariff and of every amount rated with it' });
+
+export const seasonSchema = z
+  .strictObject({
+    id: identifier('Season id, referenced by schedules and flat demand charges'),
+    name: z.string().optional(),
+    fromMonth: month,
+    toMonth: month,
+  })
+  .meta({
+    description:
+      'Months fromMonth..toMonth inclusive, local calendar; may wrap the year end (fromMonth 11, toMonth 3 = Nov..Mar). ' +
+      'The seasons of a tariff cover every month exactly once.',
+  });
+
+export const observanceSchema = z
+  .strictObject({
+    saturday: z
+      .enum(['none', 'friday_before', 'monday_after'])
+      .optional()
+      .meta({ description: 'A holiday falling on Saturday is also observed on the Friday before or the Monday after. Default none.' }),
+    sunday: z
+      .enum(['none', 'monday_after'])
+      .optional()
+      .meta({ description: 'A holiday falling on Sunday is also observed on the Monday after. Default none.' }),
+  })
+  .meta({
+    description:
+      'Observed-day rule. The actual date stays a holiday; the observed date is added. An observed date that is already ' +
+      'a holiday moves on to the next weekday that is not (UK substitute days: Christmas on Saturday -> Monday, Boxing Day -> Tuesday).',
+  });
+
+const holidayName = z.string().min(1).meta({ description: 'Holiday name, e.g. "Thanksgiving Day"' });
+
+export const holidayRuleSchema = z
+  .discriminatedUnion('type', [
+    z
+      .strictObject({
+        type: z.literal('fixed'),
+        name: holidayName,
+        month,
+        day: z.int().min(1).max(31),
+        observance: observanceSchema.optional(),
+      })
+      .meta({ description: 'Same date every year, e.g. July 4. February 29 is a holiday in leap years only.' }),
+    z
+      .strictObject({
+        type: z.literal('nth_weekday'),
+        name: holidayName,
+        month,
+        weekday: isoWeekday,
+        nth: z.int().min(1).max(4).meta({ description: '1 = first .. 4 = fourth' }),
+        observance: observanceSchema.optional(),
+      })
+      .meta({ description: 'The nth weekday of a month, e.g. the fourth Thursday of November (month 11, weekday 4, nth 4)' }),
+    z
+      .strictObject({
+        type: z.literal('last_weekday'),
+        name: holidayName,
+        month,
+        weekday: isoWeekday,
+        observance: observanceSchema.optional(),
+      })
+      .meta({ description: 'The last weekday of a month, e.g. the last Monday of May (month 5, weekday 1)' }),
+    z
+      .strictObject({
+        type: z.literal('date'),
+        name: holidayName,
+        date: z.iso.date().meta({ description: 'Local calendar date YYYY-MM-DD' }),
+        observance: observanceSchema.optional(),
+      })
+      .meta({ description: 'One date, for holidays without a rule (Good Friday, a one-off bank holiday)' }),
+  ])
+  .meta({ description: 'A holiday rule; every rule yields local calendar dates' });
+
+export const holidayCalendarSchema = z
+  .strictObject({
+    observance: observanceSchema.optional().meta({ description: 'Default observed-day rule for rules that have none' }),
+    rules: z.array(holidayRuleSchema),
+  })
+  .meta({ description: 'Holidays: classified as day type "holiday", which rates as weekend unless a schedule lists "holiday"' });
+
+export const dayTypeSchema = z.enum(['weekday', 'weekend', 'holiday']);
+
+export const periodStartSchema = z
+  .strictObject({
+    from: localTimeOfDay,
+    period: identifier('Period id in force from this local time until the next entry or midnight'),
+  })
+  .meta({ description: 'Start of a time-of-use period within the local day' });
+
+export const scheduleRuleSchema = z
+  .strictObject({
+    seasons: z.array(identifier('Season id')).min(1),
+    dayTypes: z
+      .array(dayTypeSchema)
+      .min(1)
+      .meta({ description: 'Day types this rule covers. Without a rule for "holiday", holidays use the weekend rule.' }),
+    periods: z
+      .array(periodStartSchema)
+      .min(1)
+      .meta({ description: 'Periods of the local day in increasing time order; the first starts at "00:00"' }),
+  })
+  .meta({
+    description:
+      'Time-of-use periods of a local day for some seasons and day types. Every (season, weekday) and (season, weekend) ' +
+      'pair is covered by exactly one rule, (season, holiday) by at most one. An interval takes the period in force at the ' +
+      'local wall-clock time of its start.',
+  });
+
+export const energyTierSchema = z
+  .strictObject({
+    max: tierLimit(
+      'Upper limit of the tier in cumulative kWh of this period within the billing window (tiers fill in time order). ' +
+        'Absent on the last tier, which is open-ended.',
+    ).optional(),
+    rate: decimal('Price per kWh'),
+    adj: decimal('Adjustment per kWh added to rate (fuel, riders); the billed rate is rate + adj').optional(),
+  })
+  .meta({ description: 'One block of an increasing- or decreasing-block energy price' });
+
+export const energyPeriodSchema = z
+  .strictObject({
+    id: identifier('Period id, e.g. "peak", or "p0" for URDB imports'),
+    name: z.string().optional(),
+    tiers: z.array(energyTierSchema).min(1),
+    sell: decimal('Export credit per kWh exported in this period; without it, export in this period earns no credit').optional(),
+  })
+  .meta({ description: 'A time-of-use energy period with its import tiers and export (sell) rate' });
+
+export const energySchema = z
+  .strictObject({
+    periods: z.array(energyPeriodSchema).min(1),
+    schedule: z.array(scheduleRuleSchema).min(1),
+  })
+  .meta({ description: 'Time-of-use energy charges on gross import, and export credits' });
+
+export const dynamicPriceSchema = z
+  .strictObject({
+    start: instant,
+    end: instant,
+    price: decimal('Price per kWh imported in [start, end); may be negative'),
+  })
+  .meta({
+    description:
+      'A dynamic (e.g. half-hourly, day-ahead) import price. An interval must lie within one slot; a slot may hold several intervals.',
+  });
+
+export const demandTierSchema = z
+  .strictObject({
+    max: tierLimit('Upper limit of the tier in kW; absent on the last tier, which is open-ended').optional(),
+    rate: decimal('Price per kW'),
+    adj: decimal('Adjustment per kW added to rate').optional(),
+  })
+  .meta({ description: 'A demand tier: the billed kW are split across tiers by their max' });
+
+export const demandPeriodSchema = z
+  .strictObject({
+    id: identifier('Demand period id, e.g. "peak", or "p0" for URDB imports'),
+    name: z.string().optional(),
+    tiers: z.array(demandTierSchema).min(1),
+  })
+  .meta({ description: 'Time-of-use demand charge: the maximum demand in the period over the billing window' });
+
+export const flatDemandSchema = z
+  .strictObject({
+    id: identifier('Flat demand charge id, e.g. "summer", or "p0" (URDB flatdemandstructure index)'),
+    seasons: z.array(identifier('Season id')).min(1),
+    tiers: z.array(demandTierSchema).min(1),
+  })
+  .meta({ description: 'Flat demand charge: the maximum demand over the intervals of these seasons within the billing window' });
+
+export const demandSchema = z
+  .strictObject({
+    windowMinutes: z
+      .union([z.literal(15), z.literal(30), z.literal(60)])
+      .optional()
+      .meta({
+        description:
+          'Demand window. Demand is the average kW over fixed windows aligned to the local clock (block demand: ' +
+          ':00, :15, :30, :45 for 15 minutes), computed from the interval energy. Without it, or when meter intervals are ' +
+          'at least this long, the demand of an interval is its energy divided by its duration.',
+      }),
+    periods: z.array(demandPeriodSchema).min(1).optional(),
+    schedule: z.array(scheduleRuleSchema).min(1).optional().meta({ description: 'Schedule of the demand periods' }),
+    flat: z.array(flatDemandSchema).min(1).optional(),
+  })
+  .meta({ description: 'Demand charges on import, per time-of-use demand period and/or flat' });
+
+export const fixedChargeSchema = z
+  .strictObject({
+    name: z.string().min(1).meta({ description: 'e.g. "Customer charge"' }),
+    amount: decimal('Amount per unit of `per`'),
+    per: z.enum(['day', 'month']).meta({
+      description: 'day: x local calendar days in the window. month: x 1 for one whole billing cycle, prorated by days otherwise.',
+    }),
+  })
+  .meta({ description: 'A fixed (standing) charge' });
+
+export const minimumChargeSchema = z
+  .strictObject({
+    amount: nonNegativeDecimal('Minimum of the subtotal before taxes, per unit of `per`'),
+    per: z.enum(['day', 'month']).meta({ description: 'Prorated like fixed charges' }),
+  })
+  .meta({ description: 'Minimum charge: when the subtotal is below it, a "minimum" line adds the difference' });
+
+export const taxSchema = z
+  .strictObject({
+    name: z.string().min(1).meta({ description: 'e.g. "Sales tax"' }),
+    rate: nonNegativeDecimal('Fraction of the subtotal, e.g. "0.0725" for 7.25%'),
+  })
+  .meta({ description: 'A tax on the subtotal, rounded half-up to the minor unit' });
+
+export const urdbOriginSchema = z
+  .strictObject({
+    label: z.string().meta({ description: 'URDB rate label' }),
+    uri: z.string().optional(),
+    utility: z.string().optional(),
+    name: z.string().optional(),
+  })
+  .meta({ description: 'Where a URDB import came from (informative only)' });
+
+const tariffObjectSchema = z
+  .strictObject({
+    id: identifier('Tariff id'),
+    name: z.string().min(1),
+    description: z.string().optional(),
+    currency: currencySchema,
+    timeZone: z
+      .string()
+      .refine((zone) => IANAZone.isValidZone(zone), 'must be an IANA time zone such as "America/Los_Angeles"')
+      .meta({ description: 'IANA time zone of every local time, month, weekday and holiday in the tariff' }),
+    effectiveFrom: instant
+      .optional()
+      .meta({ description: 'First instant this version applies; versions of one tariff id differ by effectiveFrom' }),
+    seasons: z.array(seasonSchema).min(1),
+    weekendDays: z
+      .array(isoWeekday)
+      .max(7)
+      .optional()
+      .meta({ description: 'ISO weekdays that are weekend days; default [6, 7] (Saturday, Sunday)' }),
+    holidays: holidayCalendarSchema.optional(),
+    energy: energySchema.optional(),
+    dynamicPrices: z.array(dynamicPriceSchema).min(1).optional(),
+    demand: demandSchema.optional(),
+    fixedCharges: z.array(fixedChargeSchema).optional(),
+    minimumCharge: minimumChargeSchema.optional(),
+    taxes: z.array(taxSchema).optional(),
+    urdb: urdbOriginSchema.optional(),
+  });
+
+/** The native tariff document. Parse with `tariffSchema.safeParse(json)`; every problem is reported with its path. */
+export const tariffSchema = tariffObjectSchema
+  .superRefine(checkConsistency)
+  .meta({ description: 'Native tariff document', examples: [exampleTariff, exampleDynamicTariff] });
+
+export type TariffDocument = z.infer<typeof tariffObjectSchema>;
+export type Season = z.infer<typeof seasonSchema>;
+export type Observance = z.infer<typeof observanceSchema>;
+export type HolidayRule = z.infer<typeof holidayRuleSchema>;
+export type HolidayCalendar = z.infer<typeof holidayCalendarSchema>;
+export type DayType = z.infer<typeof dayTypeSchema>;
+export type ScheduleRule = z.infer<typeof scheduleRuleSchema>;
+export type EnergyTier = z.infer<typeof energyTierSchema>;
+export type EnergyPeriod = z.infer<typeof energyPeriodSchema>;
+export type DynamicPrice = z.infer<typeof dynamicPriceSchema>;
+export type DemandTier = z.infer<typeof demandTierSchema>;
+export type DemandPeriod = z.infer<typeof demandPeriodSchema>;
+export type FlatDemand = z.infer<typeof flatDemandSchema>;
+export type FixedCharge = z.infer<typeof fixedChargeSchema>;
+export type Tax = z.infer<typeof taxSchema>;
+
+/** Months of a season, in calendar order of its range (wrapping ranges start at fromMonth). */
+export function seasonMonths(season: Pick<Season, 'fromMonth' | 'toMonth'>): number[] {
+  const months: number[] = [];
+  for (let m = season.fromMonth; ; m = (m % 12) + 1) {
+    months.push(m);
+    if (m === season.toMonth) return months;
+  }
+}
+
+type Issues = z.core.$RefinementCtx<TariffDocument>;
+type Path = (string | number)[];
+
+function checkConsistency(tariff: TariffDocument, ctx: Issues): void {
+  const seasonIds = checkSeasons(tariff, ctx);
+  checkUnique(tariff.weekendDays ?? [], ['weekendDays'], ctx);
+  tariff.holidays?.rules.forEach((rule, i) => {
+    if (rule.type === 'fixed' && rule.day > DAYS_IN_MONTH[rule.month - 1])
+      ctx.addIssue({ code: 'custom', path: ['holidays', 'rules', i, 'day'], message: `month ${rule.month} has no day ${rule.day}` });
+  });
+  if (tariff.energy) {
+    const periodIds = tariff.energy.periods.map((p) => p.id);
+    checkUnique(periodIds, ['energy', 'periods'], ctx);
+    tariff.energy.periods.forEach((p, i) => checkTiers(p.tiers, ['energy', 'periods', i, 'tiers'], ctx));
+    checkSchedule(tariff.energy.schedule, seasonIds, new Set(periodIds), ['energy', 'schedule'], ctx);
+  }
+  if (tariff.demand) checkDemand(tariff.demand, seasonIds, ctx);
+  if (tariff.dynamicPrices) checkDynamicPrices(tariff.dynamicPrices, ctx);
+}
+
+function checkSeasons(tariff: TariffDocument, ctx: Issues): Set<string> {
+  const ids = tariff.seasons.map((s) => s.id);
+  checkUnique(ids, ['seasons'], ctx);
+  const owner = new Map<number, string>();
+  for (const season of tariff.seasons) {
+    for (const m of seasonMonths(season)) {
+      const other = owner.get(m);
+      if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['seasons'], message: `month ${m} is in seasons ${other} and ${season.id}` });
+      owner.set(m, season.id);
+    }
+  }
+  const uncovered = [...Array(12).keys()].map((i) => i + 1).filter((m) => !owner.has(m));
+  if (uncovered.length) ctx.addIssue({ code: 'custom', path: ['seasons'], message: `months ${uncovered.join(', ')} are in no season` });
+  return new Set(ids);
+}
+
+function checkDemand(demand: NonNullable<TariffDocument['demand']>, seasonIds: Set<string>, ctx: Issues): void {
+  if (!demand.periods && !demand.flat) ctx.addIssue({ code: 'custom', path: ['demand'], message: 'needs periods (with schedule) or flat' });
+  if (Boolean(demand.periods) !== Boolean(demand.schedule))
+    ctx.addIssue({ code: 'custom', path: ['demand'], message: 'periods and schedule go together' });
+  if (demand.periods) {
+    const periodIds = demand.periods.map((p) => p.id);
+    checkUnique(periodIds, ['demand', 'periods'], ctx);
+    demand.periods.forEach((p, i) => checkTiers(p.tiers, ['demand', 'periods', i, 'tiers'], ctx));
+    if (demand.schedule) checkSchedule(demand.schedule, seasonIds, new Set(periodIds), ['demand', 'schedule'], ctx);
+  }
+  if (demand.flat) {
+    checkUnique(demand.flat.map((f) => f.id), ['demand', 'flat'], ctx);
+    const charged = new Map<string, string>();
+    demand.flat.forEach((flat, i) => {
+      checkTiers(flat.tiers, ['demand', 'flat', i, 'tiers'], ctx);
+      flat.seasons.forEach((season, j) => {
+        const path = ['demand', 'flat', i, 'seasons', j];
+        if (!seasonIds.has(season)) ctx.addIssue({ code: 'custom', path, message: `unknown season ${season}` });
+        else if (charged.has(season))
+          ctx.addIssue({ code: 'custom', path, message: `season ${season} already has flat demand charge ${charged.get(season)}` });
+        charged.set(season, flat.id);
+      });
+    });
+  }
+}
+
+/** Tier limits strictly increase; every tier but the last has one; the last has none. */
+function checkTiers(tiers: { max?: string }[], path: Path, ctx: Issues): void {
+  let previous = 0;
+  tiers.forEach((tier, i) => {
+    const last = i === tiers.length - 1;
+    if (last && tier.max !== undefined)
+      ctx.addIssue({ code: 'custom', path: [...path, i, 'max'], message: 'the last tier is open-ended and has no max' });
+    if (!last && tier.max === undefined) ctx.addIssue({ code: 'custom', path: [...path, i, 'max'], message: 'every tier but the last needs max' });
+    if (tier.max !== undefined) {
+      if (Number(tier.max) <= previous)
+        ctx.addIssue({ code: 'custom', path: [...path, i, 'max'], message: 'tier limits must strictly increase' });
+      previous = Number(tier.max);
+    }
+  });
+}
+
+function checkSchedule(rules: ScheduleRule[], seasonIds: Set<string>, periodIds: Set<string>, path: Path, ctx: Issues): void {
+  const coveredBy = new Map<string, number>();
+  rules.forEach((rule, i) => {
+    rule.seasons.forEach((season, j) => {
+      if (!seasonIds.has(season)) ctx.addIssue({ code: 'custom', path: [...path, i, 'seasons', j], message: `unknown season ${season}` });
+      for (const dayType of rule.dayTypes) {
+        const key = `${season}/${dayType}`;
+        if (coveredBy.has(key))
+          ctx.addIssue({ code: 'custom', path: [...path, i], message: `${dayType} of season ${season} is already covered by rule ${coveredBy.get(key)}` });
+        coveredBy.set(key, i);
+      }
+    });
+    let previousMinute = -1;
+    rule.periods.forEach((start, j) => {
+      const [hh, mm] = start.from.split(':').map(Number);
+      const minute = hh * 60 + mm;
+      if (j === 0 && minute !== 0) ctx.addIssue({ code: 'custom', path: [...path, i, 'periods', 0, 'from'], message: 'the first period starts at 00:00' });
+      if (minute <= previousMinute)
+        ctx.addIssue({ code: 'custom', path: [...path, i, 'periods', j, 'from'], message: 'period starts must increase' });
+      previousMinute = minute;
+      if (!periodIds.has(start.period))
+        ctx.addIssue({ code: 'custom', path: [...path, i, 'periods', j, 'period'], message: `unknown period ${start.period}` });
+    });
+  });
+  for (const season of seasonIds) {
+    for (const dayType of ['weekday', 'weekend'] as const) {
+      if (!coveredBy.has(`${season}/${dayType}`))
+        ctx.addIssue({ code: 'custom', path, message: `no rule covers ${dayType} of season ${season}` });
+    }
+  }
+}
+
+function checkDynamicPrices(prices: DynamicPrice[], ctx: Issues): void {
+  const slots = prices.map((p, i) => ({ i, start: Date.parse(p.start), end: Date.parse(p.end) }));
+  for (const slot of slots) {
+    if (!(slot.end > slot.start)) ctx.addIssue({ code: 'custom', path: ['dynamicPrices', slot.i, 'end'], message: 'end must be after start' });
+  }
+  slots.sort((a, b) => a.start - b.start);
+  for (let k = 1; k < slots.length; k++) {
+    if (slots[k].start < slots[k - 1].end)
+      ctx.addIssue({ code: 'custom', path: ['dynamicPrices', slots[k].i], message: `overlaps dynamicPrices[${slots[k - 1].i}]` });
+  }
+}
+
+function checkUnique<T>(values: T[], path: Path, ctx: Issues): void {
+  const seen = new Set<T>();
+  for (const value of values) {
+    if (seen.has(value)) ctx.addIssue({ code: 'custom', path, message: `duplicate ${String(value)}` });
+    seen.add(value);
+  }
+}
