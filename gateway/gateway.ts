@@ -128,7 +128,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       if (client.device && maySubscribe(client.device, subscription.topic)) return callback(null, subscription);
       metrics?.mqttRefused.inc({ reason: 'subscribe' });
       log.warn({ deviceId: client.device?.id, topic: subscription.topic }, 'subscribe refused');
-      callback(new Error('subscription not authorized'), null);
+      // A null subscription is a refusal: SUBACK return code 0x80 [MQTT-3.9.3], the connection stays up.
+      callback(null, null);
     },
 
     authorizePublish(client: DeviceClient | null, packet, callback) {

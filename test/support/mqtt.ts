@@ -1,0 +1,46 @@
+/** MQTT clients for tests: real mqtt.js over real sockets. */
+import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
+
+export async function connectDevice(url: string, deviceId: string, password: string, extra: IClientOptions = {}): Promise<MqttClient> {
+  const client = mqtt.connect(url, { username: deviceId, password, clientId: `test-${deviceId}`, reconnectPeriod: 0, connectTimeout: 5000, ...extra });
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve());
+    client.once('error', (err) => {
+      client.end(true);
+      reject(err);
+    });
+    client.once('close', () => reject(new Error('connection closed before CONNACK')));
+  });
+  return client;
+}
+
+/** Publishes and resolves on PUBACK (QoS 1). */
+export function publishAcked(client: MqttClient, topic: string, payload: string | Buffer, qos: 0 | 1 = 1): Promise<void> {
+  return new Promise((resolve, reject) => client.publish(topic, payload, { qos }, (err) => (err ? reject(err) : resolve())));
+}
+
+/** Resolves with the CONNACK error of a refused connection. */
+export async function connectRefused(url: string, username: string, password: string): Promise<Error & { code?: number }> {
+  const client = mqtt.connect(url, { username, password, reconnectPeriod: 0, connectTimeout: 5000 });
+  return new Promise((resolve, reject) => {
+    client.once('connect', () => {
+      client.end(true);
+      reject(new Error('connection was accepted'));
+    });
+    client.once('error', (err) => {
+      client.end(true);
+      resolve(err as Error & { code?: number });
+    });
+  });
+}
+
+export const endClient = (c: MqttClient) => new Promise<void>((r) => c.end(false, {}, () => r()));
+
+export function reading(intervalStart: string, importWh: number, extra: Record<string, unknown> = {}) {
+  return { intervalStart, intervalSeconds: 900, importWh, exportWh: 0, ...extra };
+}
+
+/** ISO instant of the k-th 15-minute interval after `base`. */
+export function slot(base: string, k: number, seconds = 900): string {
+  return new Date(Date.parse(base) + k * seconds * 1000).toISOString().replace('.000Z', 'Z');
+}
