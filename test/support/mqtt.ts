@@ -4,12 +4,25 @@ import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 export async function connectDevice(url: string, deviceId: string, password: string, extra: IClientOptions = {}): Promise<MqttClient> {
   const client = mqtt.connect(url, { username: deviceId, password, clientId: `test-${deviceId}`, reconnectPeriod: 0, connectTimeout: 5000, ...extra });
   await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve());
-    client.once('error', (err) => {
+    const onError = (err: Error) => {
+      cleanup();
       client.end(true);
       reject(err);
-    });
-    client.once('close', () => reject(new Error('connection closed before CONNACK')));
+    };
+    const onClose = () => onError(new Error('connection closed before CONNACK'));
+    const onConnect = () => {
+      cleanup();
+      resolve();
+    };
+    // Only the first connection attempt decides; later reconnects are the client's own business.
+    const cleanup = () => {
+      client.off('connect', onConnect);
+      client.off('error', onError);
+      client.off('close', onClose);
+    };
+    client.on('connect', onConnect);
+    client.on('error', onError);
+    client.on('close', onClose);
   });
   return client;
 }
