@@ -42,20 +42,18 @@ export const authPlugin = fp(
       if (res.rowCount === 0) throw unauthorized('unknown or revoked token');
       const row = res.rows[0];
       request.principal = { tokenId: row.id, role: row.role, accountId: row.account_id };
+      // Route-level role rules are enforced before the body is validated: 401, then 403, then 400.
+      const roles = (request.routeOptions.config as { roles?: Role[] }).roles;
+      if (roles && !roles.includes(row.role)) throw forbidden();
     });
   },
   { name: 'auth' },
 );
 
-export function requireAdmin(request: FastifyRequest): void {
-  if (request.principal?.role !== 'admin') throw forbidden();
-}
-
-/** Back-office roles only (admin, reader). */
-export function requireStaff(request: FastifyRequest): void {
-  const role = request.principal?.role;
-  if (role !== 'admin' && role !== 'reader') throw forbidden();
-}
+/** Route config: only admins. */
+export const ADMIN_ONLY = { roles: ['admin'] as Role[] };
+/** Route config: back-office roles only (admin, reader). */
+export const STAFF_ONLY = { roles: ['admin', 'reader'] as Role[] };
 
 /** Any role may read an account's data, a customer only its own; elsewhere a customer gets a 404. */
 export function requireAccountAccess(request: FastifyRequest, accountId: string, what: string): void {

@@ -40,10 +40,13 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     if (hasZodFastifySchemaValidationErrors(err)) {
       const where = (err as { validationContext?: string }).validationContext ?? 'request';
-      const details = err.validation.map((v) => ({
-        field: [where, ...v.instancePath.split('/').filter(Boolean)].join('.'),
-        message: v.message ?? 'invalid',
-      }));
+      const details = err.validation.flatMap((v) => {
+        const path = [where, ...v.instancePath.split('/').filter(Boolean)];
+        // An unknown field is reported by zod once for all unknown keys of an object: one detail per key.
+        const unknownKeys = v.keyword === 'unrecognized_keys' ? (v.params as { keys?: string[] }).keys : undefined;
+        if (unknownKeys?.length) return unknownKeys.map((key) => ({ field: [...path, key].join('.'), message: 'unknown field' }));
+        return [{ field: path.join('.'), message: v.message ?? 'invalid' }];
+      });
       return reply.code(400).send(errorBody('invalid_request', `invalid ${where}: ${details.length} problem(s)`, details));
     }
     const status = (err as FastifyError).statusCode ?? 500;

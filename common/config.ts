@@ -6,8 +6,8 @@
 import { z } from 'zod';
 
 const port = (fallback: number) =>
-  z.coerce.number().int('must be an integer').min(0, 'must be 0..65535').max(65535, 'must be 0..65535').default(fallback);
-const positiveInt = (fallback: number) => z.coerce.number().int('must be an integer').positive('must be > 0').default(fallback);
+  z.coerce.number({ error: 'must be an integer' }).int('must be an integer').min(0, 'must be 0..65535').max(65535, 'must be 0..65535').default(fallback);
+const positiveInt = (fallback: number) => z.coerce.number({ error: 'must be an integer' }).int('must be an integer').positive('must be > 0').default(fallback);
 const flag = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no', ''])
   .default('')
@@ -33,7 +33,7 @@ export const configSchema = z.object({
   REQUIRE_TIMESCALEDB: flag,
   MAX_PAYLOAD_BYTES: positiveInt(256 * 1024),
   /** Readings starting more than this many seconds after the gateway's clock are quarantined as `future`. */
-  FUTURE_TOLERANCE_SECONDS: z.coerce.number().int().min(0).default(300),
+  FUTURE_TOLERANCE_SECONDS: z.coerce.number({ error: 'must be an integer' }).int('must be an integer').min(0).default(300),
   INGEST_MAX_BATCH_ROWS: positiveInt(5000),
   INGEST_MAX_INFLIGHT_BATCHES: positiveInt(2),
   /** Above this many readings waiting for commit, new MQTT connections are refused. */
@@ -41,8 +41,8 @@ export const configSchema = z.object({
   MQTT_MAX_CONNECTIONS: positiveInt(100_000),
   /** scrypt cost (N) for device secrets; a power of two. */
   DEVICE_SECRET_SCRYPT_N: z.coerce
-    .number()
-    .int()
+    .number({ error: 'must be an integer' })
+    .int('must be an integer')
     .refine((n) => n >= 1024 && (n & (n - 1)) === 0, 'must be a power of two >= 1024')
     .default(16384),
   PG_POOL_MAX: positiveInt(10),
@@ -52,7 +52,8 @@ export type Config = z.output<typeof configSchema>;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    // One line (start-up failures are one clear line on stderr), listing every bad variable.
+    super(`invalid configuration: ${problems.join('; ')}`);
     this.name = 'ConfigError';
   }
 }

@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
 import pg from 'pg';
-import { runner } from 'node-pg-migrate';
+import { PG_MIGRATE_LOCK_ID, runner } from 'node-pg-migrate';
 import type { Logger } from './logger.js';
 
 export const MIGRATIONS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'migrations');
@@ -32,6 +32,10 @@ export async function migrate({ databaseUrl, storage, log }: MigrateOptions): Pr
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
+    // One process at a time, from the TimescaleDB decision to the last migration: a second process waits
+    // here, then finds everything applied (CREATE EXTENSION and node-pg-migrate's own try-lock are not
+    // safe to race). Session advisory locks nest, so the runner's lock on this client is granted.
+    await client.query('SELECT pg_advisory_lock($1)', [PG_MIGRATE_LOCK_ID]);
     await ensureTimescale(client, storage, log);
     await runner({
       dbClient: client,
@@ -39,6 +43,7 @@ export async function migrate({ databaseUrl, storage, log }: MigrateOptions): Pr
       direction: 'up',
       migrationsTable: MIGRATIONS_TABLE,
       count: Infinity,
+      advisoryLockMode: 'wait',
       log: (msg: string) => log.debug({ migrate: msg }),
       logger: { debug: () => {}, info: (m: string) => log.debug({ migrate: m }), warn: (m: string) => log.warn({ migrate: m }), error: (m: string) => log.error({ migrate: m }) },
     } as Parameters<typeof runner>[0]);

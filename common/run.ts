@@ -13,7 +13,7 @@ export async function run(name: string, components: StackOptions['components']):
   try {
     config = loadConfig();
   } catch (err) {
-    console.error(err instanceof ConfigError ? err.message : String(err));
+    console.error(`${name}: ${err instanceof ConfigError ? err.message : String(err)}`);
     process.exit(1);
   }
   const log = createLogger(config.LOG_LEVEL, name);

@@ -27,7 +27,7 @@ export interface Stack {
   storageMode: StorageMode;
   metrics: Metrics;
   gateway: Gateway | null;
-  api: FastifyInstance | null;
+  apiServer: FastifyInstance | null;
   ports: { mqtt: number | null; ws: number | null; api: number | null };
   generatedAdminToken: string | null;
   stop(): Promise<void>;
@@ -112,7 +112,7 @@ export async function startStack({ config, log, components }: StackOptions): Pro
       storageMode,
       metrics,
       gateway,
-      api,
+      apiServer: api,
       ports,
       generatedAdminToken,
       stop: stopAll,

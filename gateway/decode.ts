@@ -76,7 +76,9 @@ export function decodeMessage(device: Device, topic: string, payload: Buffer, op
     const parsed = readingSchema.safeParse(element);
     if (!parsed.success) {
       const hint = hintOf(element);
-      result.quarantined.push(quarantineReading(source, element, 'schema', describeIssues(parsed.error), hint.meterId, hint.intervalStart));
+      result.quarantined.push(
+        quarantineReading(source, element, 'schema', describeIssues(parsed.error), hint.meterId, hint.intervalStart, { bytes: payload, keepBytes: opts.maxPayloadBytes }),
+      );
       continue;
     }
     const data = parsed.data;

@@ -215,6 +215,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
           server: http,
           handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
         });
+        // ws re-emits the HTTP server's errors (EADDRINUSE ...); listenTcp reports them, this keeps them from crashing.
+        wss.on('error', () => {});
         wss.on('connection', (ws, req: IncomingMessage) => {
           wsClients.add(ws);
           ws.on('close', () => wsClients.delete(ws));

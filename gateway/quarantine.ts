@@ -61,7 +61,11 @@ export function quarantineMessage(
   return { ...source, reason, detail, meterId: null, intervalStart: null, ...payloadEvidence(payload, keepBytes) };
 }
 
-/** A record for one reading of a message: its JSON text as received (re-serialised from the parsed element). */
+/**
+ * A record for one reading of a message: its JSON text (re-serialised from the parsed element). An element
+ * that cannot be serialised (nested deeper than JSON.stringify can recurse) is evidenced by the whole
+ * payload it came in, so no evidence is ever lost.
+ */
 export function quarantineReading(
   source: QuarantineSource,
   element: unknown,
@@ -69,15 +73,17 @@ export function quarantineReading(
   detail: string,
   meterId: string | null = null,
   intervalStart: number | null = null,
+  payload?: { bytes: Buffer; keepBytes: number },
 ): QuarantineRecord {
-  const raw = Buffer.from(safeStringify(element), 'utf8');
-  return { ...source, reason, detail, meterId, intervalStart, raw, rawSize: raw.length, rawSha256: sha256(raw), rawTruncated: false };
-}
-
-function safeStringify(value: unknown): string {
+  let text: string | undefined;
   try {
-    return JSON.stringify(value) ?? String(value);
+    text = JSON.stringify(element);
   } catch {
-    return String(value);
+    text = undefined;
   }
+  if (text === undefined && payload) {
+    return { ...source, reason, detail, meterId, intervalStart, ...payloadEvidence(payload.bytes, payload.keepBytes) };
+  }
+  const raw = Buffer.from(text ?? String(element), 'utf8');
+  return { ...source, reason, detail, meterId, intervalStart, raw, rawSize: raw.length, rawSha256: sha256(raw), rawTruncated: false };
 }

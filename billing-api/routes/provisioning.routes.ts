@@ -1,7 +1,7 @@
 /** Accounts, meters, concentrators, device secrets and tokens (contract section 3). */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { requireAccountAccess, requireAdmin, requireStaff } from '../auth.js';
+import { ADMIN_ONLY, STAFF_ONLY, requireAccountAccess } from '../auth.js';
 import { notFound } from '../errors.js';
 import type { ProvisioningService } from '../provisioning.service.js';
 import {
@@ -20,13 +20,11 @@ function nextPath(path: string, query: Record<string, unknown>, items: { id: str
 }
 
 export const provisioningRoutes: FastifyPluginAsyncZod<{ provisioning: ProvisioningService }> = async (app, { provisioning }) => {
-  app.post('/v1/accounts', { schema: { tags: ['provisioning'], body: accountCreateSchema, response: { 201: accountSchema } } }, async (req, reply) => {
-    requireAdmin(req);
+  app.post('/v1/accounts', { config: ADMIN_ONLY, schema: { tags: ['provisioning'], body: accountCreateSchema, response: { 201: accountSchema } } }, async (req, reply) => {
     return reply.code(201).send(await provisioning.createAccount(req.body));
   });
 
-  app.get('/v1/accounts', { schema: { tags: ['provisioning'], querystring: z.strictObject({ limit: limitSchema, after: z.string().optional() }) } }, async (req) => {
-    requireStaff(req);
+  app.get('/v1/accounts', { config: STAFF_ONLY, schema: { tags: ['provisioning'], querystring: z.strictObject({ limit: limitSchema, after: z.string().optional() }) } }, async (req) => {
     const items = await provisioning.listAccounts(req.query.limit, req.query.after);
     return { items, next: nextPath('/v1/accounts', req.query, items, req.query.limit) };
   });
@@ -38,8 +36,7 @@ export const provisioningRoutes: FastifyPluginAsyncZod<{ provisioning: Provision
     return account;
   });
 
-  app.post('/v1/meters', { schema: { tags: ['provisioning'], body: meterCreateSchema, response: { 201: meterSchema } } }, async (req, reply) => {
-    requireAdmin(req);
+  app.post('/v1/meters', { config: ADMIN_ONLY, schema: { tags: ['provisioning'], body: meterCreateSchema, response: { 201: meterSchema } } }, async (req, reply) => {
     return reply.code(201).send(await provisioning.createMeter(req.body));
   });
 
@@ -61,35 +58,29 @@ export const provisioningRoutes: FastifyPluginAsyncZod<{ provisioning: Provision
     return meter;
   });
 
-  app.post('/v1/concentrators', { schema: { tags: ['provisioning'], body: concentratorCreateSchema } }, async (req, reply) => {
-    requireAdmin(req);
+  app.post('/v1/concentrators', { config: ADMIN_ONLY, schema: { tags: ['provisioning'], body: concentratorCreateSchema } }, async (req, reply) => {
     return reply.code(201).send(await provisioning.createConcentrator(req.body));
   });
 
-  app.get('/v1/concentrators/:id', { schema: { tags: ['provisioning'], params: idParamSchema } }, async (req) => {
-    requireStaff(req);
+  app.get('/v1/concentrators/:id', { config: STAFF_ONLY, schema: { tags: ['provisioning'], params: idParamSchema } }, async (req) => {
     const c = await provisioning.getConcentrator(req.params.id);
     if (!c) throw notFound(`concentrator "${req.params.id}"`);
     return c;
   });
 
-  app.put('/v1/concentrators/:id/meters', { schema: { tags: ['provisioning'], params: idParamSchema, body: concentratorMetersSchema } }, async (req) => {
-    requireAdmin(req);
+  app.put('/v1/concentrators/:id/meters', { config: ADMIN_ONLY, schema: { tags: ['provisioning'], params: idParamSchema, body: concentratorMetersSchema } }, async (req) => {
     return provisioning.setConcentratorMeters(req.params.id, req.body.meterIds);
   });
 
-  app.put('/v1/devices/:id/secret', { schema: { tags: ['provisioning'], params: idParamSchema, body: secretRotateSchema, description: 'Sets (or generates and returns once) the MQTT secret of a meter or concentrator; connected gateways forget the old one at once.' } }, async (req) => {
-    requireAdmin(req);
+  app.put('/v1/devices/:id/secret', { config: ADMIN_ONLY, schema: { tags: ['provisioning'], params: idParamSchema, body: secretRotateSchema, description: 'Sets (or generates and returns once) the MQTT secret of a meter or concentrator; connected gateways forget the old one at once.' } }, async (req) => {
     return provisioning.rotateSecret(req.params.id, req.body.mqttPassword);
   });
 
-  app.post('/v1/tokens', { schema: { tags: ['auth'], body: tokenCreateSchema } }, async (req, reply) => {
-    requireAdmin(req);
+  app.post('/v1/tokens', { config: ADMIN_ONLY, schema: { tags: ['auth'], body: tokenCreateSchema } }, async (req, reply) => {
     return reply.code(201).send(await provisioning.createToken(req.body));
   });
 
-  app.delete('/v1/tokens/:id', { schema: { tags: ['auth'], params: idParamSchema } }, async (req, reply) => {
-    requireAdmin(req);
+  app.delete('/v1/tokens/:id', { config: ADMIN_ONLY, schema: { tags: ['auth'], params: idParamSchema } }, async (req, reply) => {
     await provisioning.revokeToken(req.params.id);
     return reply.code(204).send();
   });

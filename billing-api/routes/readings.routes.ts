@@ -1,7 +1,7 @@
 /** Stored interval data and quarantined input. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { parseInstant } from '../../common/reading.js';
-import { requireAccountAccess, requireStaff } from '../auth.js';
+import { STAFF_ONLY, requireAccountAccess } from '../auth.js';
 import { notFound } from '../errors.js';
 import type { ProvisioningService } from '../provisioning.service.js';
 import type { ReadingsRepository } from '../readings.repository.js';
@@ -34,10 +34,9 @@ export const readingsRoutes: FastifyPluginAsyncZod<{ readings: ReadingsRepositor
 
   app.get(
     '/v1/quarantine',
-    { schema: { tags: ['readings'], querystring: quarantineQuerySchema, description: 'Quarantined input (by time received), with the raw payload as UTF-8 text or, when not valid UTF-8, base64.' } },
+    { config: STAFF_ONLY, schema: { tags: ['readings'], querystring: quarantineQuerySchema, description: 'Quarantined input (by time received), with the raw payload as UTF-8 text or, when not valid UTF-8, base64.' } },
     async (req) => {
-      requireStaff(req);
-      const q = req.query;
+        const q = req.query;
       const items = await readings.listQuarantine({ deviceId: q.deviceId, reason: q.reason, from: instant(q.from), to: instant(q.to), after: q.after ?? null, limit: q.limit });
       let next: string | null = null;
       if (items.length === q.limit) {

@@ -1,0 +1,119 @@
+/**
+ * Hostile input through the real broker: thousands of generated payloads (fast-check) from one device
+ * while another keeps publishing. Nothing crashes, the other device is served throughout, and every
+ * reading ends stored, counted as a duplicate, or quarantined: the counts add up exactly.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { MqttClient } from 'mqtt';
+import { storageModes } from '../test/support/database.js';
+import { provisionFleet, startTestStack, type TestStack } from '../test/support/stack.js';
+import { connectDevice, endClient, publishAcked, reading, slot } from '../test/support/mqtt.js';
+
+interface Case {
+  payload: Buffer;
+  /** readings (or whole-message units) this payload must account for */
+  units: number;
+}
+
+const BASE = '2025-06-01T00:00:00Z';
+
+function generateCases(count: number, seed: number): Case[] {
+  let nextSlot = 0;
+  const validReading = () => reading(slot(BASE, nextSlot++), Math.round(Math.random() * 1e6) / 1000);
+  const garbageElement = fc.oneof(
+    fc.jsonValue({ maxDepth: 3 }),
+    fc.record({ intervalStart: fc.string(), intervalSeconds: fc.integer(), importWh: fc.double() }),
+    fc.constantFrom({ __proto__: null }, { constructor: {} }),
+  );
+  const kind = fc.oneof(
+    { weight: 3, arbitrary: fc.uint8Array({ maxLength: 600 }).map((b) => ({ type: 'bytes' as const, bytes: Buffer.from(b) })) },
+    { weight: 2, arbitrary: fc.string({ maxLength: 300 }).map((s) => ({ type: 'bytes' as const, bytes: Buffer.from(s) })) },
+    { weight: 6, arbitrary: fc.tuple(fc.nat(12), fc.array(garbageElement, { maxLength: 6 }), fc.nat(3)).map(([valid, garbage, dups]) => ({ type: 'batch' as const, valid, garbage, dups })) },
+    { weight: 1, arbitrary: fc.constantFrom('nan', 'inf', 'huge', 'proto', 'deep', 'oversized', 'utf8').map((name) => ({ type: 'special' as const, name })) },
+  );
+  const cases: Case[] = [];
+  for (const k of fc.sample(kind, { seed, numRuns: count })) {
+    if (k.type === 'bytes') {
+      // Random bytes almost never form a valid message; when they do they are a case of their own kind.
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(k.bytes.toString());
+      } catch {
+        parsed = undefined;
+      }
+      if (parsed !== null && typeof parsed === 'object') continue;
+      cases.push({ payload: k.bytes, units: 1 });
+    } else if (k.type === 'batch') {
+      const valid = Array.from({ length: k.valid }, validReading);
+      const dups = valid.slice(0, k.dups);
+      const elements = [...valid, ...k.garbage, ...dups];
+      cases.push({ payload: Buffer.from(JSON.stringify({ readings: elements })), units: elements.length });
+    } else {
+      const r = validReading();
+      const text = JSON.stringify(r);
+      const special: Record<string, string | Buffer> = {
+        nan: text.replace(/"importWh":[^,}]+/, '"importWh":NaN'),
+        inf: text.replace(/"importWh":[^,}]+/, '"importWh":Infinity'),
+        huge: text.replace(/"importWh":[^,}]+/, '"importWh":1e400'),
+        proto: `{"readings":[${text.replace(/}$/, ',"__proto__":{"isAdmin":true}}')}]}`,
+        deep: `{"readings":[${'['.repeat(50_000)}${']'.repeat(50_000)}]}`,
+        oversized: Buffer.alloc(256 * 1024 + 10, 0x7b),
+        utf8: Buffer.concat([Buffer.from(text.slice(0, 10)), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from(text.slice(10))]),
+      };
+      cases.push({ payload: Buffer.isBuffer(special[k.name]) ? (special[k.name] as Buffer) : Buffer.from(special[k.name] as string), units: 1 });
+    }
+  }
+  return cases;
+}
+
+describe.each(storageModes())('hostile payloads through the broker (%s storage)', (mode) => {
+  let stack: TestStack;
+  let attacker: MqttClient;
+  let neighbour: MqttClient;
+
+  beforeAll(async () => {
+    stack = await startTestStack(mode);
+    const { secrets } = await provisionFleet(stack, { meters: 2 });
+    attacker = await connectDevice(stack.mqttUrl, 'MTR-000001', secrets['MTR-000001']);
+    neighbour = await connectDevice(stack.mqttUrl, 'MTR-000002', secrets['MTR-000002']);
+  });
+  afterAll(async () => {
+    await Promise.all([attacker, neighbour].filter(Boolean).map(endClient));
+    await stack?.close();
+  });
+
+  it('accounts for every reading of 1,500 generated payloads and keeps serving another device', async () => {
+    const cases = generateCases(1500, 20261126);
+    const expectedUnits = cases.reduce((s, c) => s + c.units, 0);
+    const dupBefore = Number((await stack.metrics.readingsDuplicate.get()).values[0]?.value ?? 0);
+
+    let neighbourAcks = 0;
+    let stop = false;
+    const neighbourLoop = (async () => {
+      for (let k = 0; !stop; k++) {
+        await publishAcked(neighbour, 'meters/MTR-000002/readings', JSON.stringify(reading(slot(BASE, k), 1)));
+        neighbourAcks++;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+
+    const WINDOW = 50;
+    for (let i = 0; i < cases.length; i += WINDOW) {
+      await Promise.all(cases.slice(i, i + WINDOW).map((c) => publishAcked(attacker, 'meters/MTR-000001/readings', c.payload)));
+    }
+    stop = true;
+    await neighbourLoop;
+
+    const stored = Number((await stack.pool.query(`SELECT count(*) FROM readings WHERE meter_id = 'MTR-000001'`)).rows[0].count);
+    const quarantined = Number((await stack.pool.query(`SELECT count(*) FROM quarantine WHERE device_id = 'MTR-000001'`)).rows[0].count);
+    const duplicates = Number((await stack.metrics.readingsDuplicate.get()).values[0]?.value ?? 0) - dupBefore;
+    expect(stored + duplicates + quarantined).toBe(expectedUnits);
+    expect(stored).toBeGreaterThan(100);
+    expect(duplicates).toBeGreaterThan(10);
+    expect(quarantined).toBeGreaterThan(100);
+    expect(neighbourAcks).toBeGreaterThan(5);
+    expect(attacker.connected).toBe(true);
+    expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
+  });
+});
