@@ -28,6 +28,17 @@ const ISO_WITH_OFFSET =
  * when the text is not such an instant (no offset, impossible date such as Feb 30, out-of-range fields).
  */
 export function parseInstant(text: string): number | null {
+  // Validation and conversion both ask for the same text in turn: remember the last answer.
+  if (text === lastInstantText) return lastInstantValue;
+  const value = parseInstantUncached(text);
+  lastInstantText = text;
+  lastInstantValue = value;
+  return value;
+}
+let lastInstantText: string | undefined;
+let lastInstantValue: number | null = null;
+
+function parseInstantUncached(text: string): number | null {
   const m = ISO_WITH_OFFSET.exec(text);
   if (!m) return null;
   const [, y, mo, d, h, mi, s = '0', frac = '', zone, oh, om] = m;

@@ -43,7 +43,8 @@ export class IngestStore {
     const res = await this.pool.query<{ idx: number; outcome: ReadingOutcome }>(SQL_INGEST, [
       idArray(meters), intArray(starts), intArray(secs), intArray(imports), intArray(exports), idArray(qualities), idArray(via),
     ]);
-    const outcomes = new Array<ReadingOutcome>(n);
+    // Only readings that were not simply stored come back.
+    const outcomes = new Array<ReadingOutcome>(n).fill('stored');
     for (const row of res.rows) outcomes[row.idx - 1] = row.outcome;
     return outcomes;
   }

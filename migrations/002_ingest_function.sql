@@ -3,8 +3,9 @@
 -- Input: parallel arrays, one element per reading, (meter, interval start) unique within the call (the
 -- gateway splits repeated keys into successive calls). p_via is the concentrator that sent the reading
 -- (NULL on a meter's own topic). p_start_ms is epoch milliseconds (UTC).
--- Outcome per reading (idx is 1-based into the arrays):
---   stored | replaced (an actual reading replaced a stored estimate) | duplicate (identical to the stored one)
+-- Returns one row per reading whose outcome is NOT 'stored' (idx is 1-based into the arrays); a reading
+-- absent from the result was stored. Outcomes:
+--   replaced (an actual reading replaced a stored estimate) | duplicate (identical to the stored one)
 --   | unknown_meter | not_assigned | interval_mismatch | misaligned | implausible | conflicting_duplicate
 -- Rules (contract section 2): the meter must exist; a concentrator may only send for its assigned meters;
 -- intervalSeconds must equal the meter's; intervalStart must be aligned to intervalSeconds in the meter's
@@ -56,15 +57,22 @@ BEGIN
     INTO v_idx, v_outcome
   FROM checked c LEFT JOIN upserted u ON u.meter_id = c.meter_id AND u.interval_start = c.interval_start;
 
+  IF array_position(v_outcome, NULL) IS NULL THEN
+    RETURN QUERY SELECT o.i, o.outcome FROM unnest(v_idx, v_outcome) AS o(i, outcome) WHERE o.outcome <> 'stored';
+    RETURN;
+  END IF;
   -- Readings that met a stored row they may not replace: compare with what is stored now. This is a new
   -- statement, so it sees rows committed by a concurrent batch that the upsert had to wait for.
   RETURN QUERY
   SELECT o.i, COALESCE(o.outcome,
-           CASE WHEN s.meter_id IS NULL OR (s.import_mwh = p_import[o.i] AND s.export_mwh = p_export[o.i])
-                THEN 'duplicate' ELSE 'conflicting_duplicate' END)
+           (SELECT CASE WHEN s.import_mwh = p_import[o.i] AND s.export_mwh = p_export[o.i]
+                        THEN 'duplicate' ELSE 'conflicting_duplicate' END
+            FROM readings s
+            WHERE s.meter_id = p_meter[o.i]
+              AND s.interval_start = timestamptz 'epoch' + p_start_ms[o.i] * interval '1 millisecond'),
+           'duplicate')
   FROM unnest(v_idx, v_outcome) AS o(i, outcome)
-  LEFT JOIN readings s ON o.outcome IS NULL AND s.meter_id = p_meter[o.i]
-       AND s.interval_start = timestamptz 'epoch' + p_start_ms[o.i] * interval '1 millisecond';
+  WHERE o.outcome IS DISTINCT FROM 'stored';
 END
 $$;
 
