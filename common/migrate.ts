@@ -42,6 +42,8 @@ export async function migrate({ databaseUrl, storage, log }: MigrateOptions): Pr
       dir: MIGRATIONS_DIR,
       direction: 'up',
       migrationsTable: MIGRATIONS_TABLE,
+      // Only the numbered .sql files are migrations (the folder also holds its README).
+      ignorePattern: '(\\..*)|(.*\\.md)',
       count: Infinity,
       advisoryLockMode: 'wait',
       log: (msg: string) => log.debug({ migrate: msg }),

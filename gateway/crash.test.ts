@@ -94,3 +94,45 @@ describe.each(storageModes())('gateway killed with SIGKILL mid-stream (%s storag
     expect(q.rows[0].n).toBe(0);
   });
 });
+
+describe('SIGTERM', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase(storageModes()[0], 'sigterm');
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('stops accepting, commits and acknowledges what is in flight, then exits 0', async () => {
+    const provisioning = new ProvisioningService(db.pool, 1024);
+    await provisioning.createAccount({ id: 'ACC-1', name: 'Sigterm', timezone: 'UTC', billingDay: 1 });
+    const created = await provisioning.createMeter({ id: 'MTR-1', accountId: 'ACC-1', timezone: 'UTC', intervalSeconds: 900 });
+    const port = await freePort();
+    const child = await startGateway(db.url, port, storageModes()[0]);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const client = await connectDevice(`mqtt://127.0.0.1:${port}`, 'MTR-1', created.mqttPassword!);
+
+    // Hold the commit back so the message is in flight when SIGTERM arrives.
+    const { default: pg } = await import('pg');
+    const locker = new pg.Client({ connectionString: db.url });
+    await locker.connect();
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE readings IN ACCESS EXCLUSIVE MODE');
+    let acked = false;
+    const publish = publishAcked(client, 'meters/MTR-1/readings', JSON.stringify(reading('2026-01-01T00:00:00Z', 5))).then(() => (acked = true));
+    await sleep(300);
+    child.kill('SIGTERM');
+    await sleep(300);
+    expect(acked).toBe(false);
+    // No new connections while draining.
+    await expect(connectDevice(`mqtt://127.0.0.1:${port}`, 'MTR-1', created.mqttPassword!)).rejects.toThrow();
+    await locker.query('COMMIT');
+    await locker.end();
+    await publish;
+    expect(await exited).toBe(0);
+    client.end(true);
+    const rows = await db.pool.query(`SELECT import_mwh FROM readings WHERE meter_id = 'MTR-1'`);
+    expect(rows.rows).toEqual([{ import_mwh: '5000' }]);
+  });
+});
