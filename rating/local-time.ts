@@ -70,6 +70,11 @@ export class ZoneClock {
     return this.segment.offsetMs;
   }
 
+  /** Local wall-clock minutes since 1970-01-01 00:00 local (day number x 1440 + minute of day). */
+  localMinutes(instant: number): number {
+    return Math.floor((instant + this.offsetAt(instant)) / MINUTE_MS);
+  }
+
   /** Local day number of an instant. */
   localDay(instant: number): number {
     return Math.floor((instant + this.offsetAt(instant)) / DAY_MS);

@@ -32,7 +32,9 @@ const MINOR_UNIT_EXCEPTIONS: Readonly<Record<string, number>> = {
   BHD: 3, IQD: 3, JOD: 3, KWD: 3, LYD: 3, OMR: 3, TND: 3,
   CLF: 4, UYW: 4,
 };
-const NO_MINOR_UNIT = new Set(['XAG', 'XAU', 'XBA', 'XBB', 'XBC', 'XBD', 'XDR', 'XPD', 'XPT', 'XSU', 'XTS', 'XUA', 'XXX']);
+const NO_MINOR_UNIT = new Set([
+  'XAG', 'XAU', 'XBA', 'XBB', 'XBC', 'XBD', 'XDR', 'XPD', 'XPT', 'XSU', 'XTS', 'XUA', 'XXX',
+]);
 const KNOWN_CURRENCIES = new Set([...Intl.supportedValuesOf('currency'), ...Object.keys(MINOR_UNIT_EXCEPTIONS)]);
 
 /** Minor unit digits of an ISO 4217 currency code (USD 2, JPY 0, KWD 3), or undefined when not a currency. */
@@ -46,14 +48,14 @@ export function roundMoney(value: Dec, minorUnit: number): Dec {
   return value.toDecimalPlaces(minorUnit, Dec.ROUND_HALF_UP);
 }
 
-/** Money as the contract writes it: exactly `minorUnit` decimals ("32.53", "-0.82", "1234" for JPY). */
+/** Money as the contract writes it: exactly `minorUnit` decimals ("32.53", "-0.82", "1234" for JPY; never "-0.00"). */
 export function formatMoney(value: Dec, minorUnit: number): string {
-  return (value.isZero() ? ZERO : value).toFixed(minorUnit);
+  return value.toFixed(minorUnit);
 }
 
 /** A quantity or rate as an exact decimal string without trailing zeros ("412.337", "0.5"). */
 export function formatDecimal(value: Dec): string {
-  return (value.isZero() ? ZERO : value).toFixed();
+  return value.toFixed();
 }
 
 /** Integer milli-units -> exact kilo-units: mWh -> kWh, mW -> kW. */

@@ -32,7 +32,15 @@ export const exampleTariff: TariffDocument = {
   },
   energy: {
     periods: [
-      { id: 'off_peak', name: 'Off-peak', tiers: [{ max: '300', rate: '0.28', adj: '0.012' }, { rate: '0.35', adj: '0.012' }], sell: '0.04' },
+      {
+        id: 'off_peak',
+        name: 'Off-peak',
+        tiers: [
+          { max: '300', rate: '0.28', adj: '0.012' },
+          { rate: '0.35', adj: '0.012' },
+        ],
+        sell: '0.04',
+      },
       { id: 'mid_peak', name: 'Mid-peak', tiers: [{ rate: '0.38', adj: '0.012' }], sell: '0.05' },
       { id: 'on_peak', name: 'On-peak', tiers: [{ rate: '0.52', adj: '0.012' }], sell: '0.08' },
     ],

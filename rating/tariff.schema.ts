@@ -13,10 +13,10 @@ import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { iso4217MinorUnit } from './money.js';
 import { exampleDynamicTariff, exampleTariff } from './tariff.example.js';
+import { checkTariffConsistency } from './tariff.consistency.js';
 
 const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 const LOCAL_TIME_PATTERN = /^([01]\d|2[0-3]):[0-5]\d$/;
-const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 const identifier = (what: string) =>
   z.string().regex(ID_PATTERN, 'must match ^[A-Za-z0-9._-]{1,64}$').meta({ description: what });
@@ -25,7 +25,10 @@ const decimal = (what: string) =>
   z.string().regex(/^-?\d+(\.\d+)?$/, 'must be a decimal string such as "0.078891"').meta({ description: what });
 
 const nonNegativeDecimal = (what: string) =>
-  z.string().regex(/^\d+(\.\d+)?$/, 'must be a non-negative decimal string such as "0.0725"').meta({ description: what });
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, 'must be a non-negative decimal string such as "0.0725"')
+    .meta({ description: what });
 
 /** A positive limit with at most 6 decimals, so that it is a whole number of milli-units (mWh, mW). */
 const tierLimit = (what: string) =>
@@ -56,9 +59,9 @@ export const currencySchema = z
   })
   .superRefine((currency, ctx) => {
     const expected = iso4217MinorUnit(currency.code);
-    if (expected === undefined) ctx.addIssue({ code: 'custom', path: ['code'], message: 'not an ISO 4217 currency with a minor unit' });
-    else if (expected !== currency.minorUnit)
-      ctx.addIssue({ code: 'custom', path: ['minorUnit'], message: `ISO 4217 minor unit of ${currency.code} is ${expected}` });
+    const report = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if (expected === undefined) report('code', 'not an ISO 4217 currency with a minor unit');
+    else if (expected !== currency.minorUnit) report('minorUnit', `ISO 4217 minor unit of ${currency.code} is ${expected}`);
   })
   .meta({ description: 'Currency of every price in the tariff and of every amount rated with it' });
 
@@ -313,7 +316,9 @@ const tariffObjectSchema = z
 
 /** The native tariff document. Parse with `tariffSchema.safeParse(json)`; every problem is reported with its path. */
 export const tariffSchema = tariffObjectSchema
-  .superRefine(checkConsistency)
+  .superRefine((tariff, ctx) =>
+    checkTariffConsistency(tariff, (path, message) => ctx.addIssue({ code: 'custom', path, message })),
+  )
   .meta({ description: 'Native tariff document', examples: [exampleTariff, exampleDynamicTariff] });
 
 export type TariffDocument = z.infer<typeof tariffObjectSchema>;
@@ -331,142 +336,3 @@ export type DemandPeriod = z.infer<typeof demandPeriodSchema>;
 export type FlatDemand = z.infer<typeof flatDemandSchema>;
 export type FixedCharge = z.infer<typeof fixedChargeSchema>;
 export type Tax = z.infer<typeof taxSchema>;
-
-/** Months of a season, in calendar order of its range (wrapping ranges start at fromMonth). */
-export function seasonMonths(season: Pick<Season, 'fromMonth' | 'toMonth'>): number[] {
-  const months: number[] = [];
-  for (let m = season.fromMonth; ; m = (m % 12) + 1) {
-    months.push(m);
-    if (m === season.toMonth) return months;
-  }
-}
-
-type Issues = z.core.$RefinementCtx<TariffDocument>;
-type Path = (string | number)[];
-
-function checkConsistency(tariff: TariffDocument, ctx: Issues): void {
-  const seasonIds = checkSeasons(tariff, ctx);
-  checkUnique(tariff.weekendDays ?? [], ['weekendDays'], ctx);
-  tariff.holidays?.rules.forEach((rule, i) => {
-    if (rule.type === 'fixed' && rule.day > DAYS_IN_MONTH[rule.month - 1])
-      ctx.addIssue({ code: 'custom', path: ['holidays', 'rules', i, 'day'], message: `month ${rule.month} has no day ${rule.day}` });
-  });
-  if (tariff.energy) {
-    const periodIds = tariff.energy.periods.map((p) => p.id);
-    checkUnique(periodIds, ['energy', 'periods'], ctx);
-    tariff.energy.periods.forEach((p, i) => checkTiers(p.tiers, ['energy', 'periods', i, 'tiers'], ctx));
-    checkSchedule(tariff.energy.schedule, seasonIds, new Set(periodIds), ['energy', 'schedule'], ctx);
-  }
-  if (tariff.demand) checkDemand(tariff.demand, seasonIds, ctx);
-  if (tariff.dynamicPrices) checkDynamicPrices(tariff.dynamicPrices, ctx);
-}
-
-function checkSeasons(tariff: TariffDocument, ctx: Issues): Set<string> {
-  const ids = tariff.seasons.map((s) => s.id);
-  checkUnique(ids, ['seasons'], ctx);
-  const owner = new Map<number, string>();
-  for (const season of tariff.seasons) {
-    for (const m of seasonMonths(season)) {
-      const other = owner.get(m);
-      if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['seasons'], message: `month ${m} is in seasons ${other} and ${season.id}` });
-      owner.set(m, season.id);
-    }
-  }
-  const uncovered = [...Array(12).keys()].map((i) => i + 1).filter((m) => !owner.has(m));
-  if (uncovered.length) ctx.addIssue({ code: 'custom', path: ['seasons'], message: `months ${uncovered.join(', ')} are in no season` });
-  return new Set(ids);
-}
-
-function checkDemand(demand: NonNullable<TariffDocument['demand']>, seasonIds: Set<string>, ctx: Issues): void {
-  if (!demand.periods && !demand.flat) ctx.addIssue({ code: 'custom', path: ['demand'], message: 'needs periods (with schedule) or flat' });
-  if (Boolean(demand.periods) !== Boolean(demand.schedule))
-    ctx.addIssue({ code: 'custom', path: ['demand'], message: 'periods and schedule go together' });
-  if (demand.periods) {
-    const periodIds = demand.periods.map((p) => p.id);
-    checkUnique(periodIds, ['demand', 'periods'], ctx);
-    demand.periods.forEach((p, i) => checkTiers(p.tiers, ['demand', 'periods', i, 'tiers'], ctx));
-    if (demand.schedule) checkSchedule(demand.schedule, seasonIds, new Set(periodIds), ['demand', 'schedule'], ctx);
-  }
-  if (demand.flat) {
-    checkUnique(demand.flat.map((f) => f.id), ['demand', 'flat'], ctx);
-    const charged = new Map<string, string>();
-    demand.flat.forEach((flat, i) => {
-      checkTiers(flat.tiers, ['demand', 'flat', i, 'tiers'], ctx);
-      flat.seasons.forEach((season, j) => {
-        const path = ['demand', 'flat', i, 'seasons', j];
-        if (!seasonIds.has(season)) ctx.addIssue({ code: 'custom', path, message: `unknown season ${season}` });
-        else if (charged.has(season))
-          ctx.addIssue({ code: 'custom', path, message: `season ${season} already has flat demand charge ${charged.get(season)}` });
-        charged.set(season, flat.id);
-      });
-    });
-  }
-}
-
-/** Tier limits strictly increase; every tier but the last has one; the last has none. */
-function checkTiers(tiers: { max?: string }[], path: Path, ctx: Issues): void {
-  let previous = 0;
-  tiers.forEach((tier, i) => {
-    const last = i === tiers.length - 1;
-    if (last && tier.max !== undefined)
-      ctx.addIssue({ code: 'custom', path: [...path, i, 'max'], message: 'the last tier is open-ended and has no max' });
-    if (!last && tier.max === undefined) ctx.addIssue({ code: 'custom', path: [...path, i, 'max'], message: 'every tier but the last needs max' });
-    if (tier.max !== undefined) {
-      if (Number(tier.max) <= previous)
-        ctx.addIssue({ code: 'custom', path: [...path, i, 'max'], message: 'tier limits must strictly increase' });
-      previous = Number(tier.max);
-    }
-  });
-}
-
-function checkSchedule(rules: ScheduleRule[], seasonIds: Set<string>, periodIds: Set<string>, path: Path, ctx: Issues): void {
-  const coveredBy = new Map<string, number>();
-  rules.forEach((rule, i) => {
-    rule.seasons.forEach((season, j) => {
-      if (!seasonIds.has(season)) ctx.addIssue({ code: 'custom', path: [...path, i, 'seasons', j], message: `unknown season ${season}` });
-      for (const dayType of rule.dayTypes) {
-        const key = `${season}/${dayType}`;
-        if (coveredBy.has(key))
-          ctx.addIssue({ code: 'custom', path: [...path, i], message: `${dayType} of season ${season} is already covered by rule ${coveredBy.get(key)}` });
-        coveredBy.set(key, i);
-      }
-    });
-    let previousMinute = -1;
-    rule.periods.forEach((start, j) => {
-      const [hh, mm] = start.from.split(':').map(Number);
-      const minute = hh * 60 + mm;
-      if (j === 0 && minute !== 0) ctx.addIssue({ code: 'custom', path: [...path, i, 'periods', 0, 'from'], message: 'the first period starts at 00:00' });
-      if (minute <= previousMinute)
-        ctx.addIssue({ code: 'custom', path: [...path, i, 'periods', j, 'from'], message: 'period starts must increase' });
-      previousMinute = minute;
-      if (!periodIds.has(start.period))
-        ctx.addIssue({ code: 'custom', path: [...path, i, 'periods', j, 'period'], message: `unknown period ${start.period}` });
-    });
-  });
-  for (const season of seasonIds) {
-    for (const dayType of ['weekday', 'weekend'] as const) {
-      if (!coveredBy.has(`${season}/${dayType}`))
-        ctx.addIssue({ code: 'custom', path, message: `no rule covers ${dayType} of season ${season}` });
-    }
-  }
-}
-
-function checkDynamicPrices(prices: DynamicPrice[], ctx: Issues): void {
-  const slots = prices.map((p, i) => ({ i, start: Date.parse(p.start), end: Date.parse(p.end) }));
-  for (const slot of slots) {
-    if (!(slot.end > slot.start)) ctx.addIssue({ code: 'custom', path: ['dynamicPrices', slot.i, 'end'], message: 'end must be after start' });
-  }
-  slots.sort((a, b) => a.start - b.start);
-  for (let k = 1; k < slots.length; k++) {
-    if (slots[k].start < slots[k - 1].end)
-      ctx.addIssue({ code: 'custom', path: ['dynamicPrices', slots[k].i], message: `overlaps dynamicPrices[${slots[k - 1].i}]` });
-  }
-}
-
-function checkUnique<T>(values: T[], path: Path, ctx: Issues): void {
-  const seen = new Set<T>();
-  for (const value of values) {
-    if (seen.has(value)) ctx.addIssue({ code: 'custom', path, message: `duplicate ${String(value)}` });
-    seen.add(value);
-  }
-}

@@ -1,0 +1,12 @@
+/**
+ * Public API of the rating core (see README.md). Everything here is pure: no database, broker or clock.
+ */
+export { rateWindow, type Charges, type RatedPiece, type RateWindowInput } from './rate.js';
+export { classifyInterval, type IntervalClassification } from './compiled-tariff.js';
+export { resolveTariffTimeline, type TariffAssignment, type TariffTimelineEntry } from './timeline.js';
+export type { Coverage, MeterInterval, Quality, TimeSpan } from './intervals.js';
+export type { ChargeLine, DemandLine, EnergyLine, ExportCreditLine, FixedLine, MinimumLine, TaxLine } from './lines.js';
+export { RatingError, type RatingErrorCode } from './errors.js';
+export { tariffSchema, type TariffDocument } from './tariff.schema.js';
+export { exampleDynamicTariff, exampleTariff } from './tariff.example.js';
+export { urdbToTariff, UrdbImportError, type UrdbImportOptions, type UrdbIssue } from './urdb.js';

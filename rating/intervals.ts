@@ -1,0 +1,126 @@
+/**
+ * Meter intervals as the rating core takes them, their validation, and the window's coverage.
+ *
+ * Energy is integer milliwatt-hours (mWh) as stored (a reading's Wh has at most 3 decimals), accepted as a
+ * number, bigint or decimal string of an integer and carried as bigint, so no sum ever drifts.
+ */
+import { RatingError } from './errors.js';
+
+export type Quality = 'actual' | 'estimated';
+
+/** One stored interval reading of a meter. */
+export interface MeterInterval {
+  /** Start of the interval, epoch milliseconds UTC. */
+  intervalStart: number;
+  /** Length of the interval in seconds (300, 600, 900, 1800 or 3600). */
+  intervalSeconds: number;
+  /** Energy imported from the grid in the interval, integer milliwatt-hours. */
+  importMwh: number | bigint | string;
+  /** Energy exported to the grid in the interval, integer milliwatt-hours. */
+  exportMwh: number | bigint | string;
+  quality: Quality;
+}
+
+/** A validated interval inside the billing window. */
+export interface WindowInterval {
+  start: number;
+  /** start + intervalSeconds, epoch ms */
+  end: number;
+  seconds: number;
+  importMwh: bigint;
+  exportMwh: bigint;
+  quality: Quality;
+}
+
+/** Half-open span of instants [from, to), epoch milliseconds UTC. */
+export interface TimeSpan {
+  from: number;
+  to: number;
+}
+
+export interface Coverage {
+  /** Meter intervals whose start lies in the window: starts aligned to the interval length from the epoch. */
+  expectedIntervals: number;
+  actualIntervals: number;
+  estimatedIntervals: number;
+  /** expected - actual - estimated, never negative */
+  missingIntervals: number;
+}
+
+export const METER_INTERVAL_SECONDS = [300, 600, 900, 1800, 3600] as const;
+
+/**
+ * The intervals whose start lies in `window`, validated and sorted by start. Throws RatingError for a
+ * malformed interval, an interval length other than the meter's, or overlapping intervals (duplicates
+ * included): rating never guesses which of two readings counts.
+ */
+export function intervalsInWindow(
+  intervals: MeterInterval[],
+  window: TimeSpan,
+  meterIntervalSeconds: number,
+): WindowInterval[] {
+  const problems: string[] = [];
+  const inWindow: WindowInterval[] = [];
+  for (const interval of intervals) {
+    const { intervalStart: start, intervalSeconds: seconds, quality } = interval;
+    if (!Number.isSafeInteger(start)) {
+      problems.push(`intervalStart ${String(start)} is not an epoch millisecond integer`);
+      continue;
+    }
+    if (start < window.from || start >= window.to) continue;
+    const importMwh = toMwh(interval.importMwh);
+    const exportMwh = toMwh(interval.exportMwh);
+    let problem: string;
+    if (seconds !== meterIntervalSeconds)
+      problem = `intervalSeconds ${seconds}, meter interval ${meterIntervalSeconds}`;
+    else if (importMwh === null || exportMwh === null) problem = 'importMwh and exportMwh must be integers >= 0';
+    else if (quality !== 'actual' && quality !== 'estimated') problem = 'quality must be actual or estimated';
+    else {
+      inWindow.push({ start, end: start + seconds * 1000, seconds, importMwh, exportMwh, quality });
+      continue;
+    }
+    problems.push(`${iso(start)}: ${problem}`);
+  }
+  if (problems.length) throw new RatingError('invalid_interval', 'invalid meter intervals', problems);
+  inWindow.sort((a, b) => a.start - b.start);
+  const overlaps: string[] = [];
+  for (let i = 1; i < inWindow.length; i++) {
+    const [previous, interval] = [inWindow[i - 1], inWindow[i]];
+    if (interval.start < previous.end)
+      overlaps.push(`${iso(interval.start)} overlaps the interval starting ${iso(previous.start)}`);
+  }
+  if (overlaps.length) throw new RatingError('overlapping_intervals', 'meter intervals overlap', overlaps);
+  return inWindow;
+}
+
+/** Expected, actual, estimated and missing interval counts of a window. */
+export function coverageOf(intervals: WindowInterval[], window: TimeSpan, meterIntervalSeconds: number): Coverage {
+  const length = meterIntervalSeconds * 1000;
+  const expectedIntervals = Math.ceil(window.to / length) - Math.ceil(window.from / length);
+  let actualIntervals = 0;
+  for (const interval of intervals) if (interval.quality === 'actual') actualIntervals++;
+  const estimatedIntervals = intervals.length - actualIntervals;
+  return {
+    expectedIntervals,
+    actualIntervals,
+    estimatedIntervals,
+    missingIntervals: Math.max(0, expectedIntervals - actualIntervals - estimatedIntervals),
+  };
+}
+
+function iso(instant: number): string {
+  return new Date(instant).toISOString();
+}
+
+function toMwh(value: number | bigint | string): bigint | null {
+  let mwh: bigint;
+  if (typeof value === 'bigint') mwh = value;
+  else if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) return null;
+    mwh = BigInt(value);
+  } else {
+    if (!/^\d+$/.test(value)) return null;
+    mwh = BigInt(value);
+  }
+  return mwh >= 0n ? mwh : null;
+}
