@@ -17,6 +17,9 @@ import { ReadingsRepository } from './readings.repository.js';
 import { healthRoutes, type ReadinessCheck } from './routes/health.routes.js';
 import { provisioningRoutes } from './routes/provisioning.routes.js';
 import { readingsRoutes } from './routes/readings.routes.js';
+import { tariffsRoutes } from './routes/tariffs.routes.js';
+import { TariffsRepository } from './tariffs.repository.js';
+import { ChargesService } from './charges.service.js';
 
 export interface AppOptions {
   pool: Pool;
@@ -76,5 +79,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes, { checks: opts.readiness, registry: opts.metrics.registry });
   await app.register(provisioningRoutes, { provisioning });
   await app.register(readingsRoutes, { readings, provisioning });
+  const tariffs = new TariffsRepository(opts.pool);
+  await app.register(tariffsRoutes, { tariffs, charges: new ChargesService(opts.pool, tariffs), provisioning });
   return app;
 }

@@ -1,0 +1,125 @@
+/** Tariffs (native documents and URDB imports), tariff assignments, and charges for any window. */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { parseInstant } from '../../common/reading.js';
+import { tariffSchema, urdbToTariff, UrdbImportError, type TariffDocument } from '../../rating/index.js';
+import { ADMIN_ONLY, requireAccountAccess } from '../auth.js';
+import type { ChargesService } from '../charges.service.js';
+import { badRequest, conflict, notFound } from '../errors.js';
+import type { ProvisioningService } from '../provisioning.service.js';
+import { idParamSchema, idSchema, instantSchema, limitSchema, timezoneSchema } from '../schemas.js';
+import type { TariffsRepository } from '../tariffs.repository.js';
+
+const urdbImportSchema = z.strictObject({
+  id: idSchema.optional().describe('tariff id; default: the URDB label'),
+  timezone: timezoneSchema.describe("IANA zone of the utility's clock, in which the URDB schedules are read"),
+  rate: z.record(z.string(), z.unknown()).describe('one URDB rate object as the OpenEI API (v3-v8, detail=full) returns it'),
+});
+
+const assignmentSchema = z.strictObject({ tariffId: idSchema, effectiveFrom: instantSchema });
+const windowSchema = z.strictObject({ from: instantSchema, to: instantSchema });
+
+export const tariffsRoutes: FastifyPluginAsyncZod<{ tariffs: TariffsRepository; charges: ChargesService; provisioning: ProvisioningService }> = async (
+  app,
+  { tariffs, charges, provisioning },
+) => {
+  const store = async (document: TariffDocument, source: 'native' | 'urdb', sourceDocument: unknown) => {
+    const stored = await tariffs.insertVersion(document, source, sourceDocument);
+    if ('conflict' in stored) throw conflict(stored.conflict);
+    return { id: document.id, ...stored };
+  };
+
+  app.post(
+    '/v1/tariffs',
+    { config: ADMIN_ONLY, schema: { tags: ['tariffs'], body: tariffSchema, description: 'Stores a native tariff document (a new version when the id exists and effectiveFrom is later than the latest version).' } },
+    async (req, reply) => reply.code(201).send(await store(req.body as TariffDocument, 'native', undefined)),
+  );
+
+  app.post(
+    '/v1/tariffs/urdb',
+    { config: ADMIN_ONLY, schema: { tags: ['tariffs'], body: urdbImportSchema, description: 'Imports one URDB rate (contract section 4). Unsupported features are refused with a 400 naming each field.' } },
+    async (req, reply) => {
+      let document: TariffDocument;
+      try {
+        document = urdbToTariff(req.body.rate, { timeZone: req.body.timezone, id: req.body.id });
+      } catch (err) {
+        if (err instanceof UrdbImportError) {
+          throw badRequest(`URDB rate refused: ${err.issues.length} problem(s)`, err.issues.map((i) => ({ field: i.path, message: i.message })));
+        }
+        throw err;
+      }
+      return reply.code(201).send(await store(document, 'urdb', req.body.rate));
+    },
+  );
+
+  app.get('/v1/tariffs', { schema: { tags: ['tariffs'], querystring: z.strictObject({ limit: limitSchema, after: z.string().optional() }) } }, async (req) => {
+    const items = await tariffs.list(req.query.limit, req.query.after);
+    const next = items.length === req.query.limit ? `/v1/tariffs?limit=${req.query.limit}&after=${encodeURIComponent(items[items.length - 1].id)}` : null;
+    return { items, next };
+  });
+
+  app.get(
+    '/v1/tariffs/:id',
+    { schema: { tags: ['tariffs'], params: idParamSchema, querystring: z.strictObject({ version: z.coerce.number().int().positive().optional() }) } },
+    async (req) => {
+      const versions = await tariffs.versions(req.params.id);
+      if (!versions.length) throw notFound(`tariff "${req.params.id}"`);
+      const chosen = req.query.version === undefined ? versions[versions.length - 1] : versions.find((v) => v.version === req.query.version);
+      if (!chosen) throw notFound(`version ${req.query.version} of tariff "${req.params.id}"`);
+      return {
+        id: req.params.id,
+        ...chosen,
+        versions: versions.map(({ version, effectiveFrom, source, createdAt }) => ({ version, effectiveFrom, source, createdAt })),
+      };
+    },
+  );
+
+  app.put(
+    '/v1/meters/:id/tariff',
+    { config: ADMIN_ONLY, schema: { tags: ['tariffs'], params: idParamSchema, body: assignmentSchema, description: 'Assigns a tariff from effectiveFrom on; it must be later than the meter\'s latest assignment (history is never repriced).' } },
+    async (req) => {
+      if (!(await provisioning.getMeter(req.params.id))) throw notFound(`meter "${req.params.id}"`);
+      if (!(await tariffs.versions(req.body.tariffId)).length) {
+        throw badRequest('invalid body: 1 problem(s)', [{ field: 'body.tariffId', message: `tariff "${req.body.tariffId}" does not exist` }]);
+      }
+      const refusal = await tariffs.assign(req.params.id, req.body.tariffId, parseInstant(req.body.effectiveFrom)!);
+      if (refusal) throw conflict(refusal);
+      return { meterId: req.params.id, assignments: await assignmentsOf(req.params.id) };
+    },
+  );
+
+  const assignmentsOf = async (meterId: string) =>
+    (await tariffs.assignments(meterId)).map((a) => ({
+      tariffId: a.tariffId,
+      effectiveFrom: Number.isFinite(a.effectiveFrom) ? new Date(a.effectiveFrom).toISOString() : null,
+    }));
+
+  app.get('/v1/meters/:id/tariff', { schema: { tags: ['tariffs'], params: idParamSchema } }, async (req) => {
+    const meter = await provisioning.getMeter(req.params.id);
+    if (!meter) throw notFound(`meter "${req.params.id}"`);
+    requireAccountAccess(req, meter.accountId, `meter "${req.params.id}"`);
+    return { meterId: meter.id, assignments: await assignmentsOf(meter.id) };
+  });
+
+  app.get(
+    '/v1/meters/:id/charges',
+    {
+      schema: {
+        tags: ['charges'],
+        params: idParamSchema,
+        querystring: windowSchema,
+        description: 'Charges for [from, to), rated from the readings committed at the moment of the request (contract sections 3 and 4).',
+      },
+    },
+    async (req) => {
+      const meter = await provisioning.getMeter(req.params.id);
+      if (!meter) throw notFound(`meter "${req.params.id}"`);
+      requireAccountAccess(req, meter.accountId, `meter "${req.params.id}"`);
+      const from = parseInstant(req.query.from)!;
+      const to = parseInstant(req.query.to)!;
+      if (to <= from) throw badRequest('invalid window', [{ field: 'querystring.to', message: 'must be after from' }]);
+      if (to - from > 400 * 86_400_000) throw badRequest('invalid window', [{ field: 'querystring.to', message: 'a window spans at most 400 days' }]);
+      return charges.forMeter(meter.id, from, to);
+    },
+  );
+};

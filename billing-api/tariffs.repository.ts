@@ -1,0 +1,129 @@
+/**
+ * Tariff documents (versioned, immutable once stored) and meter tariff assignments (effective dates).
+ * A version is identified by (id, effectiveFrom); versions and assignments are append-only in time, so
+ * the rating of a past window never changes because of a later edit.
+ */
+import type { Pool } from '../common/db.js';
+import type { TariffAssignment, TariffDocument } from '../rating/index.js';
+
+export interface StoredTariffVersion {
+  version: number;
+  effectiveFrom: string | null;
+  source: 'native' | 'urdb';
+  createdAt: string;
+  document: TariffDocument;
+}
+
+export class TariffsRepository {
+  constructor(private readonly pool: Pool) {}
+
+  async versions(id: string): Promise<StoredTariffVersion[]> {
+    const res = await this.pool.query(
+      'SELECT version, effective_from, source, created_at, document FROM tariffs WHERE id = $1 ORDER BY version',
+      [id],
+    );
+    return res.rows.map((r) => ({
+      version: r.version,
+      effectiveFrom: r.effective_from ? r.effective_from.toISOString() : null,
+      source: r.source,
+      createdAt: r.created_at.toISOString(),
+      document: r.document,
+    }));
+  }
+
+  /** Every version of every tariff named, for a meter's timeline. */
+  async documents(ids: string[]): Promise<TariffDocument[]> {
+    if (!ids.length) return [];
+    const res = await this.pool.query('SELECT document FROM tariffs WHERE id = ANY($1::text[]) ORDER BY id, version', [ids]);
+    return res.rows.map((r) => r.document);
+  }
+
+  /**
+   * Appends a version. Returns null when a version with the same effectiveFrom exists, or one with a later
+   * (or absent) effectiveFrom — history is never rewritten.
+   */
+  async insertVersion(document: TariffDocument, source: 'native' | 'urdb', sourceDocument: unknown): Promise<StoredTariffVersion | { conflict: string }> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tariff:${document.id}`]);
+      const latest = await client.query(
+        'SELECT version, effective_from FROM tariffs WHERE id = $1 ORDER BY version DESC LIMIT 1',
+        [document.id],
+      );
+      const effectiveFrom = document.effectiveFrom ? new Date(Date.parse(document.effectiveFrom)) : null;
+      if (latest.rowCount) {
+        const previous: Date | null = latest.rows[0].effective_from;
+        if (!effectiveFrom || !previous || effectiveFrom <= previous) {
+          await client.query('ROLLBACK');
+          return {
+            conflict: `tariff "${document.id}" exists; a new version needs an effectiveFrom later than ${previous ? previous.toISOString() : 'the first version (which has none)'}`,
+          };
+        }
+      }
+      const version = latest.rowCount ? latest.rows[0].version + 1 : 1;
+      const res = await client.query(
+        `INSERT INTO tariffs (id, version, effective_from, source, document, source_document)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at`,
+        [document.id, version, effectiveFrom, source, JSON.stringify(document), sourceDocument === undefined ? null : JSON.stringify(sourceDocument)],
+      );
+      await client.query('COMMIT');
+      return { version, effectiveFrom: effectiveFrom?.toISOString() ?? null, source, createdAt: res.rows[0].created_at.toISOString(), document };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async list(limit: number, after: string | undefined) {
+    const res = await this.pool.query(
+      `SELECT DISTINCT ON (id) id, version, effective_from, source, document->>'name' AS name, document->>'timeZone' AS time_zone
+       FROM tariffs WHERE ($1::text IS NULL OR id > $1) ORDER BY id, version DESC LIMIT $2`,
+      [after ?? null, limit],
+    );
+    return res.rows.map((r) => ({
+      id: r.id as string,
+      name: r.name as string,
+      timeZone: r.time_zone as string,
+      latestVersion: r.version as number,
+      effectiveFrom: r.effective_from ? (r.effective_from as Date).toISOString() : null,
+      source: r.source as string,
+    }));
+  }
+
+  async assignments(meterId: string): Promise<TariffAssignment[]> {
+    const res = await this.pool.query(
+      `SELECT tariff_id, CASE WHEN effective_from = '-infinity' THEN NULL ELSE (extract(epoch FROM effective_from) * 1000)::float8 END AS from_ms
+       FROM meter_tariffs WHERE meter_id = $1 ORDER BY effective_from`,
+      [meterId],
+    );
+    return res.rows.map((r) => ({ tariffId: r.tariff_id, effectiveFrom: r.from_ms === null ? Number.NEGATIVE_INFINITY : Number(r.from_ms) }));
+  }
+
+  /** Adds an assignment; refused (returns a reason) unless it is later than the meter's latest one. */
+  async assign(meterId: string, tariffId: string, effectiveFrom: number): Promise<string | null> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`meter-tariff:${meterId}`]);
+      const latest = await client.query(
+        `SELECT max(effective_from)::text AS latest, COALESCE(max(effective_from) >= $2, false) AS blocked FROM meter_tariffs WHERE meter_id = $1`,
+        [meterId, new Date(effectiveFrom)],
+      );
+      if (latest.rows[0].blocked) {
+        await client.query('ROLLBACK');
+        return `effectiveFrom must be later than the meter's latest assignment (${latest.rows[0].latest}): history is never repriced`;
+      }
+      await client.query('INSERT INTO meter_tariffs (meter_id, effective_from, tariff_id) VALUES ($1, $2, $3)', [meterId, new Date(effectiveFrom), tariffId]);
+      await client.query('COMMIT');
+      return null;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+}
