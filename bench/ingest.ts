@@ -138,7 +138,7 @@ async function main() {
 
     // The machine's own limit for the same rows: COPY into the same table definition (same unique key).
     await db.query('CREATE TABLE readings_raw (LIKE readings INCLUDING ALL)');
-    if (storage === 'timescaledb') await db.query(`SELECT create_hypertable('readings_raw', 'interval_start', chunk_time_interval => interval '1 day')`);
+    if (storage === 'timescaledb') await db.query(`SELECT create_hypertable('readings_raw', 'interval_start', chunk_time_interval => interval '7 days')`);
     const r0 = performance.now();
     await pipeline(
       Readable.from((async function* () {

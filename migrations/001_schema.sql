@@ -87,7 +87,9 @@ CREATE INDEX quarantine_reason_idx ON quarantine (reason, received_at);
 DO $$
 BEGIN
   IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
-    PERFORM create_hypertable('readings', 'interval_start', chunk_time_interval => interval '1 day');
+    -- 7-day chunks: a month of one meter touches 5-6 chunks (planning stays cheap) and a recent chunk's
+    -- index stays in memory up to a few hundred thousand meters; operators may set_chunk_time_interval().
+    PERFORM create_hypertable('readings', 'interval_start', chunk_time_interval => interval '7 days');
   END IF;
 END
 $$;
