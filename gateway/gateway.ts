@@ -19,6 +19,7 @@ import { DeviceAuthenticator } from './device-auth.js';
 import { IngestBatcher } from './batcher.js';
 import { IngestStore } from './ingest-store.js';
 import { maySubscribe, publishRefusal, type Device } from './topics.js';
+import { guardSocket } from './frame-guard.js';
 import type { CandidateReading } from './decode.js';
 
 export interface GatewayOptions {
@@ -87,6 +88,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   await auth.start(opts.databaseUrl);
   let accepting = true;
   let connected = 0;
+  // Payloads up to 4x the limit are still received and quarantined with evidence; larger packets close
+  // the connection before their body is buffered (frame-guard.ts).
+  const maxPacketBytes = opts.maxPayloadBytes * 4 + 64 * 1024;
 
   const broker = await Aedes.createBroker({
     // Readings are never retained or queued by the broker; the database is the store.
@@ -203,7 +207,15 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       return isListening;
     },
     async listen({ host, mqttPort, wsPort }) {
-      const tcp = createServer(broker.handle);
+      const tcp = createServer((socket) => {
+        socket.setNoDelay(true);
+        broker.handle(
+          guardSocket(socket, maxPacketBytes, (err) => {
+            metrics?.mqttRefused.inc({ reason: 'packet_too_large' });
+            log.warn({ remoteAddress: socket.remoteAddress, announced: err.announced, limit: err.limit }, 'connection closed: MQTT packet too large');
+          }) as never,
+        );
+      });
       const boundMqtt = await listenTcp(host, mqttPort, 'MQTT_PORT', 'MQTT', tcp);
       servers.push(tcp);
       let boundWs: number | null = null;
@@ -213,6 +225,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         });
         const wss = new WebSocketServer({
           server: http,
+          maxPayload: maxPacketBytes,
           handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
         });
         // ws re-emits the HTTP server's errors (EADDRINUSE ...); listenTcp reports them, this keeps them from crashing.

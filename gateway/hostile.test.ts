@@ -116,4 +116,14 @@ describe.each(storageModes())('hostile payloads through the broker (%s storage)'
     expect(attacker.connected).toBe(true);
     expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
   });
+
+  it('closes the connection of a packet far above the payload limit before buffering it, and serves the others', async () => {
+    const refusedBefore = (await stack.metrics.mqttRefused.get()).values.find((v) => v.labels.reason === 'packet_too_large')?.value ?? 0;
+    const closed = new Promise<void>((r) => attacker.once('close', () => r()));
+    attacker.publish('meters/MTR-000001/readings', Buffer.alloc(256 * 1024 * 4 + 128 * 1024, 0x20), { qos: 1 });
+    await closed;
+    const refusedAfter = (await stack.metrics.mqttRefused.get()).values.find((v) => v.labels.reason === 'packet_too_large')?.value ?? 0;
+    expect(refusedAfter - refusedBefore).toBe(1);
+    await publishAcked(neighbour, 'meters/MTR-000002/readings', JSON.stringify(reading(slot(BASE, 5000), 1)));
+  });
 });

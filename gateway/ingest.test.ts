@@ -77,7 +77,7 @@ describe.each(storageModes())('ingestion over MQTT (%s storage)', (mode) => {
   });
 
   it('stores the valid readings of a message and quarantines each invalid one with its reason', async () => {
-    const future = new Date(Date.now() + 3600_000);
+    const future = new Date(Date.now() + 2 * 3600_000);
     future.setUTCMinutes(0, 0, 0);
     const payload = {
       readings: [
