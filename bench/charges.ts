@@ -76,7 +76,7 @@ async function main() {
       const res = await fetch(`http://127.0.0.1:${port}/v1/meters/MTR-${meter}/charges?from=2026-07-01T00:00:00-07:00&to=2026-08-01T00:00:00-07:00`, {
         headers: { authorization: `Bearer ${TOKEN}` },
       });
-      const body = await res.json();
+      const body = (await res.json()) as { coverage: { actualIntervals: number } };
       if (res.status !== 200 || body.coverage.actualIntervals !== 2976) throw new Error(`unexpected answer ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
       return performance.now() - started;
     };

@@ -38,22 +38,30 @@ export function parseInstant(text: string): number | null {
 let lastInstantText: string | undefined;
 let lastInstantValue: number | null = null;
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function parseInstantUncached(text: string): number | null {
   const m = ISO_WITH_OFFSET.exec(text);
   if (!m) return null;
-  const [, y, mo, d, h, mi, s = '0', frac = '', zone, oh, om] = m;
-  const year = +y, month = +mo, day = +d, hour = +h, minute = +mi, second = +s;
+  const year = +m[1], month = +m[2], day = +m[3], hour = +m[4], minute = +m[5];
+  const second = m[6] === undefined ? 0 : +m[6];
+  const frac = m[7];
   if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (day > daysInMonth) return null;
+  const leap = month === 2 && (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0));
+  if (day > DAYS_IN_MONTH[month - 1] + (leap ? 1 : 0)) return null;
   let offsetMinutes = 0;
+  const zone = m[8];
   if (zone !== 'Z') {
-    if (+oh > 23 || +om > 59) return null;
-    offsetMinutes = (+oh * 60 + +om) * (zone[0] === '-' ? -1 : 1);
+    const oh = +m[9], om = +m[10];
+    if (oh > 23 || om > 59) return null;
+    offsetMinutes = (oh * 60 + om) * (zone.charCodeAt(0) === 45 /* - */ ? -1 : 1);
   }
-  const ms = frac ? Math.floor(+`0.${frac}` * 1000) : 0;
-  const fracNs = frac ? +(frac + '000000000').slice(0, 9) : 0;
-  if (fracNs % 1_000_000 !== 0) return null; // below a millisecond cannot be an interval boundary
+  let ms = 0;
+  if (frac !== undefined) {
+    const nanos = +(frac + '000000000').slice(0, 9);
+    if (nanos % 1_000_000 !== 0) return null; // below a millisecond cannot be an interval boundary
+    ms = nanos / 1_000_000;
+  }
   return Date.UTC(year, month - 1, day, hour, minute, second, ms) - offsetMinutes * 60_000;
 }
 
@@ -95,9 +103,7 @@ export const readingSchema = z.strictObject({
   intervalStart: z.string().refine((s) => parseInstant(s) !== null, {
     message: 'ISO 8601 instant with Z or a ±hh:mm offset required',
   }),
-  intervalSeconds: z.union(INTERVAL_SECONDS.map((s) => z.literal(s)) as [z.ZodLiteral<300>, ...z.ZodLiteral<IntervalSeconds>[]], {
-    message: 'must be one of 300, 600, 900, 1800, 3600',
-  }),
+  intervalSeconds: z.literal(INTERVAL_SECONDS, { message: 'must be one of 300, 600, 900, 1800, 3600' }),
   importWh: energyWh,
   exportWh: energyWh.default(0),
   quality: z.enum(QUALITIES).default('actual'),

@@ -6,7 +6,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
-import { DEVICE_ID_PATTERN, MAX_READINGS_PER_MESSAGE, readingSchema, toReading, parseInstant, type Reading } from '../common/reading.js';
+import { DEVICE_ID_PATTERN, MAX_READINGS_PER_MESSAGE, readingSchema, parseInstant, whToMwh, type IntervalSeconds, type Reading } from '../common/reading.js';
 import type { Device } from './topics.js';
 import { quarantineMessage, quarantineReading, type QuarantineRecord, type QuarantineSource } from './quarantine.js';
 
@@ -72,6 +72,7 @@ export function decodeMessage(device: Device, topic: string, payload: Buffer, op
 
   const result: DecodedMessage = { readings: [], quarantined: [] };
   const latestAllowed = opts.nowMs + opts.futureToleranceMs;
+  const via = device.kind === 'concentrator' ? device.id : null;
   for (const element of elements) {
     const parsed = readingSchema.safeParse(element);
     if (!parsed.success) {
@@ -98,14 +99,23 @@ export function decodeMessage(device: Device, topic: string, payload: Buffer, op
       }
       meterId = data.meterId;
     }
-    const reading = toReading(data, meterId);
-    if (reading.intervalStart > latestAllowed) {
+    const intervalStart = parseInstant(data.intervalStart)!;
+    if (intervalStart > latestAllowed) {
       result.quarantined.push(
-        quarantineReading(source, element, 'future', `intervalStart is more than ${opts.futureToleranceMs / 1000} s ahead of the gateway clock`, meterId, reading.intervalStart),
+        quarantineReading(source, element, 'future', `intervalStart is more than ${opts.futureToleranceMs / 1000} s ahead of the gateway clock`, meterId, intervalStart),
       );
       continue;
     }
-    result.readings.push({ ...reading, via: device.kind === 'concentrator' ? device.id : null, element });
+    result.readings.push({
+      meterId,
+      intervalStart,
+      intervalSeconds: data.intervalSeconds as IntervalSeconds,
+      importMwh: whToMwh(data.importWh)!,
+      exportMwh: whToMwh(data.exportWh)!,
+      quality: data.quality,
+      via,
+      element,
+    });
   }
   return result;
 }
