@@ -3,31 +3,17 @@
  * meters, then started again on the same port. The devices reconnect and resend what was not
  * acknowledged; afterwards no reading is lost and none is duplicated.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, storageModes, type TestDatabase } from '../test/support/database.js';
 import { connectDevice, endClient, publishAcked, reading, slot } from '../test/support/mqtt.js';
 import { freePort } from '../common/db.js';
+import { startGatewayProcess } from '../test/support/processes.js';
 import { ProvisioningService } from '../billing-api/provisioning.service.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function startGateway(databaseUrl: string, port: number, mode: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, MQTT_PORT: String(port), MQTT_WS_PORT: '0', MQTT_HOST: '127.0.0.1', READINGS_STORAGE: mode, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('gateway started')) resolve(child);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}: ${out}`)));
-  });
-}
+const startGateway = startGatewayProcess;
 
 describe.each(storageModes())('gateway killed with SIGKILL mid-stream (%s storage)', (mode) => {
   let db: TestDatabase;

@@ -115,7 +115,9 @@ export function createFleet(options: FleetOptions): Fleet {
   if (!Number.isInteger(concentratorCount) || concentratorCount < 0) {
     throw new RangeError('concentrators must be an integer >= 0');
   }
-  if (!INTERVAL_SECONDS.includes(intervalSeconds)) throw new RangeError(`intervalSeconds must be one of ${INTERVAL_SECONDS.join(', ')}`);
+  if (!INTERVAL_SECONDS.includes(intervalSeconds)) {
+    throw new RangeError(`intervalSeconds must be one of ${INTERVAL_SECONDS.join(', ')}`);
+  }
   const clock = zoneClock(timezone); // validates the zone
   const site: Site = {
     latitude: options.latitude ?? DEFAULT_LATITUDE,

@@ -51,4 +51,5 @@ export {
   type InvalidKind,
   type ExpectedReason,
 } from './faults/corruptions.js';
-export { FaultInjector, type OutgoingItem, type FaultCounts, type ItemKind } from './faults/injector.js';
+export { FaultInjector, emptyFaultCounts, type OutgoingItem, type FaultCounts, type ItemKind } from './faults/injector.js';
+export { readingJson } from './wire.js';

@@ -39,7 +39,8 @@ export function intervalEnergy(meter: MeterSpec, intervalStart: number): Interva
   const sampleMs = intervalMs / samples;
   const minute = Math.floor(intervalStart / 60_000);
   const sigma = meter.business ? NOISE_SIGMA.business : NOISE_SIGMA.household;
-  const noise = Math.min(MAX_NOISE_FACTOR, Math.max(0.5, Math.exp(sigma * drawGaussian(meter.key, NOISE_TAG, minute) - (sigma * sigma) / 2)));
+  const logNormal = Math.exp(sigma * drawGaussian(meter.key, NOISE_TAG, minute) - (sigma * sigma) / 2); // mean 1
+  const noise = Math.min(MAX_NOISE_FACTOR, Math.max(0.5, logNormal));
 
   const sessions = meter.ev ? sessionsAround(meter.ev, meter.key, clock, intervalStart) : [];
   let importMwh = 0;

@@ -10,10 +10,18 @@
  * The transport reports acknowledgements back (`acknowledged`): a conflicting variant is released only
  * after its original has been acknowledged, so the original is the value the gateway keeps.
  */
-import { toWireReading, type Reading } from '../../../common/reading.js';
+import type { Reading } from '../../../common/reading.js';
 import { drawUnit, hashText } from '../prng.js';
-import { conflictingVariant, corruptReading, EXPECTED_REASON, INVALID_KINDS, type ExpectedReason, type InvalidKind } from './corruptions.js';
+import {
+  conflictingVariant,
+  corruptReading,
+  EXPECTED_REASON,
+  INVALID_KINDS,
+  type ExpectedReason,
+  type InvalidKind,
+} from './corruptions.js';
 import { hasFaults, type FaultSpec } from './spec.js';
+import { readingJson } from '../wire.js';
 
 export type ItemKind = 'reading' | 'duplicate' | 'conflict' | 'invalid';
 
@@ -25,8 +33,8 @@ export interface OutgoingItem {
   intervalStart: number;
   /** The valid reading a `reading` or `duplicate` item delivers (what a ledger counts); null otherwise. */
   reading: Reading | null;
-  /** The value to put in a message (with `meterId`); null for `invalid_json`. */
-  wire: Record<string, unknown> | null;
+  /** JSON text of the value to put in a message's readings (with `meterId`); null for `invalid_json`. */
+  json: string | null;
   /** The whole payload of an `invalid_json` item, which is sent as a message of its own; null otherwise. */
   rawPayload: string | null;
   invalidKind: InvalidKind | null;
@@ -72,7 +80,7 @@ interface MeterState {
 }
 
 export class FaultInjector {
-  readonly counts: FaultCounts = { readings: 0, delivered: 0, gap: 0, invalid: 0, duplicate: 0, reorder: 0, late: 0, conflict: 0 };
+  readonly counts: FaultCounts = emptyFaultCounts();
   private readonly meters = new Map<string, MeterState>();
   private readonly waitingForAck = new Map<string, OutgoingItem[]>();
   private ready: OutgoingItem[] = [];
@@ -190,7 +198,7 @@ export class FaultInjector {
       const conflict: OutgoingItem = {
         ...validItem('conflict', reading),
         reading: null,
-        wire: conflictingVariant(reading),
+        json: JSON.stringify(conflictingVariant(reading)),
         expectedReason: 'conflicting_duplicate',
       };
       this.waitingForAck.set(key, [...(this.waitingForAck.get(key) ?? []), conflict]);
@@ -206,7 +214,7 @@ export class FaultInjector {
       meterId: reading.meterId,
       intervalStart: reading.intervalStart,
       reading: null,
-      wire: 'wire' in corruption ? corruption.wire : null,
+      json: 'wire' in corruption ? JSON.stringify(corruption.wire) : null,
       rawPayload: 'rawPayload' in corruption ? corruption.rawPayload : null,
       invalidKind,
       expectedReason: EXPECTED_REASON[invalidKind],
@@ -242,13 +250,17 @@ export class FaultInjector {
   }
 }
 
+export function emptyFaultCounts(): FaultCounts {
+  return { readings: 0, delivered: 0, gap: 0, invalid: 0, duplicate: 0, reorder: 0, late: 0, conflict: 0 };
+}
+
 function validItem(kind: 'reading' | 'duplicate' | 'conflict', reading: Reading): OutgoingItem {
   return {
     kind,
     meterId: reading.meterId,
     intervalStart: reading.intervalStart,
     reading,
-    wire: toWireReading(reading, true),
+    json: readingJson(reading),
     rawPayload: null,
     invalidKind: null,
     expectedReason: null,

@@ -12,7 +12,7 @@ import { openingHours } from './shapes.js';
 export interface BusinessParams {
   /** Power during business hours, W. */
   plateauW: number;
-  /** Base load as a fraction of the plateau (0.2-0.35). */
+  /** Base load as a fraction of the plateau (0.15-0.3). */
   baseFraction: number;
   /** Local hour the business opens on weekdays. */
   openHour: number;
@@ -25,7 +25,7 @@ export interface BusinessParams {
 export function drawBusinessParams(next: UnitStream): BusinessParams {
   return {
     plateauW: Math.round(between(next(), 6_000, 30_000)),
-    baseFraction: between(next(), 0.2, 0.35),
+    baseFraction: between(next(), 0.15, 0.3),
     openHour: between(next(), 7, 9),
     closeHour: between(next(), 17, 20),
     opensSaturday: next() < 0.35,

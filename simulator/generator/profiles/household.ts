@@ -13,7 +13,7 @@ import { dailyBump } from './shapes.js';
 export interface HouseholdParams {
   /** Always-on load (fridge, standby, network), W. */
   baseW: number;
-  /** Size of the household's activity loads relative to an average home (0.6-1.3). */
+  /** Size of the household's activity loads relative to an average home (0.6-1.25). */
   activityScale: number;
   /** Local hour of the weekday morning peak. */
   wakeHour: number;
@@ -31,11 +31,11 @@ export const APPLIANCE_SPIKE_MAX_W = 2_500;
 export function drawHouseholdParams(next: UnitStream): HouseholdParams {
   return {
     baseW: Math.round(between(next(), 150, 300)),
-    activityScale: between(next(), 0.6, 1.3),
+    activityScale: between(next(), 0.6, 1.25),
     wakeHour: between(next(), 6.25, 7.75),
     dinnerHour: between(next(), 18.25, 19.75),
-    heatingW: next() < 0.25 ? Math.round(between(next(), 250, 500)) : 0,
-    coolingW: next() < 0.45 ? Math.round(between(next(), 500, 1_100)) : 0,
+    heatingW: next() < 0.25 ? Math.round(between(next(), 250, 450)) : 0,
+    coolingW: next() < 0.45 ? Math.round(between(next(), 500, 1_000)) : 0,
   };
 }
 

@@ -1,0 +1,68 @@
+/**
+ * A minimal client of the billing REST API (CONTRACT.md section 3): bearer token, JSON bodies, errors in
+ * the contract's `{"error": {...}}` shape. Network errors and 5xx answers are retried three times.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface ApiAnswer {
+  status: number;
+  body: unknown;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly status: number,
+    readonly body: unknown,
+  ) {
+    super(`${method} ${path}: HTTP ${status} ${describeError(body)}`);
+  }
+}
+
+export class ApiClient {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly token: string,
+    private readonly timeoutMs = 15_000,
+  ) {}
+
+  /** POSTs `body`; returns the answer whatever its status (callers decide what 404 or 409 mean). */
+  async post(path: string, body: unknown): Promise<ApiAnswer> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const response = await fetch(`${this.baseUrl}${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json', accept: 'application/json' },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+        const text = await response.text();
+        const answer = { status: response.status, body: parseJson(text) };
+        if (response.status >= 500 && attempt < 3) {
+          await sleep(500 * attempt);
+          continue;
+        }
+        return answer;
+      } catch (error) {
+        if (attempt >= 3) throw new Error(`POST ${this.baseUrl}${path}: ${(error as Error).message}`);
+        await sleep(500 * attempt);
+      }
+    }
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return text;
+  }
+}
+
+/** `code: message` of a contract error body, or the raw body. */
+export function describeError(body: unknown): string {
+  const error = (body as { error?: { code?: string; message?: string; details?: unknown } } | null)?.error;
+  if (error) return `${error.code ?? ''}: ${error.message ?? ''}${error.details ? ` ${JSON.stringify(error.details)}` : ''}`;
+  return typeof body === 'string' ? body.slice(0, 200) : JSON.stringify(body)?.slice(0, 200) ?? '';
+}
