@@ -3,7 +3,7 @@
  * transactions live here; routes only decode, call and encode.
  */
 import type { z } from 'zod';
-import type { Pool } from '../common/db.js';
+import { inTransaction, type Pool } from '../common/db.js';
 import { generateApiToken, generateDeviceSecret, hashGeneratedSecret, hashSecret, randomId } from '../common/secrets.js';
 import { badRequest, conflict, isUniqueViolation, notFound } from './errors.js';
 import type { accountCreateSchema, concentratorCreateSchema, meterCreateSchema, tokenCreateSchema } from './schemas.js';
@@ -82,9 +82,7 @@ export class ProvisioningService {
     if (problems.length) throw badRequest(`invalid body: ${problems.length} problem(s)`, problems);
 
     const secret = await this.secretHash(input.mqttPassword);
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.pool, async (client) => {
       await client.query(`INSERT INTO devices (id, kind, secret_hash) VALUES ($1, 'meter', $2)`, [input.id, secret.hash]);
       await client.query(
         'INSERT INTO meters (id, account_id, timezone, interval_seconds, max_power_kw) VALUES ($1, $2, $3, $4, $5)',
@@ -94,14 +92,9 @@ export class ProvisioningService {
         // The first assignment covers the meter's whole history.
         await client.query(`INSERT INTO meter_tariffs (meter_id, effective_from, tariff_id) VALUES ($1, '-infinity', $2)`, [input.id, input.tariffId]);
       }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      if (isUniqueViolation(err)) throw conflict(`device id "${input.id}" is already in use`);
-      throw err;
-    } finally {
-      client.release();
-    }
+    }).catch((err) => {
+      throw isUniqueViolation(err) ? conflict(`device id "${input.id}" is already in use`) : err;
+    });
     const meter = (await this.getMeter(input.id))!;
     return secret.generated ? { ...meter, mqttPassword: secret.generated } : meter;
   }
@@ -124,23 +117,16 @@ export class ProvisioningService {
     if (taken.rowCount) throw conflict(`device id "${input.id}" is already in use`);
     await this.checkMeters(input.meterIds);
     const secret = await this.secretHash(input.mqttPassword);
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.pool, async (client) => {
       await client.query(`INSERT INTO devices (id, kind, secret_hash) VALUES ($1, 'concentrator', $2)`, [input.id, secret.hash]);
       await client.query('INSERT INTO concentrators (id) VALUES ($1)', [input.id]);
       await client.query(
         'INSERT INTO concentrator_meters (concentrator_id, meter_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING',
         [input.id, input.meterIds],
       );
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      if (isUniqueViolation(err)) throw conflict(`device id "${input.id}" is already in use`);
-      throw err;
-    } finally {
-      client.release();
-    }
+    }).catch((err) => {
+      throw isUniqueViolation(err) ? conflict(`device id "${input.id}" is already in use`) : err;
+    });
     const created = (await this.getConcentrator(input.id))!;
     return secret.generated ? { ...created, mqttPassword: secret.generated } : created;
   }
@@ -174,18 +160,10 @@ export class ProvisioningService {
   async setConcentratorMeters(id: string, meterIds: string[]) {
     if (!(await this.getConcentrator(id))) throw notFound(`concentrator "${id}"`);
     await this.checkMeters(meterIds);
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.pool, async (client) => {
       await client.query('DELETE FROM concentrator_meters WHERE concentrator_id = $1 AND NOT (meter_id = ANY($2::text[]))', [id, meterIds]);
       await client.query('INSERT INTO concentrator_meters (concentrator_id, meter_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING', [id, meterIds]);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
     return (await this.getConcentrator(id))!;
   }
 

@@ -3,7 +3,7 @@
  * A version is identified by (id, effectiveFrom); versions and assignments are append-only in time, so
  * the rating of a past window never changes because of a later edit.
  */
-import type { Pool } from '../common/db.js';
+import { inTransaction, type Pool } from '../common/db.js';
 import type { TariffAssignment, TariffDocument } from '../rating/index.js';
 
 export interface StoredTariffVersion {
@@ -43,9 +43,7 @@ export class TariffsRepository {
    * (or absent) effectiveFrom — history is never rewritten.
    */
   async insertVersion(document: TariffDocument, source: 'native' | 'urdb', sourceDocument: unknown): Promise<StoredTariffVersion | { conflict: string }> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return inTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tariff:${document.id}`]);
       const latest = await client.query(
         'SELECT version, effective_from FROM tariffs WHERE id = $1 ORDER BY version DESC LIMIT 1',
@@ -55,7 +53,6 @@ export class TariffsRepository {
       if (latest.rowCount) {
         const previous: Date | null = latest.rows[0].effective_from;
         if (!effectiveFrom || !previous || effectiveFrom <= previous) {
-          await client.query('ROLLBACK');
           return {
             conflict: `tariff "${document.id}" exists; a new version needs an effectiveFrom later than ${previous ? previous.toISOString() : 'the first version (which has none)'}`,
           };
@@ -67,14 +64,8 @@ export class TariffsRepository {
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at`,
         [document.id, version, effectiveFrom, source, JSON.stringify(document), sourceDocument === undefined ? null : JSON.stringify(sourceDocument)],
       );
-      await client.query('COMMIT');
       return { version, effectiveFrom: effectiveFrom?.toISOString() ?? null, source, createdAt: res.rows[0].created_at.toISOString(), document };
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async list(limit: number, after: string | undefined) {
@@ -104,26 +95,17 @@ export class TariffsRepository {
 
   /** Adds an assignment; refused (returns a reason) unless it is later than the meter's latest one. */
   async assign(meterId: string, tariffId: string, effectiveFrom: number): Promise<string | null> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return inTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`meter-tariff:${meterId}`]);
       const latest = await client.query(
         `SELECT max(effective_from)::text AS latest, COALESCE(max(effective_from) >= $2, false) AS blocked FROM meter_tariffs WHERE meter_id = $1`,
         [meterId, new Date(effectiveFrom)],
       );
       if (latest.rows[0].blocked) {
-        await client.query('ROLLBACK');
         return `effectiveFrom must be later than the meter's latest assignment (${latest.rows[0].latest}): history is never repriced`;
       }
       await client.query('INSERT INTO meter_tariffs (meter_id, effective_from, tariff_id) VALUES ($1, $2, $3)', [meterId, new Date(effectiveFrom), tariffId]);
-      await client.query('COMMIT');
       return null;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 }
