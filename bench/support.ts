@@ -1,0 +1,92 @@
+/** What every benchmark scenario needs: a fresh database, component processes, percentiles, the machine. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import pg from 'pg';
+import { createLogger } from '../common/logger.js';
+import { migrate, readingsStorageMode, type StorageMode } from '../common/migrate.js';
+
+export interface BenchDatabase {
+  url: string;
+  storage: StorageMode;
+  client: pg.Client;
+  drop(): Promise<void>;
+}
+
+/** A fresh, migrated database on DATABASE_URL's server (default: PostgreSQL on 127.0.0.1:5432). */
+export async function createBenchDatabase(): Promise<BenchDatabase> {
+  const server = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
+  const name = `smbg_bench_${randomBytes(4).toString('hex')}`;
+  const adminUrl = new URL(server);
+  adminUrl.pathname = '/postgres';
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  const admin = new pg.Client({ connectionString: adminUrl.toString() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await migrate({ databaseUrl: url.toString(), storage: 'auto', log: createLogger('warn') });
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  const storage = await readingsStorageMode(client);
+  return {
+    url: url.toString(),
+    storage,
+    client,
+    async drop() {
+      await client.end().catch(() => {});
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+      await admin.end();
+    },
+  };
+}
+
+/** Starts `entry` (e.g. gateway/main.ts) as its own process; resolves when it printed `readyText`. */
+export async function startProcess(entry: string, env: Record<string, string>, readyText = 'started', nodeArgs: string[] = []): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes(readyText)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`${entry} exited ${code}: ${out}`)));
+  });
+  return child;
+}
+
+export async function stopProcess(child: ChildProcess | null): Promise<void> {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+/** Resident memory of a process, MiB (Linux /proc). */
+export function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return Math.round((kb / 1024) * 10) / 10;
+}
+
+export function percentile(values: number[], p: number): number {
+  if (!values.length) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+export const round1 = (n: number) => Math.round(n * 10) / 10;
+
+export function machine() {
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    loadAverageAtStart: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
+  };
+}
