@@ -35,10 +35,11 @@ export const authPlugin = fp(
       if (!header) throw unauthorized('missing Authorization: Bearer <token>');
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) throw unauthorized('Authorization must be "Bearer <token>"');
-      const res = await opts.pool.query<{ id: string; role: Role; account_id: string | null }>(
-        'SELECT id, role, account_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL',
-        [sha256(match[1])],
-      );
+      const res = await opts.pool.query<{ id: string; role: Role; account_id: string | null }>({
+        name: 'auth-token',
+        text: 'SELECT id, role, account_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL',
+        values: [sha256(match[1])],
+      });
       if (res.rowCount === 0) throw unauthorized('unknown or revoked token');
       const row = res.rows[0];
       request.principal = { tokenId: row.id, role: row.role, accountId: row.account_id };

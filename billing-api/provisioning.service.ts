@@ -99,6 +99,12 @@ export class ProvisioningService {
     return secret.generated ? { ...meter, mqttPassword: secret.generated } : meter;
   }
 
+  /** The meter's account, for access checks on hot read paths (a prepared statement, no joins). */
+  async meterAccount(id: string): Promise<string | null> {
+    const res = await this.pool.query({ name: 'meter-account', text: 'SELECT account_id FROM meters WHERE id = $1', values: [id] });
+    return res.rowCount ? res.rows[0].account_id : null;
+  }
+
   async getMeter(id: string): Promise<MeterRow | null> {
     const res = await this.pool.query(`${METER_SELECT} WHERE m.id = $1`, [id]);
     return res.rowCount ? meterFromRow(res.rows[0]) : null;

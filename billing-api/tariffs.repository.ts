@@ -34,7 +34,7 @@ export class TariffsRepository {
   /** Every version of every tariff named, for a meter's timeline. */
   async documents(ids: string[]): Promise<TariffDocument[]> {
     if (!ids.length) return [];
-    const res = await this.pool.query('SELECT document FROM tariffs WHERE id = ANY($1::text[]) ORDER BY id, version', [ids]);
+    const res = await this.pool.query({ name: 'tariff-documents', text: 'SELECT document FROM tariffs WHERE id = ANY($1::text[]) ORDER BY id, version', values: [ids] });
     return res.rows.map((r) => r.document);
   }
 
@@ -85,11 +85,12 @@ export class TariffsRepository {
   }
 
   async assignments(meterId: string): Promise<TariffAssignment[]> {
-    const res = await this.pool.query(
-      `SELECT tariff_id, CASE WHEN effective_from = '-infinity' THEN NULL ELSE (extract(epoch FROM effective_from) * 1000)::float8 END AS from_ms
-       FROM meter_tariffs WHERE meter_id = $1 ORDER BY effective_from`,
-      [meterId],
-    );
+    const res = await this.pool.query({
+      name: 'tariff-assignments',
+      text: `SELECT tariff_id, CASE WHEN effective_from = '-infinity' THEN NULL ELSE (extract(epoch FROM effective_from) * 1000)::float8 END AS from_ms
+             FROM meter_tariffs WHERE meter_id = $1 ORDER BY effective_from`,
+      values: [meterId],
+    });
     return res.rows.map((r) => ({ tariffId: r.tariff_id, effectiveFrom: r.from_ms === null ? Number.NEGATIVE_INFINITY : Number(r.from_ms) }));
   }
 

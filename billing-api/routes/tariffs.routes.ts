@@ -112,14 +112,14 @@ export const tariffsRoutes: FastifyPluginAsyncZod<{ tariffs: TariffsRepository; 
       },
     },
     async (req) => {
-      const meter = await provisioning.getMeter(req.params.id);
-      if (!meter) throw notFound(`meter "${req.params.id}"`);
-      requireAccountAccess(req, meter.accountId, `meter "${req.params.id}"`);
+      const accountId = await provisioning.meterAccount(req.params.id);
+      if (!accountId) throw notFound(`meter "${req.params.id}"`);
+      requireAccountAccess(req, accountId, `meter "${req.params.id}"`);
       const from = parseInstant(req.query.from)!;
       const to = parseInstant(req.query.to)!;
       if (to <= from) throw badRequest('invalid window', [{ field: 'querystring.to', message: 'must be after from' }]);
       if (to - from > 400 * 86_400_000) throw badRequest('invalid window', [{ field: 'querystring.to', message: 'a window spans at most 400 days' }]);
-      return charges.forMeter(meter.id, from, to);
+      return charges.forMeter(req.params.id, from, to);
     },
   );
 };
