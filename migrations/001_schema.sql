@@ -89,7 +89,10 @@ BEGIN
   IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
     -- 7-day chunks: a month of one meter touches 5-6 chunks (planning stays cheap) and a recent chunk's
     -- index stays in memory up to a few hundred thousand meters; operators may set_chunk_time_interval().
-    PERFORM create_hypertable('readings', 'interval_start', chunk_time_interval => interval '7 days');
+    -- No default (interval_start DESC) index: every query here names the meter, which the key serves, and
+    -- a second index would be maintained on every insert for nothing.
+    PERFORM create_hypertable('readings', 'interval_start', chunk_time_interval => interval '7 days',
+                              create_default_indexes => false);
   END IF;
 END
 $$;
