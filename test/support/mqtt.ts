@@ -47,7 +47,15 @@ export async function connectRefused(url: string, username: string, password: st
   });
 }
 
-export const endClient = (c: MqttClient) => new Promise<void>((r) => c.end(false, {}, () => r()));
+/** Ends a client; a client the server already closed is ended at once (mqtt.js would wait for it forever). */
+export const endClient = (c: MqttClient) =>
+  new Promise<void>((r) => {
+    if (!c.connected) {
+      c.end(true, {}, () => r());
+      return;
+    }
+    c.end(false, {}, () => r());
+  });
 
 export function reading(intervalStart: string, importWh: number, extra: Record<string, unknown> = {}) {
   return { intervalStart, intervalSeconds: 900, importWh, exportWh: 0, ...extra };
