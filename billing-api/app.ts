@@ -20,6 +20,9 @@ import { readingsRoutes } from './routes/readings.routes.js';
 import { tariffsRoutes } from './routes/tariffs.routes.js';
 import { TariffsRepository } from './tariffs.repository.js';
 import { ChargesService } from './charges.service.js';
+import { createBilling, type BillingComponents } from './billing/index.js';
+import { billingRoutes } from './routes/billing.routes.js';
+import { consumptionRoutes } from './routes/consumption.routes.js';
 
 export interface AppOptions {
   pool: Pool;
@@ -27,6 +30,8 @@ export interface AppOptions {
   metrics: Metrics;
   readiness: ReadinessCheck[];
   scryptN: number;
+  /** billing services (common/stack.ts wires them to the gateway and the scheduled job); default: unfed, grace 3 days */
+  billing?: BillingComponents;
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -81,5 +86,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(readingsRoutes, { readings, provisioning });
   const tariffs = new TariffsRepository(opts.pool);
   await app.register(tariffsRoutes, { tariffs, charges: new ChargesService(opts.pool, tariffs), provisioning });
+  const billing = opts.billing ?? createBilling(opts.pool, opts.log, { graceDays: 3, live: false, cacheMeters: 0 });
+  await app.register(billingRoutes, { billing: billing.service, running: billing.running });
+  await app.register(consumptionRoutes, { consumption: billing.consumption, provisioning });
   return app;
 }

@@ -3,6 +3,8 @@
  * once at start-up by one zod schema. An invalid configuration stops start-up with ONE message that lists
  * every bad variable.
  */
+import { IANAZone } from 'luxon';
+import cron from 'node-cron';
 import { z } from 'zod';
 
 const port = (fallback: number) =>
@@ -46,6 +48,19 @@ export const configSchema = z.object({
     .refine((n) => n >= 1024 && (n & (n - 1)) === 0, 'must be a power of two >= 1024')
     .default(16384),
   PG_POOL_MAX: positiveInt(10),
+  /** Schedule of the billing run (node-cron syntax, 5 or 6 fields), or `off`. */
+  BILLING_CRON: z
+    .string()
+    .refine((v) => v === 'off' || cron.validate(v), 'must be a cron expression (e.g. "15 0 * * *") or off')
+    .default('15 0 * * *'),
+  /** IANA zone in which BILLING_CRON is read. */
+  BILLING_CRON_TZ: z.string().refine((v) => IANAZone.isValidZone(v), 'must be an IANA time zone such as UTC or Europe/London').default('UTC'),
+  /** Days after a cycle's end before a run closes it (late data still lands on the bill meanwhile). */
+  BILLING_GRACE_DAYS: z.coerce.number({ error: 'must be an integer' }).int('must be an integer').min(0, 'must be >= 0').max(365, 'must be <= 365').default(3),
+  /** auto: running charges from memory fed by this process's gateway (a full re-read when there is none); database: always re-read. */
+  RUNNING_CHARGES_SOURCE: z.enum(['auto', 'database']).default('auto'),
+  /** Meters whose open-cycle intervals the API keeps in memory for running charges (~75 KB per 15-minute meter). */
+  RUNNING_CHARGES_CACHE_METERS: positiveInt(10_000),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -81,9 +81,9 @@ describe('migrate', () => {
     const kind = await db.pool.query(`SELECT relkind FROM pg_class WHERE oid = 'public.readings'::regclass`);
     expect(kind.rows[0].relkind).toBe('r');
     expect(await readingsStorageMode(db.pool)).toBe('plain');
-    // One row per (meter, interval start).
+    // One row per (meter, interval start): the key columns (indnkeyatts) are those two; the rest is INCLUDEd.
     const pk = await db.pool.query(
-      `SELECT array_agg(a.attname::text ORDER BY k.ord) AS cols
+      `SELECT (array_agg(a.attname::text ORDER BY k.ord))[1:max(i.indnkeyatts)] AS cols
        FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
        WHERE i.indrelid = 'public.readings'::regclass AND i.indisprimary`,

@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../billing-api/app.js';
 import { ensureAdminToken } from '../billing-api/admin-token.js';
+import { createBilling, nodeCronScheduler, startBillingJob, type BillingComponents, type ScheduledJob } from '../billing-api/billing/index.js';
 import { createGateway, PortInUseError, type Gateway } from '../gateway/gateway.js';
 import { timescaleRequired, type Config } from './config.js';
 import { createPool, retry, startEmbeddedPostgres, type EmbeddedDatabase, type Pool } from './db.js';
@@ -30,6 +31,10 @@ export interface Stack {
   apiServer: FastifyInstance | null;
   ports: { mqtt: number | null; ws: number | null; api: number | null };
   generatedAdminToken: string | null;
+  /** billing services (API component only) */
+  billing: BillingComponents | null;
+  /** the scheduled billing run (API component only; null with BILLING_CRON=off) */
+  billingJob: ScheduledJob | null;
   stop(): Promise<void>;
 }
 
@@ -56,6 +61,14 @@ export async function startStack({ config, log, components }: StackOptions): Pro
     const pool = createPool(databaseUrl, config.PG_POOL_MAX);
     cleanup.push(() => pool.end());
     const metrics = createMetrics();
+    // Running charges are fed by this process's gateway when both run here (see billing-api/README.md).
+    const billing = components.api
+      ? createBilling(pool, log, {
+          graceDays: config.BILLING_GRACE_DAYS,
+          live: components.gateway && config.RUNNING_CHARGES_SOURCE === 'auto',
+          cacheMeters: config.RUNNING_CHARGES_CACHE_METERS,
+        })
+      : null;
 
     let gateway: Gateway | null = null;
     const ports: Stack['ports'] = { mqtt: null, ws: null, api: null };
@@ -71,6 +84,7 @@ export async function startStack({ config, log, components }: StackOptions): Pro
         maxInflightBatches: config.INGEST_MAX_INFLIGHT_BATCHES,
         highWaterReadings: config.INGEST_HIGH_WATER_READINGS,
         maxConnections: config.MQTT_MAX_CONNECTIONS,
+        onCommitted: billing?.store.opts.live ? (readings) => billing.store.onCommitted(readings) : undefined,
       });
       const gw = gateway;
       cleanup.push(() => gw.close());
@@ -81,12 +95,14 @@ export async function startStack({ config, log, components }: StackOptions): Pro
 
     let api: FastifyInstance | null = null;
     let generatedAdminToken: string | null = null;
+    let billingJob: ScheduledJob | null = null;
     if (components.api) {
       api = await buildApp({
         pool,
         log: log.child({ component: 'billing-api' }),
         metrics,
         scryptN: config.DEVICE_SECRET_SCRYPT_N,
+        billing: billing ?? undefined,
         readiness: [
           { name: 'database', check: async () => (await pool.query('SELECT 1')).rowCount === 1 },
           { name: 'migrations', check: () => migrationsApplied(pool) },
@@ -103,6 +119,18 @@ export async function startStack({ config, log, components }: StackOptions): Pro
         throw err;
       }
       ports.api = (api.server.address() as { port: number }).port;
+      if (config.BILLING_CRON !== 'off') {
+        const job = startBillingJob({
+          scheduler: nodeCronScheduler,
+          clock: Date.now,
+          expression: config.BILLING_CRON,
+          timezone: config.BILLING_CRON_TZ,
+          closeCycles: (asOf, trigger) => billing!.service.closeCycles(asOf, trigger),
+          log: log.child({ component: 'billing-job' }),
+        });
+        billingJob = job;
+        cleanup.push(async () => job.stop());
+      }
     }
 
     return {
@@ -115,6 +143,8 @@ export async function startStack({ config, log, components }: StackOptions): Pro
       apiServer: api,
       ports,
       generatedAdminToken,
+      billing,
+      billingJob,
       stop: stopAll,
     };
   } catch (err) {

@@ -1,0 +1,225 @@
+/**
+ * Billing scenarios, against the stack running as its own process (`common/main.ts`: broker, gateway and
+ * API in one process, as `npm start` runs them).
+ *
+ * billRun: `accounts` accounts with one 15-minute meter each on the example TOU tariff (tiers, TOU and flat
+ * demand, daily and monthly charges, minimum, two taxes): July 2026 in Los Angeles and the first three
+ * days of August, inserted in time order as the gateway writes them (all meters' readings of one interval
+ * together); every 100th meter misses an hour (estimated at close); then VACUUM ANALYZE, as autovacuum
+ * has by the time a month closes. POST /v1/billing-runs closes July. With `coveringKey` the readings key
+ * first gets INCLUDE (import_mwh, export_mwh, quality) (the change proposed in billing-api/README.md,
+ * Performance): a meter's month is then read by an index-only scan instead of ~3000 heap pages.
+ *
+ * freshness: meters publish QoS 1 readings over MQTT; from each PUBACK to the first
+ * GET /v1/accounts/{id}/charges that includes the reading, while other meters publish 100-reading
+ * messages in the background. Then the latency of that request for an account whose meters hold most of
+ * the open cycle: from memory (this process's gateway feeds it) and from an API-only process, which
+ * re-reads the cycle from the database on every request.
+ */
+import { randomBytes } from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
+import { freePort } from '../../common/db.js';
+import { cycleContaining } from '../../billing-api/billing/cycles.js';
+import { exampleTariff } from '../../rating/index.js';
+import { createBenchDatabase, percentile, round1, startProcess, stopProcess } from '../support.js';
+
+const ZONE = 'America/Los_Angeles';
+const Q = 900_000;
+
+type Log = (line: string) => void;
+
+function apiClient(port: number, token: string) {
+  return async (path: string, body?: unknown) => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = (await res.json()) as any;
+    if (res.status >= 300) throw new Error(`${path}: ${res.status} ${JSON.stringify(json).slice(0, 500)}`);
+    return json;
+  };
+}
+
+function stackEnv(url: string, token: string) {
+  return { DATABASE_URL: url, BILLING_ADMIN_TOKEN: token, BILLING_CRON: 'off', API_HOST: '127.0.0.1', MQTT_HOST: '127.0.0.1', MQTT_WS_PORT: '0' };
+}
+
+export async function billRunScenario(o: { quick: boolean; log: Log; accounts?: number; coveringKey?: boolean }) {
+  const accounts = o.accounts ?? (o.quick ? 1_000 : 10_000);
+  const db = await createBenchDatabase();
+  const token = `bench-admin-${randomBytes(8).toString('hex')}`;
+  let stack = null;
+  try {
+    const c = db.client;
+    if (o.coveringKey) {
+      await c.query(
+        'ALTER TABLE readings DROP CONSTRAINT readings_pkey, ADD CONSTRAINT readings_pkey PRIMARY KEY (meter_id, interval_start) INCLUDE (import_mwh, export_mwh, quality)',
+      );
+    }
+    await c.query(`INSERT INTO tariffs (id, version, effective_from, document) VALUES ($1, 1, $2, $3)`, [exampleTariff.id, exampleTariff.effectiveFrom, JSON.stringify(exampleTariff)]);
+    await c.query(`INSERT INTO accounts (id, name, timezone, billing_day) SELECT 'ACC-' || lpad(g::text, 6, '0'), 'Bench', $2, 1 FROM generate_series(1, $1) g`, [accounts, ZONE]);
+    await c.query(`INSERT INTO devices (id, kind, secret_hash) SELECT 'MTR-' || lpad(g::text, 6, '0'), 'meter', 'x' FROM generate_series(1, $1) g`, [accounts]);
+    await c.query(`INSERT INTO meters (id, account_id, timezone, interval_seconds) SELECT 'MTR-' || lpad(g::text, 6, '0'), 'ACC-' || lpad(g::text, 6, '0'), $2, 900 FROM generate_series(1, $1) g`, [accounts, ZONE]);
+    await c.query(`INSERT INTO meter_tariffs (meter_id, effective_from, tariff_id) SELECT 'MTR-' || lpad(g::text, 6, '0'), '-infinity', $2 FROM generate_series(1, $1) g`, [accounts, exampleTariff.id]);
+    const t0 = performance.now();
+    const first = Date.parse('2026-07-01T07:00:00Z');
+    const gapFrom = Date.parse('2026-07-15T17:00:00Z');
+    for (let day = 0; day < 34; day++) {
+      await c.query(
+        `INSERT INTO readings (meter_id, interval_start, interval_seconds, import_mwh, export_mwh, quality)
+         SELECT 'MTR-' || lpad(m::text, 6, '0'), t, 900,
+                (40000 + (m * 7919 + s * 104729) % 300000 + CASE WHEN extract(hour FROM t AT TIME ZONE $4) BETWEEN 16 AND 20 THEN 150000 ELSE 0 END)::bigint,
+                CASE WHEN m % 5 = 0 AND extract(hour FROM t AT TIME ZONE $4) BETWEEN 10 AND 15 THEN ((m + s) % 200000)::bigint ELSE 0 END, 'actual'
+         FROM generate_series($2::int * 96, $2::int * 96 + 95) s
+         CROSS JOIN LATERAL (SELECT to_timestamp($3::float8 / 1000) + s * interval '15 minutes' AS t) tt
+         CROSS JOIN generate_series(1, $1) m
+         WHERE NOT (m % 100 = 0 AND t >= to_timestamp($5::float8 / 1000) AND t < to_timestamp($5::float8 / 1000) + interval '1 hour')
+         ORDER BY s, m`,
+        [accounts, day, first, ZONE, gapFrom],
+      );
+    }
+    await c.query('VACUUM ANALYZE readings');
+    const rows = Number((await c.query('SELECT count(*) FROM readings')).rows[0].count);
+    o.log(`billRun: loaded ${rows.toLocaleString('en')} readings for ${accounts} meters in ${((performance.now() - t0) / 1000).toFixed(0)} s (${db.storage})`);
+
+    const port = await freePort();
+    stack = await startProcess('common/main.ts', { ...stackEnv(db.url, token), API_PORT: String(port), MQTT_PORT: String(await freePort()) });
+    const api = apiClient(port, token);
+    const started = performance.now();
+    const run = await api('/v1/billing-runs', { asOf: '2026-08-05T00:00:00Z' });
+    const seconds = (performance.now() - started) / 1000;
+    if (run.billsCreated !== accounts || run.failures.length) throw new Error(`billing run: ${JSON.stringify(run).slice(0, 800)}`);
+    const sample = await api('/v1/bills/ACC-000100.2026-07-01');
+    o.log(`billRun: ${accounts} bills in ${seconds.toFixed(1)} s; ACC-000100 total ${sample.total} ${sample.currency}, coverage ${JSON.stringify(sample.meters[0].coverage)}`);
+    return { storage: db.storage, coveringKey: !!o.coveringKey, bills: accounts, readings: rows, runSeconds: round1(seconds), billsPerSec: Math.round(accounts / seconds) };
+  } finally {
+    await stopProcess(stack);
+    await db.drop();
+  }
+}
+
+async function connect(url: string, id: string, password: string): Promise<MqttClient> {
+  const client = mqtt.connect(url, { username: id, password, clientId: `bench-${id}`, reconnectPeriod: 0 });
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve());
+    client.once('error', reject);
+  });
+  return client;
+}
+
+const publish = (c: MqttClient, topic: string, payload: string) => new Promise<void>((r, j) => c.publish(topic, payload, { qos: 1 }, (e) => (e ? j(e) : r())));
+
+export async function freshnessScenario(o: { quick: boolean; log: Log; samples?: number; freshMeters?: number; loadMeters?: number }) {
+  const samples = o.samples ?? (o.quick ? 100 : 500);
+  const freshMeters = o.freshMeters ?? 20;
+  const loadMeters = o.loadMeters ?? 10;
+  const db = await createBenchDatabase();
+  const token = `bench-admin-${randomBytes(8).toString('hex')}`;
+  const clients: MqttClient[] = [];
+  let stack = null;
+  let apiOnly = null;
+  try {
+    const [port, mqttPort, dbPort] = [await freePort(), await freePort(), await freePort()];
+    stack = await startProcess('common/main.ts', { ...stackEnv(db.url, token), API_PORT: String(port), MQTT_PORT: String(mqttPort) });
+    const api = apiClient(port, token);
+    const now = Date.now();
+    // A billing day eight days back: the open cycle holds at least a week.
+    const billingDay = Math.min(28, Number(new Date(now - 8 * 86_400_000).toLocaleString('en-US', { timeZone: ZONE, day: 'numeric' })));
+    await api('/v1/tariffs', exampleTariff);
+    for (const [id, meters] of [['FRESH', freshMeters], ['LOAD', loadMeters]] as const) {
+      await api('/v1/accounts', { id, name: id, timezone: ZONE, billingDay });
+      for (let i = 1; i <= meters; i++) {
+        const m = await api('/v1/meters', { id: `${id}-${i}`, accountId: id, timezone: ZONE, intervalSeconds: 900, tariffId: exampleTariff.id });
+        clients.push(await connect(`mqtt://127.0.0.1:${mqttPort}`, m.id, m.mqttPassword));
+      }
+    }
+    const fresh = clients.slice(0, freshMeters);
+    const load = clients.slice(freshMeters);
+    // FRESH's meters hold the open cycle up to a day ago (inserted directly, before the first request
+    // loads them into memory); the samples fill the last day.
+    const cycleFrom = cycleContaining(now, ZONE, billingDay).from;
+    const dayAgo = Math.floor((now - 86_400_000) / Q) * Q;
+    await db.client.query(
+      `INSERT INTO readings (meter_id, interval_start, interval_seconds, import_mwh, export_mwh, quality)
+       SELECT 'FRESH-' || m, to_timestamp($2::float8 / 1000) + s * interval '15 minutes', 900, 100000 + (m * 31 + s * 17) % 200000, 0, 'actual'
+       FROM generate_series(1, $1) m, generate_series(0, (($3::float8 - $2::float8) / 900000)::int - 1) s`,
+      [freshMeters, cycleFrom, dayAgo],
+    );
+    const intervalsPerMeter = Math.round((dayAgo - cycleFrom) / Q);
+    const initial = await api('/v1/accounts/FRESH/charges');
+    // meters are listed by id ('FRESH-1', 'FRESH-10', ...): index them by id
+    const expected = new Map<string, number>(initial.meters.map((m: any) => [m.meterId, m.coverage.actualIntervals]));
+
+    let loading = true;
+    let background = 0;
+    const backgroundLoad = (async () => {
+      for (let k = 0; loading; k++) {
+        const c = load[k % load.length];
+        const base = dayAgo - (1 + Math.floor(k / load.length)) * 100 * Q; // backwards through the cycle
+        if (base < cycleFrom) break;
+        const readings = Array.from({ length: 100 }, (_, j) => ({ intervalStart: new Date(base + j * Q).toISOString(), intervalSeconds: 900, importWh: 100 + j }));
+        await publish(c, `meters/${c.options.username}/readings`, JSON.stringify({ readings }));
+        background += 100;
+      }
+    })();
+
+    const freshness: number[] = [];
+    let firstTry = 0;
+    for (let k = 0; k < samples; k++) {
+      const i = k % freshMeters;
+      const meterId = `FRESH-${i + 1}`;
+      const slot = dayAgo + Math.floor(k / freshMeters) * Q;
+      if (slot > now - 3_600_000) break;
+      await publish(fresh[i], `meters/${meterId}/readings`, JSON.stringify({ intervalStart: new Date(slot).toISOString(), intervalSeconds: 900, importWh: 1234.5 }));
+      const acked = performance.now();
+      expected.set(meterId, expected.get(meterId)! + 1);
+      for (let n = 1; ; n++) {
+        const body = await api('/v1/accounts/FRESH/charges');
+        if (body.meters.find((m: any) => m.meterId === meterId).coverage.actualIntervals >= expected.get(meterId)!) {
+          freshness.push(performance.now() - acked);
+          if (n === 1) firstTry++;
+          break;
+        }
+        if (performance.now() - acked > 10_000) {
+          const q = await db.client.query('SELECT reason, detail, meter_id, interval_start FROM quarantine ORDER BY id DESC LIMIT 3');
+          const r = await db.client.query('SELECT quality, received_at FROM readings WHERE meter_id = $1 AND interval_start = $2', [meterId, new Date(slot)]);
+          throw new Error(`reading ${meterId} ${new Date(slot).toISOString()} not visible after 10 s: ${JSON.stringify({ expected: expected.get(meterId), stored: r.rows, quarantine: q.rows })}`);
+        }
+      }
+    }
+    loading = false;
+    await backgroundLoad;
+
+    apiOnly = await startProcess('billing-api/main.ts', { ...stackEnv(db.url, token), API_PORT: String(dbPort) });
+    const latency = async (p: number) => {
+      const get = apiClient(p, token);
+      for (let i = 0; i < 10; i++) await get('/v1/accounts/FRESH/charges');
+      const times: number[] = [];
+      for (let i = 0; i < 100; i++) {
+        const t = performance.now();
+        await get('/v1/accounts/FRESH/charges');
+        times.push(performance.now() - t);
+      }
+      return { p50Ms: round1(percentile(times, 50)), p99Ms: round1(percentile(times, 99)) };
+    };
+    const memory = await latency(port);
+    const database = await latency(dbPort);
+    o.log(`freshness: ${freshness.length} samples, ${firstTry} visible to the first GET after the PUBACK, ${background} background readings`);
+    return {
+      storage: db.storage,
+      samples: freshness.length,
+      p50Ms: round1(percentile(freshness, 50)),
+      p99Ms: round1(percentile(freshness, 99)),
+      maxMs: round1(Math.max(...freshness)),
+      visibleToFirstGet: firstTry,
+      backgroundReadings: background,
+      accountCharges: { meters: freshMeters, intervalsPerMeter, fromMemory: memory, rereadingDatabase: database },
+    };
+  } finally {
+    for (const c of clients) c.end(true);
+    await stopProcess(apiOnly);
+    await stopProcess(stack);
+    await db.drop();
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * The bill as stored and served: the meters' charges in the contract's line format, adjustment lines
+ * correcting earlier bills, totals, coverage, the tariff versions used, validation warnings and the
+ * content hash. Pure: the billing service computes the parts, this module assembles, sums and renders.
+ *
+ * Totals: subtotal = sum of the meters' subtotals; taxes = sum of the meters' taxes (each meter's taxes are
+ * its subtotal x rate, rounded half-up, exactly as the rating core computes them); adjustmentsTotal = sum
+ * of the adjustment amounts (each already tax-inclusive: a correction is priced with the corrected
+ * period's tariffs and taxes and is not taxed again); total = subtotal + taxes + adjustmentsTotal.
+ */
+import Decimal from 'decimal.js';
+import type { ChargeLine, Coverage, RatedPiece } from '../../rating/index.js';
+import { contentHash } from './canonical-json.js';
+import type { TariffVersionRef } from './tariff-catalog.js';
+import type { ValidationWarning, WarningCode } from './validation.js';
+
+const Dec = Decimal.clone({ precision: 50, rounding: Decimal.ROUND_HALF_UP });
+
+export interface MeterBillSection {
+  meterId: string;
+  intervalSeconds: number;
+  /** the tariff in effect at the end of the cycle */
+  tariffId: string;
+  tariffIds: string[];
+  tariffVersions: TariffVersionRef[];
+  lines: ChargeLine[];
+  subtotal: string;
+  taxes: string;
+  total: string;
+  /** end of the latest interval rated (ISO 8601 UTC), null when the meter had none */
+  asOf: string | null;
+  coverage: Coverage;
+  pieces: RatedPiece[];
+  /** intervals this close estimated (stored as quality 'estimated'), by method */
+  estimated: { linear: number; profile: number };
+  warnings: ValidationWarning[];
+  warningsOmitted: Partial<Record<WarningCode, number>>;
+}
+
+export interface AdjustmentLine {
+  type: 'adjustment';
+  meterId: string;
+  reason: 'late_data';
+  /** the bill whose charges for this meter are corrected */
+  correctsBillId: string;
+  /** the corrected billing cycle */
+  period: { from: string; to: string };
+  /** what has been billed for this meter and period so far: its total on that bill plus earlier adjustments */
+  previouslyBilled: string;
+  /** the period re-rated from the readings stored now */
+  rerated: { subtotal: string; taxes: string; total: string; coverage: Coverage; tariffVersions: TariffVersionRef[] };
+  /** rerated.total - previouslyBilled */
+  amount: string;
+}
+
+export interface BillCycle {
+  /** first instant, ISO 8601 UTC: local midnight of the first day in the account's zone */
+  from: string;
+  /** first instant after the cycle */
+  to: string;
+  /** local calendar days in the account's zone */
+  firstDay: string;
+  lastDay: string;
+  days: number;
+}
+
+export interface BillDocument {
+  id: string;
+  accountId: string;
+  timezone: string;
+  billingDay: number;
+  cycle: BillCycle;
+  /** local date (account zone) on which the bill was closed */
+  billDate: string;
+  /** the instant the closing transaction began (ISO 8601 UTC) */
+  closedAt: string;
+  run: { id: string; asOf: string; cutoff: string; graceDays: number };
+  currency: string;
+  meters: MeterBillSection[];
+  adjustments: AdjustmentLine[];
+  subtotal: string;
+  taxes: string;
+  adjustmentsTotal: string;
+  total: string;
+  /** latest meter asOf: the end of the latest interval included */
+  asOf: string | null;
+  coverage: Coverage;
+}
+
+export type BillHeader = Omit<BillDocument, 'meters' | 'adjustments' | 'subtotal' | 'taxes' | 'adjustmentsTotal' | 'total' | 'asOf' | 'coverage'>;
+
+/** Assembles a bill and its content hash (SHA-256 of the canonical JSON of the document). */
+export function assembleBill(header: BillHeader, minorUnit: number, meters: MeterBillSection[], adjustments: AdjustmentLine[]): { document: BillDocument; contentHash: string } {
+  const sum = (values: string[]) => values.reduce((total, v) => total.plus(v), new Dec(0));
+  const subtotal = sum(meters.map((m) => m.subtotal));
+  const taxes = sum(meters.map((m) => m.taxes));
+  const adjustmentsTotal = sum(adjustments.map((a) => a.amount));
+  const coverage: Coverage = { expectedIntervals: 0, actualIntervals: 0, estimatedIntervals: 0, missingIntervals: 0 };
+  for (const m of meters) for (const k of Object.keys(coverage) as (keyof Coverage)[]) coverage[k] += m.coverage[k];
+  const asOf = meters.reduce<string | null>((latest, m) => (m.asOf !== null && (latest === null || Date.parse(m.asOf) > Date.parse(latest)) ? m.asOf : latest), null);
+  const document: BillDocument = {
+    ...header,
+    meters,
+    adjustments,
+    subtotal: subtotal.toFixed(minorUnit),
+    taxes: taxes.toFixed(minorUnit),
+    adjustmentsTotal: adjustmentsTotal.toFixed(minorUnit),
+    total: subtotal.plus(taxes).plus(adjustmentsTotal).toFixed(minorUnit),
+    asOf,
+    coverage,
+  };
+  return { document, contentHash: contentHash(document) };
+}
+
+/** a - b of two money strings, formatted to the minor unit. */
+export function moneyDifference(a: string, b: string, minorUnit: number): string {
+  return new Dec(a).minus(b).toFixed(minorUnit);
+}
+
+export function isZeroMoney(value: string): boolean {
+  return new Dec(value).isZero();
+}
+
+const CSV_COLUMNS = [
+  'bill_id', 'account_id', 'cycle_from', 'cycle_to', 'meter_id', 'type', 'name', 'period', 'tier', 'quantity', 'unit', 'rate',
+  'amount', 'currency', 'tariff_id', 'corrects_bill_id', 'corrected_from', 'corrected_to',
+] as const;
+
+/**
+ * The bill's lines as CSV (RFC 4180, CRLF line ends, a header row): every meter's charge lines (taxes
+ * included), then the adjustment lines. Amounts are the same decimal strings as in the JSON bill.
+ */
+export function billLinesCsv(bill: BillDocument): string {
+  const rows: Record<(typeof CSV_COLUMNS)[number], string>[] = [];
+  const base = { bill_id: bill.id, account_id: bill.accountId, cycle_from: bill.cycle.from, cycle_to: bill.cycle.to, currency: bill.currency };
+  for (const meter of bill.meters) {
+    for (const line of meter.lines) {
+      const l = line as unknown as Record<string, unknown>;
+      rows.push({
+        ...base,
+        meter_id: meter.meterId,
+        type: line.type,
+        name: text(l.name),
+        period: text(l.period),
+        tier: text(l.tier),
+        quantity: text(l.quantity),
+        unit: text(l.unit),
+        rate: text(l.rate),
+        amount: line.amount,
+        tariff_id: text(l.tariffId),
+        corrects_bill_id: '',
+        corrected_from: '',
+        corrected_to: '',
+      });
+    }
+  }
+  for (const a of bill.adjustments) {
+    rows.push({
+      ...base,
+      meter_id: a.meterId,
+      type: 'adjustment',
+      name: a.reason,
+      period: '',
+      tier: '',
+      quantity: '',
+      unit: '',
+      rate: '',
+      amount: a.amount,
+      tariff_id: '',
+      corrects_bill_id: a.correctsBillId,
+      corrected_from: a.period.from,
+      corrected_to: a.period.to,
+    });
+  }
+  const lines = [CSV_COLUMNS.join(','), ...rows.map((row) => CSV_COLUMNS.map((c) => csvField(row[c])).join(','))];
+  return lines.join('\r\n') + '\r\n';
+}
+
+function text(value: unknown): string {
+  return value === undefined || value === null ? '' : String(value);
+}
+
+function csvField(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}

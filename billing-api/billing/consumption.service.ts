@@ -1,0 +1,36 @@
+/** Loads a page of a meter's consumption: the bucket grid, the intervals under it, the tariff timeline. */
+import type { Pool } from '../../common/db.js';
+import { bucketGrid, consumptionOf, type ConsumptionBucket, type GroupBy } from './consumption.js';
+import { loadIntervals } from './interval-loader.js';
+import type { TariffCatalog } from './tariff-catalog.js';
+
+export interface ConsumptionPage {
+  items: ConsumptionBucket[];
+  /** where the next page starts (a bucket boundary), or null when this page reaches `to` */
+  nextFrom: number | null;
+}
+
+export class ConsumptionService {
+  constructor(private readonly pool: Pool, private readonly tariffs: TariffCatalog) {}
+
+  async page(
+    meter: { id: string; timezone: string; intervalSeconds: number },
+    query: { from: number; to: number; groupBy: GroupBy; zone: string; limit: number },
+  ): Promise<ConsumptionPage> {
+    const { buckets, more } = bucketGrid(query.from, query.to, query.groupBy, query.zone, meter.intervalSeconds, query.limit);
+    if (!buckets.length) return { items: [], nextFrom: null };
+    const end = buckets[buckets.length - 1].to;
+    const [[intervals], tariffs] = await Promise.all([
+      loadIntervals(this.pool, [{ meterId: meter.id, from: query.from, to: end, intervalSeconds: meter.intervalSeconds }]),
+      this.tariffs.forMeters([meter.id]),
+    ]);
+    const meterTariffs = tariffs.get(meter.id)!;
+    const items = consumptionOf(buckets, intervals, {
+      zone: query.zone,
+      meterZone: meter.timezone,
+      meterIntervalSeconds: meter.intervalSeconds,
+      timeline: meterTariffs.hasAssignment ? meterTariffs.timeline : null,
+    });
+    return { items, nextFrom: more ? end : null };
+  }
+}

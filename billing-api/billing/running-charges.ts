@@ -1,0 +1,333 @@
+/**
+ * Running charges: what an account's open billing cycle costs so far (GET /v1/accounts/{id}/charges).
+ *
+ * Definition: for each meter, the rating core's charges of the WHOLE open cycle (window = billing cycle,
+ * so daily and monthly charges count the full cycle) from the readings committed before the request, no
+ * estimates; the account total is the sum. It is therefore exactly a full re-rating, and it becomes the
+ * bill at close when nothing arrives late and nothing is missing.
+ *
+ * How it stays cheap: `OpenCycleStore` keeps each requested meter's open-cycle intervals in memory (sorted
+ * typed arrays, ~17 bytes per interval, least recently used meters evicted) and applies every reading the
+ * gateway commits in this process (the IngestBatcher's onCommitted hook, called after the commit and
+ * before the PUBACK) — inserts, and actual readings replacing estimates, exactly as the database does. The
+ * rating of a meter is memoized until one of its intervals or its tariff timeline changes. A request thus
+ * costs two small queries (account and meters; tariff assignments and versions) and no interval reads.
+ *
+ * A meter is loaded from the database on first use; hook calls that arrive while it loads are replayed
+ * after the load, and because a stored actual never changes and an estimate only ever becomes an actual,
+ * replaying a reading the load already saw changes nothing. Without a gateway in this process (the API run
+ * as its own process) nothing feeds the store, so every request re-reads the cycle from the database
+ * (`live: false`): still exact, costlier (see README, Performance).
+ */
+import type { Pool } from '../../common/db.js';
+import type { Reading } from '../../common/reading.js';
+import { rateWindow, RatingError, type Charges, type Coverage, type MeterInterval } from '../../rating/index.js';
+import { ApiError } from '../errors.js';
+import Decimal from 'decimal.js';
+import { cycleContaining, cycleDays, isoUtc, type BillingCycle } from './cycles.js';
+import { loadIntervals } from './interval-loader.js';
+import type { MeterTariffs, TariffCatalog } from './tariff-catalog.js';
+
+const ACTUAL = 1;
+const ESTIMATED = 2;
+
+interface MeterCycle {
+  meterId: string;
+  cycle: BillingCycle;
+  intervalSeconds: number;
+  starts: Float64Array;
+  imports: Float64Array;
+  exports: Float64Array;
+  quality: Uint8Array;
+  n: number;
+  /** increments on every change */
+  version: number;
+  /** set while the initial load runs; readings committed meanwhile wait in `pending` */
+  loading: Promise<void> | null;
+  pending: Reading[] | null;
+  memo: { key: string; charges: Charges } | null;
+}
+
+export interface OpenCycleStoreOptions {
+  /** meters kept in memory at most */
+  capacity: number;
+  /** true when this process's gateway feeds onCommitted; false: every request reads the database */
+  live: boolean;
+}
+
+export class OpenCycleStore {
+  private readonly meters = new Map<string, MeterCycle>();
+
+  constructor(private readonly pool: Pool, readonly opts: OpenCycleStoreOptions) {}
+
+  get size(): number {
+    return this.meters.size;
+  }
+
+  /** The gateway's hook: readings just committed (stored, or actual replacing an estimate). Synchronous. */
+  onCommitted(readings: Reading[]): void {
+    for (const r of readings) {
+      const entry = this.meters.get(r.meterId);
+      if (!entry || r.intervalStart < entry.cycle.from || r.intervalStart >= entry.cycle.to) continue;
+      if (entry.pending) entry.pending.push(r);
+      else apply(entry, r);
+    }
+  }
+
+  /** Each meter's intervals of the cycle, loading the meters not held (one query for all of them). */
+  async cycles(meters: { id: string; intervalSeconds: number }[], cycle: BillingCycle): Promise<MeterCycle[]> {
+    const result = new Array<MeterCycle>(meters.length);
+    const toLoad: { i: number; entry: MeterCycle }[] = [];
+    const waits: Promise<void>[] = [];
+    meters.forEach((meter, i) => {
+      let entry = this.opts.live ? this.meters.get(meter.id) : undefined;
+      if (entry && (entry.cycle.from !== cycle.from || entry.cycle.to !== cycle.to || entry.intervalSeconds !== meter.intervalSeconds)) {
+        if (!entry.loading) this.meters.delete(meter.id);
+        entry = undefined;
+      }
+      if (entry) {
+        // Most recently used last.
+        this.meters.delete(meter.id);
+        this.meters.set(meter.id, entry);
+        if (entry.loading) waits.push(entry.loading);
+      } else {
+        entry = emptyEntry(meter.id, cycle, meter.intervalSeconds);
+        // Registered before the query starts, so a commit after the query's snapshot is not lost.
+        if (this.opts.live) this.meters.set(meter.id, entry);
+        toLoad.push({ i, entry });
+      }
+      result[i] = entry;
+    });
+    if (toLoad.length) {
+      const load = this.load(toLoad.map((t) => t.entry));
+      for (const { entry } of toLoad) entry.loading = load;
+      waits.push(load);
+    }
+    await Promise.all(waits);
+    this.evict();
+    return result;
+  }
+
+  private async load(entries: MeterCycle[]): Promise<void> {
+    try {
+      const loaded = await loadIntervals(
+        this.pool,
+        entries.map((e) => ({ meterId: e.meterId, from: e.cycle.from, to: e.cycle.to, intervalSeconds: e.intervalSeconds })),
+      );
+      entries.forEach((entry, k) => {
+        fill(entry, loaded[k]);
+        const pending = entry.pending ?? [];
+        entry.pending = null;
+        entry.loading = null;
+        for (const r of pending) apply(entry, r);
+      });
+    } catch (err) {
+      for (const entry of entries) if (this.meters.get(entry.meterId) === entry) this.meters.delete(entry.meterId);
+      throw err;
+    }
+  }
+
+  private evict(): void {
+    if (this.meters.size <= this.opts.capacity) return;
+    for (const [id, entry] of this.meters) {
+      if (this.meters.size <= this.opts.capacity) break;
+      if (!entry.loading) this.meters.delete(id);
+    }
+  }
+}
+
+function emptyEntry(meterId: string, cycle: BillingCycle, intervalSeconds: number): MeterCycle {
+  return {
+    meterId, cycle, intervalSeconds,
+    starts: new Float64Array(0), imports: new Float64Array(0), exports: new Float64Array(0), quality: new Uint8Array(0), n: 0,
+    version: 0, loading: null, pending: [], memo: null,
+  };
+}
+
+function fill(entry: MeterCycle, intervals: MeterInterval[]): void {
+  const n = intervals.length;
+  const capacity = n + 64;
+  entry.starts = new Float64Array(capacity);
+  entry.imports = new Float64Array(capacity);
+  entry.exports = new Float64Array(capacity);
+  entry.quality = new Uint8Array(capacity);
+  intervals.forEach((r, k) => {
+    entry.starts[k] = r.intervalStart;
+    entry.imports[k] = Number(r.importMwh);
+    entry.exports[k] = Number(r.exportMwh);
+    entry.quality[k] = r.quality === 'actual' ? ACTUAL : ESTIMATED;
+  });
+  entry.n = n;
+  entry.version++;
+}
+
+/** Applies a committed reading as the database did: insert, or an actual replacing an estimate. */
+function apply(entry: MeterCycle, r: Reading): void {
+  const quality = r.quality === 'actual' ? ACTUAL : ESTIMATED;
+  let lo = 0;
+  let hi = entry.n;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (entry.starts[mid] < r.intervalStart) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < entry.n && entry.starts[lo] === r.intervalStart) {
+    // Only an actual replaces an estimate; anything else is a replay of what is already held.
+    if (entry.quality[lo] !== ESTIMATED || quality !== ACTUAL) return;
+    entry.imports[lo] = r.importMwh;
+    entry.exports[lo] = r.exportMwh;
+    entry.quality[lo] = ACTUAL;
+    entry.version++;
+    return;
+  }
+  if (entry.n === entry.starts.length) grow(entry);
+  entry.starts.copyWithin(lo + 1, lo, entry.n);
+  entry.imports.copyWithin(lo + 1, lo, entry.n);
+  entry.exports.copyWithin(lo + 1, lo, entry.n);
+  entry.quality.copyWithin(lo + 1, lo, entry.n);
+  entry.starts[lo] = r.intervalStart;
+  entry.imports[lo] = r.importMwh;
+  entry.exports[lo] = r.exportMwh;
+  entry.quality[lo] = quality;
+  entry.n++;
+  entry.version++;
+}
+
+function grow(entry: MeterCycle): void {
+  const capacity = Math.max(64, entry.starts.length * 2);
+  const copy = <T extends Float64Array | Uint8Array>(a: T, make: (n: number) => T) => {
+    const b = make(capacity);
+    b.set(a);
+    return b;
+  };
+  entry.starts = copy(entry.starts, (n) => new Float64Array(n));
+  entry.imports = copy(entry.imports, (n) => new Float64Array(n));
+  entry.exports = copy(entry.exports, (n) => new Float64Array(n));
+  entry.quality = copy(entry.quality, (n) => new Uint8Array(n));
+}
+
+function intervalsOf(entry: MeterCycle): MeterInterval[] {
+  const out = new Array<MeterInterval>(entry.n);
+  for (let k = 0; k < entry.n; k++) {
+    out[k] = {
+      intervalStart: entry.starts[k],
+      intervalSeconds: entry.intervalSeconds,
+      importMwh: entry.imports[k],
+      exportMwh: entry.exports[k],
+      quality: entry.quality[k] === ACTUAL ? 'actual' : 'estimated',
+    };
+  }
+  return out;
+}
+
+export interface RunningMeterCharges extends Omit<Charges, 'tariffIds'> {
+  meterId: string;
+  from: string;
+  to: string;
+  tariffId: string;
+  tariffIds: string[];
+}
+
+export interface RunningCharges {
+  accountId: string;
+  timezone: string;
+  billingDay: number;
+  cycle: { from: string; to: string; firstDay: string; lastDay: string; days: number };
+  currency: string | null;
+  meters: RunningMeterCharges[];
+  subtotal: string;
+  taxes: string;
+  total: string;
+  asOf: string | null;
+  coverage: Coverage;
+}
+
+const Dec = Decimal.clone({ precision: 50, rounding: Decimal.ROUND_HALF_UP });
+
+export class RunningChargesService {
+  constructor(
+    private readonly pool: Pool,
+    private readonly tariffs: TariffCatalog,
+    private readonly store: OpenCycleStore,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** The open cycle's running charges, or null when the account does not exist. */
+  async forAccount(accountId: string): Promise<RunningCharges | null> {
+    const res = await this.pool.query<{ timezone: string; billing_day: number; meter_id: string | null; interval_seconds: number | null }>({
+      name: 'running-charges-account',
+      text: `SELECT a.timezone, a.billing_day, m.id AS meter_id, m.interval_seconds
+             FROM accounts a LEFT JOIN meters m ON m.account_id = a.id WHERE a.id = $1 ORDER BY m.id`,
+      values: [accountId],
+    });
+    if (!res.rowCount) return null;
+    const { timezone, billing_day: billingDay } = res.rows[0];
+    const meters = res.rows.filter((r) => r.meter_id !== null).map((r) => ({ id: r.meter_id!, intervalSeconds: r.interval_seconds! }));
+    const cycle = cycleContaining(this.clock(), timezone, billingDay);
+    const [tariffs, cycles] = await Promise.all([this.tariffs.forMeters(meters.map((m) => m.id)), this.store.cycles(meters, cycle)]);
+    const charges = cycles.map((entry, i) => rateMeter(entry, tariffs.get(meters[i].id)!, cycle));
+    const currencies = [...new Set(charges.map((c) => c.currency))];
+    if (currencies.length > 1) {
+      throw new ApiError(409, 'currency_mismatch', `the account's meters are rated in different currencies (${currencies.join(', ')})`);
+    }
+    const minorUnit = charges.length ? minorUnitOf(tariffs.get(meters[0].id)!) : 2;
+    const sum = (values: string[]) => values.reduce((t, v) => t.plus(v), new Dec(0));
+    const subtotal = sum(charges.map((c) => c.subtotal));
+    const taxes = sum(charges.map((c) => c.taxes));
+    const coverage: Coverage = { expectedIntervals: 0, actualIntervals: 0, estimatedIntervals: 0, missingIntervals: 0 };
+    for (const c of charges) for (const k of Object.keys(coverage) as (keyof Coverage)[]) coverage[k] += c.coverage[k];
+    const asOf = charges.reduce<string | null>((latest, c) => (c.asOf !== null && (latest === null || Date.parse(c.asOf) > Date.parse(latest)) ? c.asOf : latest), null);
+    return {
+      accountId,
+      timezone,
+      billingDay,
+      cycle: { from: isoUtc(cycle.from), to: isoUtc(cycle.to), ...cycleDays(cycle, timezone) },
+      currency: currencies[0] ?? null,
+      meters: charges.map((c, i) => {
+        const { tariffIds, ...rest } = c;
+        return {
+          meterId: meters[i].id,
+          from: isoUtc(cycle.from),
+          to: isoUtc(cycle.to),
+          ...rest,
+          tariffId: c.pieces[c.pieces.length - 1]?.tariffId ?? tariffIds[tariffIds.length - 1],
+          tariffIds,
+        };
+      }),
+      subtotal: subtotal.toFixed(minorUnit),
+      taxes: taxes.toFixed(minorUnit),
+      total: subtotal.plus(taxes).toFixed(minorUnit),
+      asOf,
+      coverage,
+    };
+  }
+}
+
+function rateMeter(entry: MeterCycle, tariffs: MeterTariffs, cycle: BillingCycle): Charges {
+  if (!tariffs.hasAssignment) {
+    throw new ApiError(409, 'no_tariff', `meter "${entry.meterId}" has no tariff assigned (PUT /v1/meters/${entry.meterId}/tariff)`);
+  }
+  const key = `${entry.version}|${tariffs.key}|${cycle.from}`;
+  if (entry.memo?.key === key) return entry.memo.charges;
+  let charges: Charges;
+  try {
+    charges = rateWindow({
+      tariffTimeline: tariffs.timeline,
+      intervals: intervalsOf(entry),
+      billingWindow: cycle,
+      billingCycle: cycle,
+      meterIntervalSeconds: entry.intervalSeconds,
+    });
+  } catch (err) {
+    if (err instanceof RatingError) {
+      throw new ApiError(err.code === 'no_tariff_in_effect' ? 409 : 400, err.code, `meter "${entry.meterId}": ${err.message}`, err.details.map((message) => ({ message })));
+    }
+    throw err;
+  }
+  entry.memo = { key, charges };
+  return charges;
+}
+
+function minorUnitOf(tariffs: MeterTariffs): number {
+  return tariffs.timeline[tariffs.timeline.length - 1]?.tariff.currency.minorUnit ?? 2;
+}

@@ -1,0 +1,65 @@
+/** Helpers of the billing tests: simple tariffs, provisioning through the API, bulk readings through SQL. */
+import { expect } from 'vitest';
+import type { TestStack } from '../../test/support/stack.js';
+
+/** A one-period tariff: energy at `rate`/kWh, a daily and a monthly fixed charge, one tax. */
+export function flatTariff(
+  id: string,
+  opts: { currency?: string; timeZone: string; rate: string; perDay?: string; perMonth?: string; tax?: string; sell?: string },
+) {
+  return {
+    id,
+    name: `Flat ${opts.rate}`,
+    currency: { code: opts.currency ?? 'USD', minorUnit: 2 },
+    timeZone: opts.timeZone,
+    seasons: [{ id: 'all', fromMonth: 1, toMonth: 12 }],
+    energy: {
+      periods: [{ id: 'any', tiers: [{ rate: opts.rate }], ...(opts.sell ? { sell: opts.sell } : {}) }],
+      schedule: [{ seasons: ['all'], dayTypes: ['weekday', 'weekend', 'holiday'], periods: [{ from: '00:00', period: 'any' }] }],
+    },
+    fixedCharges: [
+      ...(opts.perDay ? [{ name: 'Service charge', amount: opts.perDay, per: 'day' as const }] : []),
+      ...(opts.perMonth ? [{ name: 'Meter charge', amount: opts.perMonth, per: 'month' as const }] : []),
+    ],
+    taxes: opts.tax ? [{ name: 'Tax', rate: opts.tax }] : [],
+  };
+}
+
+export async function createTariff(stack: TestStack, tariff: unknown): Promise<void> {
+  const res = await stack.api('/v1/tariffs', { body: tariff });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+}
+
+export async function createAccount(stack: TestStack, id: string, timezone: string, billingDay: number): Promise<void> {
+  const res = await stack.api('/v1/accounts', { body: { id, name: `Account ${id}`, timezone, billingDay } });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+}
+
+/** Creates a meter with its tariff assigned for all of history; returns its MQTT secret. */
+export async function createMeter(stack: TestStack, id: string, accountId: string, timezone: string, tariffId: string, intervalSeconds = 900): Promise<string> {
+  const res = await stack.api('/v1/meters', { body: { id, accountId, timezone, intervalSeconds, tariffId } });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body.mqttPassword;
+}
+
+/** `count` consecutive actual readings of `importMwh` each from `fromIso` (quality actual, received now). */
+export async function insertReadings(stack: TestStack, meterId: string, fromIso: string, count: number, importMwh: number, opts: { intervalSeconds?: number; exportMwh?: number } = {}): Promise<void> {
+  const seconds = opts.intervalSeconds ?? 900;
+  await stack.pool.query(
+    `INSERT INTO readings (meter_id, interval_start, interval_seconds, import_mwh, export_mwh, quality)
+     SELECT $1, $2::timestamptz + g * $3::int * interval '1 second', $3::int, $4, $5, 'actual' FROM generate_series(0, $6 - 1) g`,
+    [meterId, fromIso, seconds, importMwh, opts.exportMwh ?? 0, count],
+  );
+}
+
+export async function billingRun(stack: TestStack, asOf: string, token?: string) {
+  return stack.api('/v1/billing-runs', { body: { asOf }, token });
+}
+
+export async function billsOf(stack: TestStack, accountId: string): Promise<any[]> {
+  const res = await stack.api(`/v1/accounts/${accountId}/bills`);
+  expect(res.status).toBe(200);
+  return res.body.items;
+}
+
+export const lineOf = (lines: { type: string }[], type: string) => lines.filter((l) => l.type === type);
