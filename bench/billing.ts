@@ -1,5 +1,5 @@
 /**
- * `npm run bench:billing -- [--accounts 10000] [--samples 500] [--quick] [--covering-key]`: closing a month of bills
+ * `npm run bench:billing -- [--accounts 10000] [--samples 500] [--quick]`: closing a month of bills
  * (bills/s) and running-charges freshness (PUBACK to visible, p50/p99). The same scenarios run in
  * `npm run bench` (billRun, freshness); see bench/scenarios/billing.ts for what each measures.
  */
@@ -13,7 +13,6 @@ const { values: args } = parseArgs({
     samples: { type: 'string' },
     quick: { type: 'boolean', default: false },
     scenario: { type: 'string', multiple: true },
-    'covering-key': { type: 'boolean', default: false },
   },
 });
 const log = (line: string) => console.error(line);
@@ -21,9 +20,9 @@ const quick = args.quick!;
 const chosen = args.scenario?.length ? args.scenario : ['billRun', 'freshness'];
 const results: Record<string, unknown> = { machine: machine() };
 if (chosen.includes('billRun')) {
-  const r = await billRunScenario({ quick, log, accounts: args.accounts ? Number(args.accounts) : undefined, coveringKey: args['covering-key'] });
+  const r = await billRunScenario({ quick, log, accounts: args.accounts ? Number(args.accounts) : undefined });
   results.billRun = r;
-  console.log(`bill run: ${r.bills} bills in ${r.runSeconds} s = ${r.billsPerSec} bills/s (${r.readings.toLocaleString('en')} readings, ${r.storage}${r.coveringKey ? ', covering key' : ''})`);
+  console.log(`bill run: ${r.bills} bills in ${r.runSeconds} s = ${r.billsPerSec} bills/s (${r.readings.toLocaleString('en')} readings, ${r.storage})`);
 }
 if (chosen.includes('freshness')) {
   const r = await freshnessScenario({ quick, log, samples: args.samples ? Number(args.samples) : undefined });

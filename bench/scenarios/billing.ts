@@ -6,9 +6,8 @@
  * demand, daily and monthly charges, minimum, two taxes): July 2026 in Los Angeles and the first three
  * days of August, inserted in time order as the gateway writes them (all meters' readings of one interval
  * together); every 100th meter misses an hour (estimated at close); then VACUUM ANALYZE, as autovacuum
- * has by the time a month closes. POST /v1/billing-runs closes July. With `coveringKey` the readings key
- * first gets INCLUDE (import_mwh, export_mwh, quality) (the change proposed in billing-api/README.md,
- * Performance): a meter's month is then read by an index-only scan instead of ~3000 heap pages.
+ * has by the time a month closes. POST /v1/billing-runs closes July. The readings key carries the rated
+ * columns (migrations/006): a meter's month is read by an index-only scan instead of ~3000 heap pages.
  *
  * freshness: meters publish QoS 1 readings over MQTT; from each PUBACK to the first
  * GET /v1/accounts/{id}/charges that includes the reading, while other meters publish 100-reading
@@ -45,18 +44,13 @@ function stackEnv(url: string, token: string) {
   return { DATABASE_URL: url, BILLING_ADMIN_TOKEN: token, BILLING_CRON: 'off', API_HOST: '127.0.0.1', MQTT_HOST: '127.0.0.1', MQTT_WS_PORT: '0' };
 }
 
-export async function billRunScenario(o: { quick: boolean; log: Log; accounts?: number; coveringKey?: boolean }) {
+export async function billRunScenario(o: { quick: boolean; log: Log; accounts?: number }) {
   const accounts = o.accounts ?? (o.quick ? 1_000 : 10_000);
   const db = await createBenchDatabase();
   const token = `bench-admin-${randomBytes(8).toString('hex')}`;
   let stack = null;
   try {
     const c = db.client;
-    if (o.coveringKey) {
-      await c.query(
-        'ALTER TABLE readings DROP CONSTRAINT readings_pkey, ADD CONSTRAINT readings_pkey PRIMARY KEY (meter_id, interval_start) INCLUDE (import_mwh, export_mwh, quality)',
-      );
-    }
     await c.query(`INSERT INTO tariffs (id, version, effective_from, document) VALUES ($1, 1, $2, $3)`, [exampleTariff.id, exampleTariff.effectiveFrom, JSON.stringify(exampleTariff)]);
     await c.query(`INSERT INTO accounts (id, name, timezone, billing_day) SELECT 'ACC-' || lpad(g::text, 6, '0'), 'Bench', $2, 1 FROM generate_series(1, $1) g`, [accounts, ZONE]);
     await c.query(`INSERT INTO devices (id, kind, secret_hash) SELECT 'MTR-' || lpad(g::text, 6, '0'), 'meter', 'x' FROM generate_series(1, $1) g`, [accounts]);
@@ -92,7 +86,7 @@ export async function billRunScenario(o: { quick: boolean; log: Log; accounts?: 
     if (run.billsCreated !== accounts || run.failures.length) throw new Error(`billing run: ${JSON.stringify(run).slice(0, 800)}`);
     const sample = await api('/v1/bills/ACC-000100.2026-07-01');
     o.log(`billRun: ${accounts} bills in ${seconds.toFixed(1)} s; ACC-000100 total ${sample.total} ${sample.currency}, coverage ${JSON.stringify(sample.meters[0].coverage)}`);
-    return { storage: db.storage, coveringKey: !!o.coveringKey, bills: accounts, readings: rows, runSeconds: round1(seconds), billsPerSec: Math.round(accounts / seconds) };
+    return { storage: db.storage, bills: accounts, readings: rows, runSeconds: round1(seconds), billsPerSec: Math.round(accounts / seconds) };
   } finally {
     await stopProcess(stack);
     await db.drop();
