@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import pg from 'pg';
 import { createLogger } from '../common/logger.js';
+import { hashGeneratedSecret } from '../common/secrets.js';
 import { migrate, readingsStorageMode, type StorageMode } from '../common/migrate.js';
 
 export interface BenchDatabase {
@@ -89,4 +90,16 @@ export function machine() {
     node: process.version,
     loadAverageAtStart: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
   };
+}
+
+/** The device secret of every benchmark device. */
+export const BENCH_SECRET = 'bench-secret-0123456789';
+
+/** Account BENCH with meters MTR-1..MTR-n (15-minute, UTC), all with BENCH_SECRET; SQL in bulk. */
+export async function provisionBenchMeters(client: pg.Client, meters: number): Promise<string> {
+  const hash = hashGeneratedSecret(BENCH_SECRET);
+  await client.query(`INSERT INTO accounts VALUES ('BENCH', 'Bench', 'UTC', 1)`);
+  await client.query(`INSERT INTO devices (id, kind, secret_hash) SELECT 'MTR-' || g, 'meter', $1 FROM generate_series(1, $2) g`, [hash, meters]);
+  await client.query(`INSERT INTO meters (id, account_id, timezone, interval_seconds) SELECT 'MTR-' || g, 'BENCH', 'UTC', 900 FROM generate_series(1, $1) g`, [meters]);
+  return hash;
 }

@@ -4,8 +4,7 @@
  */
 import mqtt from 'mqtt';
 import { freePort } from '../../common/db.js';
-import { hashGeneratedSecret } from '../../common/secrets.js';
-import { createBenchDatabase, startProcess, stopProcess } from '../support.js';
+import { BENCH_SECRET, createBenchDatabase, provisionBenchMeters, startProcess, stopProcess } from '../support.js';
 
 export interface IngestSingleOptions {
   meters: number;
@@ -14,7 +13,7 @@ export interface IngestSingleOptions {
   inflight: number;
 }
 
-const SECRET = 'bench-secret-0123456789';
+const SECRET = BENCH_SECRET;
 
 async function drive(port: number, o: IngestSingleOptions): Promise<number> {
   const clients: mqtt.MqttClient[] = [];
@@ -59,10 +58,7 @@ export async function ingestSingleScenario(o: IngestSingleOptions) {
   let gateway = null;
   let bare = null;
   try {
-    const hash = hashGeneratedSecret(SECRET);
-    await db.client.query(`INSERT INTO accounts VALUES ('BENCH', 'Bench', 'UTC', 1)`);
-    await db.client.query(`INSERT INTO devices (id, kind, secret_hash) SELECT 'MTR-' || g, 'meter', $1 FROM generate_series(1, $2) g`, [hash, o.meters]);
-    await db.client.query(`INSERT INTO meters (id, account_id, timezone, interval_seconds) SELECT 'MTR-' || g, 'BENCH', 'UTC', 900 FROM generate_series(1, $1) g`, [o.meters]);
+    await provisionBenchMeters(db.client, o.meters);
 
     const port = await freePort();
     gateway = await startProcess('gateway/main.ts', { DATABASE_URL: db.url, MQTT_PORT: String(port), MQTT_WS_PORT: '0' });

@@ -8,8 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import mqtt from 'mqtt';
 import { from as copyFrom } from 'pg-copy-streams';
 import { freePort } from '../../common/db.js';
-import { hashGeneratedSecret } from '../../common/secrets.js';
-import { createBenchDatabase, percentile, round1, startProcess, stopProcess } from '../support.js';
+import { BENCH_SECRET, createBenchDatabase, provisionBenchMeters, percentile, round1, startProcess, stopProcess } from '../support.js';
 
 export interface IngestOptions {
   readings: number;
@@ -20,17 +19,14 @@ export interface IngestOptions {
   cpuProfileDir?: string;
 }
 
-const SECRET = 'bench-secret-0123456789';
+const SECRET = BENCH_SECRET;
 
 export async function ingestScenario(o: IngestOptions) {
   const db = await createBenchDatabase();
   let gateway = null;
   const clients: mqtt.MqttClient[] = [];
   try {
-    const hash = hashGeneratedSecret(SECRET);
-    await db.client.query(`INSERT INTO accounts VALUES ('BENCH', 'Bench', 'UTC', 1)`);
-    await db.client.query(`INSERT INTO devices (id, kind, secret_hash) SELECT 'MTR-' || g, 'meter', $1 FROM generate_series(1, $2) g`, [hash, o.meters]);
-    await db.client.query(`INSERT INTO meters (id, account_id, timezone, interval_seconds) SELECT 'MTR-' || g, 'BENCH', 'UTC', 900 FROM generate_series(1, $1) g`, [o.meters]);
+    const hash = await provisionBenchMeters(db.client, o.meters);
     await db.client.query(`INSERT INTO devices (id, kind, secret_hash) SELECT 'DCU-' || g, 'concentrator', $1 FROM generate_series(1, $2) g`, [hash, o.connections]);
     await db.client.query(`INSERT INTO concentrators (id) SELECT 'DCU-' || g FROM generate_series(1, $1) g`, [o.connections]);
     await db.client.query(`INSERT INTO concentrator_meters SELECT 'DCU-' || (1 + (g % $2)), 'MTR-' || g FROM generate_series(1, $1) g`, [o.meters, o.connections]);

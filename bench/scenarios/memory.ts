@@ -1,20 +1,16 @@
 /** memory: the gateway's resident memory with that many meters connected (one connection each). */
 import mqtt from 'mqtt';
 import { freePort } from '../../common/db.js';
-import { hashGeneratedSecret } from '../../common/secrets.js';
-import { createBenchDatabase, rssMb, startProcess, stopProcess } from '../support.js';
+import { BENCH_SECRET, createBenchDatabase, provisionBenchMeters, rssMb, startProcess, stopProcess } from '../support.js';
 
-const SECRET = 'bench-secret-0123456789';
+const SECRET = BENCH_SECRET;
 
 export async function memoryScenario(o: { connections: number }) {
   const db = await createBenchDatabase();
   let gateway = null;
   const clients: mqtt.MqttClient[] = [];
   try {
-    const hash = hashGeneratedSecret(SECRET);
-    await db.client.query(`INSERT INTO accounts VALUES ('BENCH', 'Bench', 'UTC', 1)`);
-    await db.client.query(`INSERT INTO devices (id, kind, secret_hash) SELECT 'MTR-' || g, 'meter', $1 FROM generate_series(1, $2) g`, [hash, o.connections]);
-    await db.client.query(`INSERT INTO meters (id, account_id, timezone, interval_seconds) SELECT 'MTR-' || g, 'BENCH', 'UTC', 900 FROM generate_series(1, $1) g`, [o.connections]);
+    await provisionBenchMeters(db.client, o.connections);
     const port = await freePort();
     gateway = await startProcess('gateway/main.ts', { DATABASE_URL: db.url, MQTT_PORT: String(port), MQTT_WS_PORT: '0' });
     const idleRssMb = rssMb(gateway.pid!);
