@@ -31,7 +31,7 @@ describe.each(storageModes())('simulator against the real stack (%s storage)', (
   beforeAll(async () => {
     directory = await mkdtemp(join(tmpdir(), 'simulator-stack-'));
     db = await createTestDatabase(mode, 'sim');
-    const config = loadConfig({ DATABASE_URL: db.url, READINGS_STORAGE: mode, API_PORT: '0', API_HOST: '127.0.0.1', BILLING_ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'silent' });
+    const config = loadConfig({ DATABASE_URL: db.url, READINGS_STORAGE: mode, API_PORT: '0', API_HOST: '127.0.0.1', BILLING_ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'silent', BILLING_CRON: 'off' });
     api = await startStack({ config, log: createLogger('silent'), components: { gateway: false, api: true } });
     mqttPort = await freePort();
     gateway = await startGatewayProcess(db.url, mqttPort, mode);

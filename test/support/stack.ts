@@ -26,6 +26,8 @@ export async function startTestStack(mode: StorageMode, env: Record<string, stri
     API_HOST: '127.0.0.1',
     BILLING_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // No scheduled billing run unless a test asks for one: a run at 00:15 UTC must not touch other suites.
+    BILLING_CRON: 'off',
     ...env,
   });
   const stack = await startStack({ config, log: createLogger(config.LOG_LEVEL, 'test'), components: { gateway: true, api: true } });
