@@ -61,6 +61,36 @@ export const configSchema = z.object({
   RUNNING_CHARGES_SOURCE: z.enum(['auto', 'database']).default('auto'),
   /** Meters whose open-cycle intervals the API keeps in memory for running charges (~75 KB per 15-minute meter). */
   RUNNING_CHARGES_CACHE_METERS: positiveInt(10_000),
+
+  // --- Transport security (issue 7). Both files set: MQTT over TLS on MQTT_TLS_PORT, MQTT over secure
+  // WebSocket on MQTT_WS_PORT, and the API over HTTPS. Neither set: plaintext (a front proxy terminates TLS).
+  TLS_CERT_FILE: z.string().min(1).optional(),
+  TLS_KEY_FILE: z.string().min(1).optional(),
+  /** MQTT over TLS (used only when TLS_CERT_FILE and TLS_KEY_FILE are set). */
+  MQTT_TLS_PORT: port(8883),
+
+  // --- Limits (issue 7). Each refusal is counted in mqtt_refused_total{reason} / http_rate_limited_total.
+  /** Connection attempts allowed per device id (or per remote address before authentication) per minute. */
+  MQTT_CONNECT_RATE_PER_MINUTE: positiveInt(30),
+  /** Sustained PUBLISH rate allowed per device (messages per second); bursts up to MQTT_PUBLISH_BURST. */
+  MQTT_PUBLISH_RATE_PER_SECOND: positiveInt(20),
+  MQTT_PUBLISH_BURST: positiveInt(200),
+  /** API requests per minute per token (per address when unauthenticated); 0 would be meaningless, so >= 1. */
+  API_RATE_LIMIT_PER_MINUTE: positiveInt(6000),
+
+  // --- Scale-out (issue 7). external: the gateway subscribes to an existing broker cluster instead of
+  // embedding Aedes; device authentication is then the broker's (see gateway/README.md).
+  MQTT_MODE: z.enum(['embedded', 'external']).default('embedded'),
+  /** The external broker, e.g. mqtt://emqx:1883 or mqtts://broker.example:8883 (MQTT_MODE=external). */
+  MQTT_URL: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'must be an mqtt://, mqtts://, ws:// or wss:// URL').optional(),
+  MQTT_USERNAME: z.string().min(1).optional(),
+  MQTT_PASSWORD: z.string().min(1).optional(),
+  /** Stable client id of this gateway instance (its persistent session); default gateway-<hostname>. */
+  MQTT_CLIENT_ID: z.string().min(1).max(128).optional(),
+  /** Shared-subscription group: every instance in the group shares one stream. */
+  MQTT_SHARE_GROUP: z.string().regex(/^[^/#+]+$/, 'must not contain / # or +').default('billing-gateway'),
+  /** CA bundle for an mqtts:// broker with a private CA. */
+  MQTT_CA_FILE: z.string().min(1).optional(),
 });
 
 export type Config = z.output<typeof configSchema>;
@@ -80,7 +110,14 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     const value = env[key];
     if (value !== undefined && value !== '') input[key] = value;
   }
-  const result = configSchema.safeParse(input);
+  const result = configSchema
+    .superRefine((c, ctx) => {
+      if (Boolean(c.TLS_CERT_FILE) !== Boolean(c.TLS_KEY_FILE))
+        ctx.addIssue({ code: 'custom', path: [c.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE'], message: 'TLS_CERT_FILE and TLS_KEY_FILE must be set together' });
+      if (c.MQTT_MODE === 'external' && !c.MQTT_URL)
+        ctx.addIssue({ code: 'custom', path: ['MQTT_URL'], message: 'required when MQTT_MODE=external' });
+    })
+    .safeParse(input);
   if (!result.success) {
     throw new ConfigError(
       result.error.issues.map((issue) => {
