@@ -1,11 +1,15 @@
 /**
  * `npm run bench -- [--quick] [--scenario NAME ...]`: measures the system against the machine's own limits
  * and writes bench/results/latest.json (and prints a table). Scenarios: ingest, ingestSingle, charges,
- * freshness, billRun, memory. Uses DATABASE_URL's server (default PostgreSQL on 127.0.0.1:5432), a fresh
- * database per scenario. --quick: small sizes, within about 3 minutes; the full run: within about 20.
+ * freshness, billRun, memory. Uses DATABASE_URL's server, a fresh database per scenario; when DATABASE_URL is
+ * unset, an embedded PostgreSQL started for the run under bench/.data (no TimescaleDB there: readings are a
+ * plain table, and the results say so). --quick: small sizes, within about 3 minutes; the full run: within about 20.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../common/db.js';
+import { createLogger } from '../common/logger.js';
 import { machine } from './support.js';
 import { ingestScenario } from './scenarios/ingest.js';
 import { ingestSingleScenario } from './scenarios/ingest-single.js';
@@ -21,6 +25,30 @@ const { values: args } = parseArgs({
 });
 const quick = args.quick!;
 const log = (line: string) => console.error(line);
+
+let embedded: { stop(): Promise<void> } | null = null;
+if (!process.env.DATABASE_URL) {
+  log('DATABASE_URL is unset: starting an embedded PostgreSQL under bench/.data for this run');
+  const db = await startEmbeddedPostgres(new URL('./.data', import.meta.url).pathname, createLogger('warn', 'bench'));
+  embedded = db;
+  // Scenarios create their own databases on this server and start the gateway with its URL.
+  process.env.DATABASE_URL = db.url;
+}
+/** What the numbers were measured against: server version, TimescaleDB, the settings that matter most. */
+async function describeDatabase() {
+  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query(
+      `SELECT current_setting('server_version') AS server, current_setting('shared_buffers') AS "sharedBuffers",
+              current_setting('max_wal_size') AS "maxWalSize", current_setting('synchronous_commit') AS "synchronousCommit",
+              (SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb') AS timescaledb`,
+    );
+    return { embedded: embedded !== null, ...rows[0] };
+  } finally {
+    await client.end();
+  }
+}
 
 type Scenario = () => Promise<Record<string, unknown>>;
 const scenarios: Record<string, Scenario> = {
@@ -46,7 +74,7 @@ try {
 } catch {
   previous = {};
 }
-const results: Record<string, unknown> = { ...previous, machine: machine(), mode: quick ? 'quick' : 'full', startedAt: new Date().toISOString() };
+const results: Record<string, unknown> = { ...previous, machine: { ...machine(), database: await describeDatabase() }, mode: quick ? 'quick' : 'full', startedAt: new Date().toISOString() };
 const started = performance.now();
 for (const name of chosen) {
   log(`== ${name}`);
@@ -59,6 +87,7 @@ for (const name of chosen) {
   log(`   ${JSON.stringify(results[name])}`);
 }
 results.totalSeconds = Math.round((performance.now() - started) / 1000);
+await embedded?.stop();
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(resultsPath, JSON.stringify(results, null, 2) + '\n');
 
@@ -73,6 +102,8 @@ const rows: [string, string, string][] = [
   ['bill run bills/s', fmt(r.billRun?.billsPerSec), `${fmt(r.billRun?.bills)} bills`],
   ['gateway RSS MB', fmt(r.memory?.rssMb), `${fmt(r.memory?.connections)} connections`],
 ];
-console.log(`\nmachine: ${r.machine.cpus} cores ${r.machine.cpuModel}, ${r.machine.memoryGb} GiB, Node ${r.machine.node}; ${quick ? 'quick' : 'full'} run, ${results.totalSeconds} s\n`);
+const d = r.machine.database;
+console.log(`\nmachine: ${r.machine.cpus} cores ${r.machine.cpuModel}, ${r.machine.memoryGb} GiB, Node ${r.machine.node}; load ${r.machine.loadAverageAtStart} at start; ${quick ? 'quick' : 'full'} run, ${results.totalSeconds} s`);
+console.log(`database: ${d.embedded ? 'embedded ' : ''}PostgreSQL ${d.server}, TimescaleDB ${d.timescaledb ?? 'absent'}, shared_buffers ${d.sharedBuffers}, max_wal_size ${d.maxWalSize}, synchronous_commit ${d.synchronousCommit}\n`);
 console.log('| measure | result | alongside |\n|---|---|---|');
 for (const [a, b, c] of rows) console.log(`| ${a} | ${b} | ${c} |`);
