@@ -117,6 +117,22 @@ describe('migrate', () => {
     expect(await isHypertable(db.pool)).toBe(false);
   });
 
+  it.runIf(storageModes().includes('timescaledb'))('compression: enabled with a 90-day policy where licensed; on the Apache edition the statements parse and only the license refuses them', async () => {
+    const db = await freshDatabase();
+    await migrate({ databaseUrl: db.url, storage: 'timescaledb', log });
+    const license = (await db.pool.query(`SELECT current_setting('timescaledb.license') AS l`)).rows[0].l;
+    const jobs = await db.pool.query(`SELECT config FROM timescaledb_information.jobs WHERE hypertable_name = 'readings' AND proc_name = 'policy_compression'`);
+    if (license === 'timescale') {
+      expect(jobs.rows).toHaveLength(1);
+      expect(jobs.rows[0].config.compress_after).toBe('90 days');
+    } else {
+      // The Apache edition (this machine, CI): no policy, and running the same statements fails on the
+      // license check, which comes after parsing and option validation, never on a syntax error.
+      expect(jobs.rows).toHaveLength(0);
+      await expect(db.pool.query(`SELECT smbg_enable_readings_compression(interval '90 days')`)).rejects.toThrow(/license/i);
+    }
+  });
+
   it('readingsStorageMode() says plain on an empty database (no readings table, no extension)', async () => {
     const db = await freshDatabase();
     expect(await readingsStorageMode(db.pool)).toBe('plain');
