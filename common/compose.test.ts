@@ -36,3 +36,68 @@ describe('docker-compose.yml', () => {
     expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
   });
 });
+
+describe('the compose entry points, started standalone as compose starts them', () => {
+  it('`npm run billing-api` and `npm run gateway` as two processes share one database: provision, publish, read back', { timeout: 120_000 }, async () => {
+    const { spawn } = await import('node:child_process');
+    const { createDatabase } = await import('../test/support/database.js');
+    const { connectDevice, publishAcked, endClient } = await import('../test/support/mqtt.js');
+    const { freePort } = await import('./db.js');
+    const db = await createDatabase('compose');
+    const children: import('node:child_process').ChildProcess[] = [];
+    // The services' own environment from docker-compose.yml; only what cannot hold here is replaced:
+    // the database host (timescaledb -> this machine's server) and the ports (1883 is Mosquitto's here).
+    const serviceEnv = (name: string, ports: Record<string, string>) => {
+      const env: Record<string, string> = {};
+      for (const [k, v] of Object.entries(compose.services[name].environment as Record<string, string>)) env[k] = String(v);
+      return { ...env, DATABASE_URL: db.url, BILLING_ADMIN_TOKEN: 'a-compose-admin-token-of-32-chars', LOG_LEVEL: 'warn', BILLING_CRON: 'off', ...ports };
+    };
+    const start = (script: string, env: Record<string, string>, ready: string) =>
+      new Promise<void>((resolve, reject) => {
+        const child = spawn('npm', ['run', '--silent', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+        children.push(child);
+        let out = '';
+        child.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes(ready)) resolve();
+        });
+        child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+        child.once('exit', (code) => reject(new Error(`npm run ${script} exited with ${code}: ${out}`)));
+      });
+    try {
+      const apiPort = await freePort();
+      const mqttPort = await freePort();
+      await start('billing-api', serviceEnv('billing-api', { API_PORT: String(apiPort), API_HOST: '127.0.0.1' }), 'billing-api started');
+      await start('gateway', serviceEnv('gateway', { MQTT_PORT: String(mqttPort), MQTT_WS_PORT: '0', MQTT_HOST: '127.0.0.1' }), 'gateway started');
+      const api = async (path: string, body?: unknown) => {
+        const res = await fetch(`http://127.0.0.1:${apiPort}${path}`, {
+          method: body === undefined ? 'GET' : 'POST',
+          headers: { authorization: 'Bearer a-compose-admin-token-of-32-chars', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        return { status: res.status, body: (await res.json()) as any };
+      };
+      expect((await api('/v1/accounts', { id: 'ACC-C', name: 'Compose', timezone: 'Europe/Paris', billingDay: 1 })).status).toBe(201);
+      const meter = await api('/v1/meters', { id: 'MTR-C1', accountId: 'ACC-C', timezone: 'Europe/Paris', intervalSeconds: 900 });
+      expect(meter.status).toBe(201);
+      const client = await connectDevice(`mqtt://127.0.0.1:${mqttPort}`, 'MTR-C1', meter.body.mqttPassword);
+      await publishAcked(client, 'meters/MTR-C1/readings', JSON.stringify({ intervalStart: '2026-03-01T00:00:00Z', intervalSeconds: 900, importWh: 125.5 }));
+      await endClient(client);
+      const readings = await api('/v1/meters/MTR-C1/readings?from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z');
+      expect(readings.status).toBe(200);
+      expect(readings.body.items).toHaveLength(1);
+      expect(readings.body.items[0]).toMatchObject({ intervalStart: '2026-03-01T00:00:00.000Z', importWh: '125.5' });
+      expect((await fetch(`http://127.0.0.1:${apiPort}/readyz`)).status).toBe(200);
+    } finally {
+      for (const child of children) {
+        try {
+          process.kill(-child.pid!, 'SIGTERM');
+        } catch {
+          /* already gone */
+        }
+      }
+      await Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r)))));
+      await db.drop();
+    }
+  });
+});
