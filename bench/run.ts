@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- [--quick] [--scenario NAME ...]`: measures the system against the machine's own limits
  * and writes bench/results/latest.json (and prints a table). Scenarios: ingest, ingestSingle, charges,
- * freshness, billRun, memory. Uses DATABASE_URL's server, a fresh database per scenario; when DATABASE_URL is
+ * freshness, billRun, memory, storage. Uses DATABASE_URL's server, a fresh database per scenario; when DATABASE_URL is
  * unset, an embedded PostgreSQL started for the run under bench/.data (no TimescaleDB there: readings are a
  * plain table, and the results say so). --quick: small sizes, within about 3 minutes; the full run: within about 20.
  */
@@ -15,6 +15,7 @@ import { ingestScenario } from './scenarios/ingest.js';
 import { ingestSingleScenario } from './scenarios/ingest-single.js';
 import { chargesScenario } from './scenarios/charges.js';
 import { memoryScenario } from './scenarios/memory.js';
+import { storageScenario } from './scenarios/storage.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -56,6 +57,7 @@ const scenarios: Record<string, Scenario> = {
   ingestSingle: () => ingestSingleScenario({ meters: quick ? 200 : 1_000, messagesPerMeter: quick ? 50 : 100, inflight: 4 }),
   charges: () => chargesScenario({ meters: quick ? 1_000 : 10_000, requests: quick ? 100 : 300, log }),
   memory: () => memoryScenario({ connections: quick ? 1_000 : 10_000 }),
+  storage: () => storageScenario({ meters: quick ? 10 : 50 }),
 };
 const billingScenarios = './scenarios/billing.js';
 const extra = await import(billingScenarios).catch(() => null);
@@ -101,6 +103,7 @@ const rows: [string, string, string][] = [
   ['freshness PUBACK->visible p50 / p99 ms', `${fmt(r.freshness?.p50Ms)} / ${fmt(r.freshness?.p99Ms)}`, ''],
   ['bill run bills/s', fmt(r.billRun?.billsPerSec), `${fmt(r.billRun?.bills)} bills`],
   ['gateway RSS MB', fmt(r.memory?.rssMb), `${fmt(r.memory?.connections)} connections`],
+  ['database MB per meter-year (15-min)', fmt(r.storage?.mbPerMeterYear), `${fmt(r.storage?.bytesPerReading)} bytes/reading; compressed: ${r.storage?.compressedBytesPerMeterYear ? fmt(Math.round((r.storage.compressedBytesPerMeterYear / 2 ** 20) * 100) / 100) + ' MB' : r.storage?.compression ?? '-'}`],
 ];
 const d = r.machine.database;
 console.log(`\nmachine: ${r.machine.cpus} cores ${r.machine.cpuModel}, ${r.machine.memoryGb} GiB, Node ${r.machine.node}; load ${r.machine.loadAverageAtStart} at start; ${quick ? 'quick' : 'full'} run, ${results.totalSeconds} s`);
