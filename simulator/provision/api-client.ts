@@ -1,6 +1,7 @@
 /**
  * A minimal client of the billing REST API (CONTRACT.md section 3): bearer token, JSON bodies, errors in
- * the contract's `{"error": {...}}` shape. Network errors and 5xx answers are retried three times.
+ * the contract's `{"error": {...}}` shape. Network errors and 5xx answers are retried three times; a 429
+ * (the API's rate limit) is waited out as its Retry-After says, as often as it comes (at most 30 s each).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -39,6 +40,12 @@ export class ApiClient {
         });
         const text = await response.text();
         const answer = { status: response.status, body: parseJson(text) };
+        if (response.status === 429) {
+          const retryAfter = Number(response.headers.get('retry-after'));
+          await sleep(Math.min(30, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : 1) * 1000);
+          attempt--; // rate limiting is not a failure: it does not use up the retries
+          continue;
+        }
         if (response.status >= 500 && attempt < 3) {
           await sleep(500 * attempt);
           continue;
