@@ -3,6 +3,7 @@
  * build exactly the application production runs and drive it over real HTTP or `inject()`.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -10,8 +11,9 @@ import { Histogram } from 'prom-client';
 import type { Pool } from '../common/db.js';
 import type { Logger } from '../common/logger.js';
 import type { Metrics } from '../common/metrics.js';
+import { sha256 } from '../common/secrets.js';
 import { authPlugin } from './auth.js';
-import { installErrorHandler } from './errors.js';
+import { installErrorHandler, tooManyRequests } from './errors.js';
 import { ProvisioningService } from './provisioning.service.js';
 import { ReadingsRepository } from './readings.repository.js';
 import { healthRoutes, type ReadinessCheck } from './routes/health.routes.js';
@@ -32,17 +34,54 @@ export interface AppOptions {
   scryptN: number;
   /** billing services (common/stack.ts wires them to the gateway and the scheduled job); default: unfed, grace 3 days */
   billing?: BillingComponents;
+  /** Serve HTTPS with this PEM certificate (chain) and key (TLSv1.2 at least); unset: HTTP. */
+  https?: { cert: Buffer | string; key: Buffer | string };
+  /** Requests per minute per bearer token (per client address without one); unset: no limit. */
+  rateLimitPerMinute?: number;
 }
 
+/** Never rate limited: probes and scrapes must see the service even while a client is being limited. */
+const RATE_LIMIT_EXEMPT = new Set(['/healthz', '/readyz', '/metrics']);
+
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
-  const app = Fastify({
+  const serverOptions = {
     loggerInstance: opts.log as unknown as FastifyBaseLogger,
     requestIdHeader: 'x-request-id',
     bodyLimit: 4 * 1024 * 1024,
-  }).withTypeProvider<ZodTypeProvider>();
+  };
+  // An HTTPS Fastify instance differs from an HTTP one only in its raw server type.
+  const app = (
+    (opts.https
+      ? Fastify({ ...serverOptions, https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.2' } })
+      : Fastify(serverOptions)) as unknown as FastifyInstance
+  ).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
+
+  if (opts.rateLimitPerMinute) {
+    // Keyed by the SHA-256 of the bearer token (never the token itself), or by the client address when
+    // there is none. The hook is added before the auth plugin's, so a refused request costs no lookup.
+    const max = opts.rateLimitPerMinute;
+    await app.register(rateLimit, {
+      global: false,
+      max,
+      timeWindow: 60_000,
+      cache: 20_000,
+      allowList: (request) => RATE_LIMIT_EXEMPT.has(request.routeOptions.url ?? ''),
+      keyGenerator: (request) => {
+        const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
+        return match ? `token:${sha256(match[1]).toString('base64url')}` : `address:${request.ip}`;
+      },
+      onExceeded: (request, key) => {
+        opts.metrics.httpRateLimited.inc();
+        request.log.debug({ limitedBy: key.startsWith('token:') ? 'token' : 'address', route: request.routeOptions.url }, 'rate limited');
+      },
+      // Thrown by the plugin after it set Retry-After; the error handler answers in the contract's shape.
+      errorResponseBuilder: (_request, context) => tooManyRequests(max, context.after),
+    });
+    app.addHook('onRequest', app.rateLimit());
+  }
 
   const httpDuration = new Histogram({
     name: 'http_request_duration_seconds',

@@ -25,6 +25,9 @@ export const badRequest = (message: string, details: ErrorDetail[] = []) => new 
 export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found`);
 export const conflict = (message: string) => new ApiError(409, 'conflict', message);
 export const forbidden = () => new ApiError(403, 'forbidden', 'this token may not do that');
+/** 429 (the Retry-After header is the rate limiter's). */
+export const tooManyRequests = (perMinute: number, retryIn: string) =>
+  new ApiError(429, 'rate_limited', `more than ${perMinute} requests per minute with this token (or from this address without one); retry in ${retryIn}`);
 
 export function errorBody(code: string, message: string, details: ErrorDetail[] = []) {
   return { error: { code, message, details } };

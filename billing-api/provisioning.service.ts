@@ -4,7 +4,10 @@
  */
 import type { z } from 'zod';
 import { inTransaction, type Pool } from '../common/db.js';
-import { generateApiToken, generateDeviceSecret, hashGeneratedSecret, hashSecret, randomId } from '../common/secrets.js';
+import {
+  generateApiToken, generateDeviceSecret, hashGeneratedSecret, hashSecret, mosquittoPasswordHash, randomId,
+  MOSQUITTO_ITERATIONS_CHOSEN, MOSQUITTO_ITERATIONS_GENERATED,
+} from '../common/secrets.js';
 import { badRequest, conflict, isUniqueViolation, notFound } from './errors.js';
 import type { accountCreateSchema, concentratorCreateSchema, meterCreateSchema, tokenCreateSchema } from './schemas.js';
 
@@ -33,11 +36,20 @@ function meterFromRow(r: Record<string, any>): MeterRow {
 export class ProvisioningService {
   constructor(private readonly pool: Pool, private readonly scryptN: number) {}
 
-  /** Returns the stored hash and, when the system generated the secret, the secret to show once. */
-  private async secretHash(provided: string | undefined): Promise<{ hash: string; generated?: string }> {
-    if (provided !== undefined) return { hash: await hashSecret(provided, this.scryptN) };
+  /**
+   * Returns the stored hash, the Mosquitto password-file hash of the same secret (for an external Mosquitto,
+   * gateway/mosquitto-auth.ts) and, when the system generated the secret, the secret to show once.
+   */
+  private async secretHash(provided: string | undefined): Promise<{ hash: string; mosquittoHash: string; generated?: string }> {
+    if (provided !== undefined) {
+      const [hash, mosquittoHash] = await Promise.all([
+        hashSecret(provided, this.scryptN),
+        mosquittoPasswordHash(provided, MOSQUITTO_ITERATIONS_CHOSEN),
+      ]);
+      return { hash, mosquittoHash };
+    }
     const generated = generateDeviceSecret();
-    return { hash: hashGeneratedSecret(generated), generated };
+    return { hash: hashGeneratedSecret(generated), mosquittoHash: await mosquittoPasswordHash(generated, MOSQUITTO_ITERATIONS_GENERATED), generated };
   }
 
   async createAccount(input: z.output<typeof accountCreateSchema>): Promise<AccountRow> {
@@ -83,7 +95,7 @@ export class ProvisioningService {
 
     const secret = await this.secretHash(input.mqttPassword);
     await inTransaction(this.pool, async (client) => {
-      await client.query(`INSERT INTO devices (id, kind, secret_hash) VALUES ($1, 'meter', $2)`, [input.id, secret.hash]);
+      await client.query(`INSERT INTO devices (id, kind, secret_hash, mosquitto_password_hash) VALUES ($1, 'meter', $2, $3)`, [input.id, secret.hash, secret.mosquittoHash]);
       await client.query(
         'INSERT INTO meters (id, account_id, timezone, interval_seconds, max_power_kw) VALUES ($1, $2, $3, $4, $5)',
         [input.id, input.accountId, input.timezone, input.intervalSeconds, input.maxPowerKw ?? null],
@@ -124,7 +136,7 @@ export class ProvisioningService {
     await this.checkMeters(input.meterIds);
     const secret = await this.secretHash(input.mqttPassword);
     await inTransaction(this.pool, async (client) => {
-      await client.query(`INSERT INTO devices (id, kind, secret_hash) VALUES ($1, 'concentrator', $2)`, [input.id, secret.hash]);
+      await client.query(`INSERT INTO devices (id, kind, secret_hash, mosquitto_password_hash) VALUES ($1, 'concentrator', $2, $3)`, [input.id, secret.hash, secret.mosquittoHash]);
       await client.query('INSERT INTO concentrators (id) VALUES ($1)', [input.id]);
       await client.query(
         'INSERT INTO concentrator_meters (concentrator_id, meter_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING',
@@ -176,7 +188,10 @@ export class ProvisioningService {
   /** Sets a device's MQTT secret (generated and returned once when not given). Gateways drop their cache at once. */
   async rotateSecret(deviceId: string, provided: string | undefined): Promise<{ id: string; mqttPassword?: string }> {
     const secret = await this.secretHash(provided);
-    const res = await this.pool.query('UPDATE devices SET secret_hash = $2, updated_at = now() WHERE id = $1', [deviceId, secret.hash]);
+    const res = await this.pool.query(
+      'UPDATE devices SET secret_hash = $2, mosquitto_password_hash = $3, updated_at = now() WHERE id = $1',
+      [deviceId, secret.hash, secret.mosquittoHash],
+    );
     if (!res.rowCount) throw notFound(`device "${deviceId}"`);
     return secret.generated ? { id: deviceId, mqttPassword: secret.generated } : { id: deviceId };
   }

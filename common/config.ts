@@ -73,8 +73,8 @@ export const configSchema = z.object({
   /** Connection attempts allowed per device id (or per remote address before authentication) per minute. */
   MQTT_CONNECT_RATE_PER_MINUTE: positiveInt(30),
   /** Sustained PUBLISH rate allowed per device (messages per second); bursts up to MQTT_PUBLISH_BURST. */
-  MQTT_PUBLISH_RATE_PER_SECOND: positiveInt(20),
-  MQTT_PUBLISH_BURST: positiveInt(200),
+  MQTT_PUBLISH_RATE_PER_SECOND: positiveInt(50),
+  MQTT_PUBLISH_BURST: positiveInt(2000),
   /** API requests per minute per token (per address when unauthenticated); 0 would be meaningless, so >= 1. */
   API_RATE_LIMIT_PER_MINUTE: positiveInt(6000),
 

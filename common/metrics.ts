@@ -16,7 +16,13 @@ export function createMetrics(registry = new Registry()) {
     ingestCommitFailures: new Counter({ name: 'ingest_commit_failures_total', help: 'Batch commits that failed and were retried', registers: [registry] }),
     pubackLatency: new Histogram({ name: 'puback_latency_seconds', help: 'From a PUBLISH being handed to the gateway to its acknowledgement being released', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
     connectedDevices: new Gauge({ name: 'mqtt_connected_devices', help: 'Authenticated MQTT connections', registers: [registry] }),
-    mqttRefused: new Counter({ name: 'mqtt_refused_total', help: 'Refused MQTT connects, publishes and subscribes, by reason', labelNames: ['reason'], registers: [registry] }),
+    mqttRefused: new Counter({
+      name: 'mqtt_refused_total',
+      help: 'Refused MQTT connects, publishes and subscribes, by reason (connect_rate and publish_rate: the limits of MQTT_CONNECT_RATE_PER_MINUTE and MQTT_PUBLISH_RATE_PER_SECOND)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    httpRateLimited: new Counter({ name: 'http_rate_limited_total', help: 'API requests refused with 429 (API_RATE_LIMIT_PER_MINUTE per token, or per address without one)', registers: [registry] }),
     ingestPendingReadings: new Gauge({ name: 'ingest_pending_readings', help: 'Readings received and not yet committed', registers: [registry] }),
   };
 }

@@ -1,8 +1,9 @@
 /**
  * Shared `main` of the three entry points: validate configuration, start the requested components, print
  * the summary, stop gracefully on SIGTERM/SIGINT. Expected failures (bad configuration, a port in use, no
- * database) end with one clear line and exit code 1, never a stack trace.
+ * database, an unreadable TLS file) end with one clear line and exit code 1, never a stack trace.
  */
+import { TlsFileError } from '../gateway/gateway.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { TimescaleRequiredError } from './migrate.js';
@@ -21,7 +22,8 @@ export async function run(name: string, components: StackOptions['components']):
   try {
     stack = await startStack({ config, log, components });
   } catch (err) {
-    const expected = err instanceof PortInUseError || err instanceof TimescaleRequiredError || (err as NodeJS.ErrnoException).code === 'ECONNREFUSED';
+    const expected =
+      err instanceof PortInUseError || err instanceof TimescaleRequiredError || err instanceof TlsFileError || (err as NodeJS.ErrnoException).code === 'ECONNREFUSED';
     console.error(`${name}: ${expected ? '' : 'failed to start: '}${(err as Error).message}`);
     if (!expected) log.debug({ err }, 'start-up failure');
     process.exit(1);

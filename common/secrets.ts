@@ -3,7 +3,7 @@
  * asynchronously (libuv thread pool), never on the publish path. API tokens are 256-bit random values,
  * so a SHA-256 digest is a safe and constant-time-lookup way to store them.
  */
-import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { createHash, pbkdf2, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
 const KEY_LENGTH = 32;
 
@@ -45,6 +45,38 @@ export async function verifySecret(secret: Buffer | string, stored: string): Pro
   const key = await scryptAsync(secret, salt, N);
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
+
+/**
+ * PBKDF2-HMAC-SHA512 iterations of the Mosquitto hash (MQTT_MODE=external with Mosquitto, see
+ * gateway/README.md). A secret this system generated has 192 random bits, so no iteration count changes
+ * how guessable it is; 1,000 (ten times mosquitto_passwd's 101) keeps the broker's cost per CONNECT under
+ * a millisecond. A secret chosen by a person gets 20,000 to slow guessing should the column leak: about
+ * 11 ms of broker CPU per CONNECT (Mosquitto verifies on its single thread, at every connection, so more
+ * would stall a broker during reconnect storms) and about as much again at provisioning. It stays weaker
+ * than that secret's scrypt hash.
+ */
+export const MOSQUITTO_ITERATIONS_GENERATED = 1_000;
+export const MOSQUITTO_ITERATIONS_CHOSEN = 20_000;
+
+const MOSQUITTO_SALT_BYTES = 12;
+const MOSQUITTO_HASH_BYTES = 64;
+
+/**
+ * A Mosquitto 2 password-file hash of `secret`: `$7$<iterations>$<base64 salt>$<base64 hash>`, the format
+ * mosquitto_passwd 2.0 writes (12-byte salt, 64-byte PBKDF2-HMAC-SHA512), so a password-file line is
+ * `<username>:<this>`. Computed off the event loop.
+ */
+export async function mosquittoPasswordHash(secret: string, iterations: number): Promise<string> {
+  if (!Number.isInteger(iterations) || iterations < 1) throw new RangeError('iterations must be a positive integer');
+  const salt = randomBytes(MOSQUITTO_SALT_BYTES);
+  const key = await new Promise<Buffer>((resolve, reject) =>
+    pbkdf2(secret, salt, iterations, MOSQUITTO_HASH_BYTES, 'sha512', (err, k) => (err ? reject(err) : resolve(k))),
+  );
+  return `$7$${iterations}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+/** The shape of a Mosquitto 2 PBKDF2 hash, as the password file and the database column accept it. */
+export const MOSQUITTO_HASH_PATTERN = /^\$7\$[1-9][0-9]{0,9}\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/;
 
 /** A new random device secret (URL-safe, 32 characters). */
 export function generateDeviceSecret(): string {

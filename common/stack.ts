@@ -1,14 +1,17 @@
 /**
  * Assembles the processes of the product from their parts: database (external or embedded), migrations,
- * the gateway (embedded Aedes broker + ingestion) and the billing API. `npm start` runs both components
+ * the gateway (embedded Aedes broker + ingestion, or with MQTT_MODE=external a subscriber of an existing
+ * broker cluster: gateway/external.ts) and the billing API. `npm start` runs both components
  * in one process; `npm run gateway` and `npm run billing-api` run one each against the same database.
  * Tests start the same stack on free ports.
  */
+import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../billing-api/app.js';
 import { ensureAdminToken } from '../billing-api/admin-token.js';
 import { createBilling, nodeCronScheduler, startBillingJob, type BillingComponents, type ScheduledJob } from '../billing-api/billing/index.js';
-import { createGateway, PortInUseError, type Gateway } from '../gateway/gateway.js';
+import { createGateway, PortInUseError, readTlsFiles, type Gateway } from '../gateway/gateway.js';
+import { createExternalGateway, type ExternalGateway } from '../gateway/external.js';
 import { timescaleRequired, type Config } from './config.js';
 import { createPool, retry, startEmbeddedPostgres, type EmbeddedDatabase, type Pool } from './db.js';
 import type { Logger } from './logger.js';
@@ -27,9 +30,13 @@ export interface Stack {
   databaseMode: 'external' | 'embedded';
   storageMode: StorageMode;
   metrics: Metrics;
+  /** the embedded gateway (MQTT_MODE=embedded) */
   gateway: Gateway | null;
+  /** the subscriber of an external broker (MQTT_MODE=external) */
+  externalGateway: ExternalGateway | null;
   apiServer: FastifyInstance | null;
-  ports: { mqtt: number | null; ws: number | null; api: number | null };
+  /** mqtts: MQTT over TLS (with TLS_CERT_FILE/TLS_KEY_FILE; ws is then wss and the API https) */
+  ports: { mqtt: number | null; ws: number | null; api: number | null; mqtts: number | null };
   generatedAdminToken: string | null;
   /** billing services (API component only) */
   billing: BillingComponents | null;
@@ -47,6 +54,8 @@ export async function startStack({ config, log, components }: StackOptions): Pro
     for (const fn of cleanup.splice(0).reverse()) await fn().catch((err) => log.warn({ err }, 'shutdown step failed'));
   };
   try {
+    // Read before anything slow starts: an unreadable TLS file is one start-up line (TlsFileError).
+    const tlsFiles = readTlsFiles(config);
     if (!config.DATABASE_URL) {
       embedded = await startEmbeddedPostgres(config.DATA_DIR, log);
       cleanup.push(() => embedded!.stop());
@@ -71,8 +80,37 @@ export async function startStack({ config, log, components }: StackOptions): Pro
       : null;
 
     let gateway: Gateway | null = null;
-    const ports: Stack['ports'] = { mqtt: null, ws: null, api: null };
-    if (components.gateway) {
+    let externalGateway: ExternalGateway | null = null;
+    const ports: Stack['ports'] = { mqtt: null, ws: null, api: null, mqtts: null };
+    const onCommitted = billing?.store.opts.live ? (readings: Parameters<typeof billing.store.onCommitted>[0]) => billing.store.onCommitted(readings) : undefined;
+    if (components.gateway && config.MQTT_MODE === 'external') {
+      const gwLog = log.child({ component: 'gateway' });
+      if (components.api && billing?.store.opts.live) {
+        gwLog.warn(
+          { shareGroup: config.MQTT_SHARE_GROUP },
+          'running charges come from memory fed by this instance alone; with other gateway instances in the share group set RUNNING_CHARGES_SOURCE=database',
+        );
+      }
+      externalGateway = createExternalGateway({
+        pool,
+        log: gwLog,
+        metrics,
+        url: config.MQTT_URL!,
+        username: config.MQTT_USERNAME,
+        password: config.MQTT_PASSWORD,
+        clientId: externalClientId(config),
+        shareGroup: config.MQTT_SHARE_GROUP,
+        caFile: config.MQTT_CA_FILE,
+        maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
+        futureToleranceSeconds: config.FUTURE_TOLERANCE_SECONDS,
+        maxBatchRows: config.INGEST_MAX_BATCH_ROWS,
+        maxInflightBatches: config.INGEST_MAX_INFLIGHT_BATCHES,
+        onCommitted,
+      });
+      const gw = externalGateway;
+      cleanup.push(() => gw.close());
+      await gw.start();
+    } else if (components.gateway) {
       gateway = await createGateway({
         pool,
         databaseUrl,
@@ -84,13 +122,17 @@ export async function startStack({ config, log, components }: StackOptions): Pro
         maxInflightBatches: config.INGEST_MAX_INFLIGHT_BATCHES,
         highWaterReadings: config.INGEST_HIGH_WATER_READINGS,
         maxConnections: config.MQTT_MAX_CONNECTIONS,
-        onCommitted: billing?.store.opts.live ? (readings) => billing.store.onCommitted(readings) : undefined,
+        connectRatePerMinute: config.MQTT_CONNECT_RATE_PER_MINUTE,
+        publishRatePerSecond: config.MQTT_PUBLISH_RATE_PER_SECOND,
+        publishBurst: config.MQTT_PUBLISH_BURST,
+        onCommitted,
       });
       const gw = gateway;
       cleanup.push(() => gw.close());
-      const bound = await gateway.listen({ host: config.MQTT_HOST, mqttPort: config.MQTT_PORT, wsPort: config.MQTT_WS_PORT });
+      const bound = await gateway.listen({ host: config.MQTT_HOST, mqttPort: config.MQTT_PORT, wsPort: config.MQTT_WS_PORT, tls: tlsFiles, tlsPort: config.MQTT_TLS_PORT });
       ports.mqtt = bound.mqttPort;
       ports.ws = bound.wsPort;
+      ports.mqtts = bound.tlsPort;
     }
 
     let api: FastifyInstance | null = null;
@@ -102,15 +144,19 @@ export async function startStack({ config, log, components }: StackOptions): Pro
         log: log.child({ component: 'billing-api' }),
         metrics,
         scryptN: config.DEVICE_SECRET_SCRYPT_N,
+        https: tlsFiles ?? undefined,
+        rateLimitPerMinute: config.API_RATE_LIMIT_PER_MINUTE,
         billing: billing ?? undefined,
         readiness: [
           { name: 'database', check: async () => (await pool.query('SELECT 1')).rowCount === 1 },
           { name: 'migrations', check: () => migrationsApplied(pool) },
           ...(gateway ? [{ name: 'broker', check: async () => gateway!.listening }] : []),
+          // external: connected to the broker with the shared subscriptions granted
+          ...(externalGateway ? [{ name: 'broker', check: async () => externalGateway!.listening }] : []),
         ],
       });
       const app = api;
-      cleanup.splice(cleanup.length - (gateway ? 1 : 0), 0, () => app.close());
+      cleanup.splice(cleanup.length - (gateway || externalGateway ? 1 : 0), 0, () => app.close());
       ({ generated: generatedAdminToken } = await ensureAdminToken(pool, config.BILLING_ADMIN_TOKEN));
       try {
         await api.listen({ host: config.API_HOST, port: config.API_PORT });
@@ -140,6 +186,7 @@ export async function startStack({ config, log, components }: StackOptions): Pro
       storageMode,
       metrics,
       gateway,
+      externalGateway,
       apiServer: api,
       ports,
       generatedAdminToken,
@@ -153,16 +200,27 @@ export async function startStack({ config, log, components }: StackOptions): Pro
   }
 }
 
+/** The external gateway's MQTT client id: MQTT_CLIENT_ID, else gateway-<hostname>. */
+export function externalClientId(config: Pick<Config, 'MQTT_CLIENT_ID'>): string {
+  return config.MQTT_CLIENT_ID ?? `gateway-${hostname()}`;
+}
+
 /** The start-up summary: where everything listens, the database mode, the admin token when generated. */
 export function describeStack(stack: Stack, config: Config): string[] {
   const host = config.MQTT_HOST === '0.0.0.0' ? 'localhost' : config.MQTT_HOST;
   const apiHost = config.API_HOST === '0.0.0.0' ? 'localhost' : config.API_HOST;
   const lines: string[] = [];
   if (stack.ports.mqtt !== null) lines.push(`MQTT broker        mqtt://${host}:${stack.ports.mqtt}`);
-  if (stack.ports.ws !== null) lines.push(`MQTT over WS       ws://${host}:${stack.ports.ws}`);
+  const secure = Boolean(config.TLS_CERT_FILE && config.TLS_KEY_FILE);
+  if (stack.ports.mqtts != null) lines.push(`MQTT over TLS      mqtts://${host}:${stack.ports.mqtts}`);
+  if (stack.ports.ws !== null) lines.push(`MQTT over WS       ${secure ? 'wss' : 'ws'}://${host}:${stack.ports.ws}`);
+  if (stack.externalGateway) {
+    const gw = stack.externalGateway;
+    lines.push(`MQTT (external)    subscribed to ${gw.url} as ${gw.clientId}, group ${gw.shareGroup}`);
+  }
   if (stack.ports.api !== null) {
-    lines.push(`Billing API        http://${apiHost}:${stack.ports.api}/v1`);
-    lines.push(`API docs           http://${apiHost}:${stack.ports.api}/docs`);
+    lines.push(`Billing API        ${secure ? 'https' : 'http'}://${apiHost}:${stack.ports.api}/v1`);
+    lines.push(`API docs           ${secure ? 'https' : 'http'}://${apiHost}:${stack.ports.api}/docs`);
   }
   const db = stack.databaseMode === 'embedded' ? `embedded PostgreSQL under ${config.DATA_DIR}/pg` : 'DATABASE_URL';
   lines.push(`Database           ${db}; readings in a ${stack.storageMode === 'timescaledb' ? 'TimescaleDB hypertable' : 'plain table (TimescaleDB not available)'}`);

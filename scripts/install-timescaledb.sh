@@ -32,9 +32,40 @@ preload() {
   restart_cluster
 }
 
+# Memory and WAL settings for an ingestion database, in the spirit of timescaledb-tune (which the
+# timescale/timescaledb image of docker-compose.yml runs on first start): shared_buffers at 1/8 of RAM
+# (capped at 4 GB: the machine runs other services), a WAL large enough that checkpoints are driven by time,
+# not by the ingest rate. Durability settings (fsync, synchronous_commit, full_page_writes) are not touched:
+# an acknowledged reading must survive a crash. Written to conf.d; the cluster restarts only when it changes.
+tune() {
+  local dir="/etc/postgresql/${PGVER}/main/conf.d" file mem_mb sb_mb
+  [ -d "$dir" ] || return 0
+  file="$dir/95-smbg-tune.conf"
+  mem_mb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 ))
+  sb_mb=$(( mem_mb / 8 )); [ "$sb_mb" -gt 4096 ] && sb_mb=4096; [ "$sb_mb" -lt 128 ] && sb_mb=128
+  local want
+  want="# written by scripts/install-timescaledb.sh (smart-meter billing gateway)
+shared_buffers = ${sb_mb}MB
+effective_cache_size = $(( mem_mb / 2 ))MB
+maintenance_work_mem = 512MB
+work_mem = 16MB
+wal_buffers = 16MB
+min_wal_size = 512MB
+max_wal_size = 4GB
+checkpoint_timeout = 15min
+checkpoint_completion_target = 0.9
+wal_compression = on"
+  if [ "$(cat "$file" 2>/dev/null)" != "$want" ]; then
+    log "tuning PostgreSQL memory and WAL settings ($file)"
+    printf '%s\n' "$want" > "$file"
+    restart_cluster
+  fi
+}
+
 if ls "$SHAREDIR"/extension/timescaledb.control >/dev/null 2>&1; then
   log "extension files present"
   preload
+  [ "${SKIP_PG_TUNE:-}" = 1 ] || tune
   log "ready: $(psql -h 127.0.0.1 -U postgres -Atc "select default_version from pg_available_extensions where name='timescaledb'")"
   exit 0
 fi
@@ -71,4 +102,5 @@ make -j"$(nproc)" >/dev/null
 make install >/dev/null
 
 preload
+[ "${SKIP_PG_TUNE:-}" = 1 ] || tune
 log "ready: $(psql -h 127.0.0.1 -U postgres -Atc "select default_version from pg_available_extensions where name='timescaledb'")"
