@@ -68,7 +68,10 @@ describe('the compose entry points, started standalone as compose starts them', 
       const apiPort = await freePort();
       const mqttPort = await freePort();
       await start('billing-api', serviceEnv('billing-api', { API_PORT: String(apiPort), API_HOST: '127.0.0.1' }), 'billing-api started');
-      await start('gateway', serviceEnv('gateway', { MQTT_PORT: String(mqttPort), MQTT_WS_PORT: '0', MQTT_HOST: '127.0.0.1' }), 'gateway started');
+      const opsPort = await freePort();
+      expect(compose.services.gateway.environment.GATEWAY_HTTP_PORT).toBe('9464');
+      expect(compose.services.gateway.healthcheck.test.join(' ')).toContain('9464/readyz');
+      await start('gateway', serviceEnv('gateway', { MQTT_PORT: String(mqttPort), MQTT_WS_PORT: '0', MQTT_HOST: '127.0.0.1', GATEWAY_HTTP_PORT: String(opsPort) }), 'gateway started');
       const api = async (path: string, body?: unknown) => {
         const res = await fetch(`http://127.0.0.1:${apiPort}${path}`, {
           method: body === undefined ? 'GET' : 'POST',
@@ -88,6 +91,13 @@ describe('the compose entry points, started standalone as compose starts them', 
       expect(readings.body.items).toHaveLength(1);
       expect(readings.body.items[0]).toMatchObject({ intervalStart: '2026-03-01T00:00:00.000Z', importWh: '125.5' });
       expect((await fetch(`http://127.0.0.1:${apiPort}/readyz`)).status).toBe(200);
+      // The gateway service answers its own health check and is scraped on GATEWAY_HTTP_PORT.
+      const ready = await fetch(`http://127.0.0.1:${opsPort}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: 'ready', checks: { database: true, broker: true } });
+      const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+      expect(metrics).toMatch(/^readings_ingested_total 1$/m);
+      expect(metrics).toMatch(/^mqtt_connected_devices 0$/m);
     } finally {
       for (const child of children) {
         try {

@@ -62,6 +62,9 @@ export const configSchema = z.object({
   /** Meters whose open-cycle intervals the API keeps in memory for running charges (~75 KB per 15-minute meter). */
   RUNNING_CHARGES_CACHE_METERS: positiveInt(10_000),
 
+  /** A gateway process without the API serves GET /healthz, /readyz and /metrics on this port (unset: none). */
+  GATEWAY_HTTP_PORT: z.coerce.number({ error: 'must be an integer' }).int('must be an integer').min(0, 'must be 0..65535').max(65535, 'must be 0..65535').optional(),
+
   // --- Transport security (issue 7). Both files set: MQTT over TLS on MQTT_TLS_PORT, MQTT over secure
   // WebSocket on MQTT_WS_PORT, and the API over HTTPS. Neither set: plaintext (a front proxy terminates TLS).
   TLS_CERT_FILE: z.string().min(1).optional(),

@@ -17,6 +17,7 @@ import { createPool, retry, startEmbeddedPostgres, type EmbeddedDatabase, type P
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { migrate, migrationsApplied, type StorageMode } from './migrate.js';
+import { startOpsServer } from './ops-server.js';
 
 export interface StackOptions {
   config: Config;
@@ -36,7 +37,7 @@ export interface Stack {
   externalGateway: ExternalGateway | null;
   apiServer: FastifyInstance | null;
   /** mqtts: MQTT over TLS (with TLS_CERT_FILE/TLS_KEY_FILE; ws is then wss and the API https) */
-  ports: { mqtt: number | null; ws: number | null; api: number | null; mqtts: number | null };
+  ports: { mqtt: number | null; ws: number | null; api: number | null; mqtts: number | null; ops: number | null };
   generatedAdminToken: string | null;
   /** billing services (API component only) */
   billing: BillingComponents | null;
@@ -81,7 +82,7 @@ export async function startStack({ config, log, components }: StackOptions): Pro
 
     let gateway: Gateway | null = null;
     let externalGateway: ExternalGateway | null = null;
-    const ports: Stack['ports'] = { mqtt: null, ws: null, api: null, mqtts: null };
+    const ports: Stack["ports"] = { mqtt: null, ws: null, api: null, mqtts: null, ops: null };
     const onCommitted = billing?.store.opts.live ? (readings: Parameters<typeof billing.store.onCommitted>[0]) => billing.store.onCommitted(readings) : undefined;
     if (components.gateway && config.MQTT_MODE === 'external') {
       const gwLog = log.child({ component: 'gateway' });
@@ -179,6 +180,23 @@ export async function startStack({ config, log, components }: StackOptions): Pro
       }
     }
 
+    if (!components.api && config.GATEWAY_HTTP_PORT !== undefined) {
+      // The gateway as its own service: health and metrics for probes and Prometheus (common/ops-server.ts).
+      const ops = await startOpsServer({
+        host: config.MQTT_HOST,
+        port: config.GATEWAY_HTTP_PORT,
+        registry: metrics.registry,
+        checks: [
+          { name: 'database', check: async () => (await pool.query('SELECT 1')).rowCount === 1 },
+          { name: 'broker', check: async () => Boolean(gateway?.listening || externalGateway?.listening) },
+        ],
+      }).catch((err: NodeJS.ErrnoException) => {
+        throw err.code === 'EADDRINUSE' ? new PortInUseError('gateway HTTP', config.MQTT_HOST, config.GATEWAY_HTTP_PORT!, 'GATEWAY_HTTP_PORT') : err;
+      });
+      ports.ops = ops.port;
+      cleanup.push(() => ops.close());
+    }
+
     return {
       pool,
       databaseUrl,
@@ -222,6 +240,7 @@ export function describeStack(stack: Stack, config: Config): string[] {
     lines.push(`Billing API        ${secure ? 'https' : 'http'}://${apiHost}:${stack.ports.api}/v1`);
     lines.push(`API docs           ${secure ? 'https' : 'http'}://${apiHost}:${stack.ports.api}/docs`);
   }
+  if (stack.ports.ops !== null) lines.push(`Health, metrics    http://${host}:${stack.ports.ops}/readyz, /metrics`);
   const db = stack.databaseMode === 'embedded' ? `embedded PostgreSQL under ${config.DATA_DIR}/pg` : 'DATABASE_URL';
   lines.push(`Database           ${db}; readings in a ${stack.storageMode === 'timescaledb' ? 'TimescaleDB hypertable' : 'plain table (TimescaleDB not available)'}`);
   if (stack.generatedAdminToken) {
