@@ -12,7 +12,7 @@ const compose = parse(readFileSync(new URL('../docker-compose.yml', import.meta.
 
 describe('docker-compose.yml', () => {
   it('has TimescaleDB, the gateway and the billing API as separate services with health checks', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['billing-api', 'gateway', 'simulator', 'timescaledb']);
+    expect(Object.keys(compose.services).sort()).toEqual(['billing-api', 'gateway', 'gateway-a', 'gateway-b', 'mosquitto', 'simulator', 'timescaledb']);
     for (const name of ['timescaledb', 'gateway', 'billing-api']) expect(compose.services[name].healthcheck, name).toBeDefined();
     expect(compose.services.timescaledb.image).toMatch(/^timescale\/timescaledb:/);
     expect(compose.services.gateway.command).toEqual(['npm', 'run', 'gateway']);
@@ -20,14 +20,29 @@ describe('docker-compose.yml', () => {
     expect(compose.services.simulator.profiles).toEqual(['simulator']);
   });
 
-  it.each(['gateway', 'billing-api'])('the %s environment passes the configuration schema', (name) => {
+  it.each(['gateway', 'billing-api', 'gateway-a', 'gateway-b'])('the %s environment passes the configuration schema', (name) => {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(compose.services[name].environment as Record<string, string>)) {
-      env[k] = String(v).replace(/\$\{BILLING_ADMIN_TOKEN[^}]*\}/, 'a-compose-admin-token-of-32-chars');
+      env[k] = String(v)
+        .replace(/\$\{BILLING_ADMIN_TOKEN[^}]*\}/, 'a-compose-admin-token-of-32-chars')
+        .replace(/\$\{MQTT_GATEWAY_PASSWORD[^}]*\}/, 'a-gateway-password');
     }
     const config = loadConfig(env);
     expect(config.DATABASE_URL).toMatch(/^postgres:\/\/.*@timescaledb:5432\//);
     expect(config.READINGS_STORAGE).toBe('timescaledb');
+    if (name.startsWith('gateway-')) {
+      expect(config).toMatchObject({ MQTT_MODE: 'external', MQTT_URL: 'mqtt://mosquitto:1883', MQTT_CLIENT_ID: name, MQTT_SHARE_GROUP: 'billing-gateway' });
+      expect(compose.services[name].profiles).toEqual(['cluster']);
+    }
+  });
+
+  it('the cluster profile gives the two external-mode gateways distinct, stable client ids and Mosquitto a config that keeps queued messages', () => {
+    expect(compose.services['gateway-a'].environment.MQTT_CLIENT_ID).not.toBe(compose.services['gateway-b'].environment.MQTT_CLIENT_ID);
+    const conf = readFileSync(new URL('../deploy/mosquitto/mosquitto.conf', import.meta.url), 'utf8');
+    expect(conf).toMatch(/^allow_anonymous false$/m);
+    expect(conf).toMatch(/^persistence true$/m);
+    expect(conf).toMatch(/^max_queued_messages 1000000$/m);
+    expect(compose.services.mosquitto.volumes).toContain('./deploy/mosquitto:/mosquitto/config:ro');
   });
 
   it('builds an image that runs as a non-root user', () => {
