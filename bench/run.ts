@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- [--quick] [--scenario NAME ...]`: measures the system against the machine's own limits
  * and writes bench/results/latest.json (and prints a table). Scenarios: ingest, ingestSingle, charges,
- * freshness, billRun, memory, storage. Uses DATABASE_URL's server, a fresh database per scenario; when DATABASE_URL is
+ * freshness, billRun, memory, storage, ingestExternal. Uses DATABASE_URL's server, a fresh database per scenario; when DATABASE_URL is
  * unset, an embedded PostgreSQL started for the run under bench/.data (no TimescaleDB there: readings are a
  * plain table, and the results say so). --quick: small sizes, within about 3 minutes; the full run: within about 20.
  */
@@ -16,6 +16,7 @@ import { ingestSingleScenario } from './scenarios/ingest-single.js';
 import { chargesScenario } from './scenarios/charges.js';
 import { memoryScenario } from './scenarios/memory.js';
 import { storageScenario } from './scenarios/storage.js';
+import { ingestExternalScenario } from './scenarios/ingest-external.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -58,6 +59,7 @@ const scenarios: Record<string, Scenario> = {
   charges: () => chargesScenario({ meters: quick ? 1_000 : 10_000, requests: quick ? 100 : 300, log }),
   memory: () => memoryScenario({ connections: quick ? 1_000 : 10_000 }),
   storage: () => storageScenario({ meters: quick ? 10 : 50 }),
+  ingestExternal: () => ingestExternalScenario({ messages: quick ? 20_000 : 100_000, readingsPerMessage: 1, publishers: 4, subscriberConnections: 4 }),
 };
 const billingScenarios = './scenarios/billing.js';
 const extra = await import(billingScenarios).catch(() => null);
@@ -102,6 +104,7 @@ const rows: [string, string, string][] = [
   ['charges p50 / p95 ms (1 meter-month)', `${fmt(r.charges?.p50Ms)} / ${fmt(r.charges?.p95Ms)}`, `${fmt(r.charges?.meters)} meters' data`],
   ['freshness PUBACK->visible p50 / p99 ms', `${fmt(r.freshness?.p50Ms)} / ${fmt(r.freshness?.p99Ms)}`, ''],
   ['bill run bills/s', fmt(r.billRun?.billsPerSec), `${fmt(r.billRun?.bills)} bills`],
+  ['external mode msgs/s (1/msg via Mosquitto, 4 subscriber conns)', fmt(r.ingestExternal?.messagesPerSec), `Mosquitto to a subscriber storing nothing ${fmt(r.ingestExternal?.brokerOnly?.messagesPerSec)}/s, ratio ${fmt(r.ingestExternal?.ratioToBrokerOnly)}`],
   ['gateway RSS MB', fmt(r.memory?.rssMb), `${fmt(r.memory?.connections)} connections`],
   ['database MB per meter-year (15-min)', fmt(r.storage?.mbPerMeterYear), `${fmt(r.storage?.bytesPerReading)} bytes/reading; compressed: ${r.storage?.compressedBytesPerMeterYear ? fmt(Math.round((r.storage.compressedBytesPerMeterYear / 2 ** 20) * 100) / 100) + ' MB' : r.storage?.compression ?? '-'}`],
 ];

@@ -92,7 +92,7 @@ export const configSchema = z.object({
   MQTT_CLIENT_ID: z.string().min(1).max(128).optional(),
   /** Shared-subscription group: every instance in the group shares one stream. */
   MQTT_SHARE_GROUP: z.string().regex(/^[^/#+]+$/, 'must not contain / # or +').default('billing-gateway'),
-  /** Subscriber connections per gateway instance (client ids <MQTT_CLIENT_ID>-1..n, same group): mqtt.js acknowledges in order, one message at a time per connection. */
+  /** Subscriber connections per gateway instance (client ids <MQTT_CLIENT_ID>, <MQTT_CLIENT_ID>-2 .. -n, same group), all feeding one group commit; up to 100 unacknowledged messages in flight each. */
   MQTT_SUBSCRIBER_CONNECTIONS: z.coerce.number({ error: 'must be an integer' }).int('must be an integer').min(1, 'must be 1..64').max(64, 'must be 1..64').default(1),
   /** CA bundle for an mqtts:// broker with a private CA. */
   MQTT_CA_FILE: z.string().min(1).optional(),

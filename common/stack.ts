@@ -100,6 +100,8 @@ export async function startStack({ config, log, components }: StackOptions): Pro
         username: config.MQTT_USERNAME,
         password: config.MQTT_PASSWORD,
         clientId: externalClientId(config),
+        // n connections: client ids <clientId>, <clientId>-2 ... <clientId>-n, one persistent session each
+        connections: config.MQTT_SUBSCRIBER_CONNECTIONS,
         shareGroup: config.MQTT_SHARE_GROUP,
         caFile: config.MQTT_CA_FILE,
         maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
@@ -234,7 +236,8 @@ export function describeStack(stack: Stack, config: Config): string[] {
   if (stack.ports.ws !== null) lines.push(`MQTT over WS       ${secure ? 'wss' : 'ws'}://${host}:${stack.ports.ws}`);
   if (stack.externalGateway) {
     const gw = stack.externalGateway;
-    lines.push(`MQTT (external)    subscribed to ${gw.url} as ${gw.clientId}, group ${gw.shareGroup}`);
+    const ids = gw.clientIds.length > 1 ? `${gw.clientIds.join(', ')} (${gw.clientIds.length} connections)` : gw.clientId;
+    lines.push(`MQTT (external)    subscribed to ${gw.url} as ${ids}, group ${gw.shareGroup}`);
   }
   if (stack.ports.api !== null) {
     lines.push(`Billing API        ${secure ? 'https' : 'http'}://${apiHost}:${stack.ports.api}/v1`);

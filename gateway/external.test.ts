@@ -1,8 +1,9 @@
 /**
  * MQTT_MODE=external against a real Mosquitto 2 (the binary at /usr/sbin/mosquitto, on a free port):
  * devices provisioned through the API, the broker's password and ACL files written by the mosquitto-auth
- * command, two gateway processes sharing one subscription group, one of them killed with SIGKILL mid-run
- * and restarted with the same client id. Every reading sent is stored exactly once.
+ * command, two gateway processes of two subscriber connections each (four persistent sessions) sharing one
+ * subscription group, one of them killed with SIGKILL mid-run and restarted with the same client id. Every
+ * reading sent is stored exactly once.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -110,13 +111,16 @@ function commits(gw: GatewayProcess) {
   let messages = 0;
   let stored = 0;
   let duplicates = 0;
+  /** messages per subscriber connection (client id) */
+  const byClientId: Record<string, number> = {};
   for (const l of gw.lines) {
     if (l.msg !== 'message committed; acknowledging') continue;
     messages++;
     stored += l.stored + l.replaced;
     duplicates += l.duplicates;
+    byClientId[l.clientId] = (byClientId[l.clientId] ?? 0) + 1;
   }
-  return { messages, stored, duplicates };
+  return { messages, stored, duplicates, byClientId };
 }
 
 function stopProcess(child: ChildProcess | null | undefined, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -152,7 +156,8 @@ suite.each(storageModes().slice(0, 1))('MQTT_MODE=external with Mosquitto (%s st
       timeout: 60_000,
     });
 
-  const gatewayEnv = (clientId: string) => ({
+  /** two subscriber connections per instance: client ids <clientId> and <clientId>-2 */
+  const gatewayEnv = (clientId: string, extra: Record<string, string> = {}) => ({
     DATABASE_URL: stack.databaseUrl,
     READINGS_STORAGE: mode,
     MQTT_MODE: 'external',
@@ -161,6 +166,8 @@ suite.each(storageModes().slice(0, 1))('MQTT_MODE=external with Mosquitto (%s st
     MQTT_PASSWORD: gatewayPassword,
     MQTT_CLIENT_ID: clientId,
     MQTT_SHARE_GROUP: 'billing-gateway',
+    MQTT_SUBSCRIBER_CONNECTIONS: '2',
+    ...extra,
   });
 
   beforeAll(async () => {
@@ -302,7 +309,7 @@ suite.each(storageModes().slice(0, 1))('MQTT_MODE=external with Mosquitto (%s st
     await device.unsubscribeAsync('meters/+/readings');
   });
 
-  it('two gateway instances share the stream; one is killed with SIGKILL and restarted with its client id; every reading is stored exactly once', async () => {
+  it('two gateway instances of two connections each share the stream; one is killed with SIGKILL and restarted with its client id; every reading is stored exactly once', async () => {
     const METERS = meterIds.length;
     const MESSAGES = 60;
     const PER_MESSAGE = 10;
@@ -328,18 +335,25 @@ suite.each(storageModes().slice(0, 1))('MQTT_MODE=external with Mosquitto (%s st
     const storedCount = async () =>
       (await stack.pool.query(`SELECT count(*)::int AS n FROM readings WHERE meter_id LIKE 'MTR-%' AND interval_start >= $1`, [BASE])).rows[0].n as number;
 
-    let a = await startExternalGateway('gw-a', gatewayEnv('gw-a'));
+    const opsPort = await freePort();
+    let a = await startExternalGateway('gw-a', gatewayEnv('gw-a', { GATEWAY_HTTP_PORT: String(opsPort) }));
     gateways.push(a);
     const b = await startExternalGateway('gw-b', gatewayEnv('gw-b'));
     gateways.push(b);
-    expect(a.output).toContain(`MQTT (external)    subscribed to ${url} as gw-a, group billing-gateway`);
+    expect(a.output).toContain(`MQTT (external)    subscribed to ${url} as gw-a, gw-a-2 (2 connections), group billing-gateway`);
+    // Ready: both connections connected, subscriptions granted.
+    const ready = await fetch(`http://127.0.0.1:${opsPort}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ checks: { broker: true } });
 
-    // Phase 1: both instances receive work.
+    // Phase 1: both instances, and both connections of each, receive work.
     await publish(0, 20);
     await waitFor('phase 1 stored', async () => (await storedCount()) === METERS * 20 * PER_MESSAGE, 90_000);
     const aBefore = commits(a);
     expect(aBefore.messages).toBeGreaterThan(0);
     expect(commits(b).messages).toBeGreaterThan(0);
+    expect(Object.keys(aBefore.byClientId).sort()).toEqual(['gw-a', 'gw-a-2']);
+    expect(Object.keys(commits(b).byClientId).sort()).toEqual(['gw-b', 'gw-b-2']);
 
     // Phase 2: commits held back by a lock on the readings table, so gw-a has messages in flight, some of
     // them in a commit its database session will finish after the process is gone; then SIGKILL.
@@ -350,6 +364,11 @@ suite.each(storageModes().slice(0, 1))('MQTT_MODE=external with Mosquitto (%s st
       await locker.query('LOCK TABLE readings IN ACCESS EXCLUSIVE MODE');
       await publish(20, 40);
       await sleep(1500);
+      // Several messages in flight per connection (not one at a time): gw-a holds more readings than two
+      // messages' worth, none of them acknowledged.
+      const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+      const pending = Number(/^ingest_pending_readings (\d+)/m.exec(metrics)?.[1]);
+      expect(pending).toBeGreaterThan(2 * PER_MESSAGE);
       await stopProcess(a.child, 'SIGKILL');
     } finally {
       await locker.query('COMMIT').catch(() => {});

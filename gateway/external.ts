@@ -12,9 +12,13 @@
  * the process dies stays in the session and the broker delivers it again; the database makes the second
  * delivery a counted duplicate. So: at-least-once delivery, exactly-once effect.
  *
- * mqtt.js handles the packets of a connection one at a time and takes the next one only after the
- * acknowledgement callback of the current one, so each instance commits one message per round trip of its
- * connection; PUBACKs therefore also leave in the order the PUBLISHes arrived, as MQTT requires.
+ * Throughput: an instance opens `connections` subscriber connections (MQTT_SUBSCRIBER_CONNECTIONS), each its
+ * own persistent session (client ids `<clientId>`, `<clientId>-2` ... `<clientId>-<n>`), all in the same
+ * group and all feeding one IngestBatcher, so messages of every connection are committed together. On each
+ * connection up to `maxInflightPerConnection` messages (default: the Receive Maximum, 100) are in flight at
+ * once: mqtt.js by itself reads a connection's next packet only after the current one's PUBACK is written,
+ * which would allow one commit per round trip; the PUBACKs it writes are intercepted instead (see
+ * createSubscriber) and written after the commit, in the order the PUBLISHes arrived, as MQTT requires.
  *
  * Built separately from connecting: `createExternalGateway()` wires everything, `start()` connects.
  */
@@ -37,8 +41,18 @@ export interface ExternalGatewayOptions {
   url: string;
   username?: string;
   password?: string;
-  /** stable per instance: it names the persistent session that holds this instance's unacknowledged messages */
+  /**
+   * stable per instance: it names the persistent session that holds this instance's unacknowledged messages
+   * (with `connections` > 1, the first connection's; the others are `<clientId>-2` ... `<clientId>-<n>`)
+   */
   clientId: string;
+  /** subscriber connections, each its own persistent session in the same group (default 1) */
+  connections?: number;
+  /**
+   * messages of one connection handed to the batcher and not yet acknowledged (default: receiveMaximum);
+   * 1 is mqtt.js's own pace: the next message is read only after the current one's PUBACK
+   */
+  maxInflightPerConnection?: number;
   shareGroup: string;
   /** PEM CA bundle for a broker with a private CA */
   caFile?: string;
@@ -62,15 +76,18 @@ export interface ExternalGatewayOptions {
 export interface ExternalGateway {
   readonly batcher: IngestBatcher;
   readonly clientId: string;
+  /** the client ids of the subscriber connections (the first is `clientId`) */
+  readonly clientIds: readonly string[];
   readonly shareGroup: string;
   /** the broker URL without credentials */
   readonly url: string;
   /** the shared-subscription filters */
   readonly subscriptions: string[];
-  /** connected to the broker with the subscriptions granted, and close() not begun (readiness) */
+  /** every connection connected to the broker with the subscriptions granted, and close() not begun (readiness) */
   readonly listening: boolean;
+  /** every connection connected */
   readonly connected: boolean;
-  /** Connects and subscribes; resolves once the subscriptions are granted. Reconnects by itself afterwards. */
+  /** Connects and subscribes; resolves once every connection's subscriptions are granted. Reconnects by itself afterwards. */
   start(): Promise<void>;
   /** start(), with the embedded gateway's result shape (no ports of its own) */
   listen(): Promise<{ mqttPort: null; wsPort: null }>;
@@ -115,11 +132,49 @@ const FATAL_CONNACK = new Map<number, string>([
 /** Session Expiry Interval 0xFFFFFFFF: the session never expires (MQTT 5, 3.1.2.11.2). */
 const SESSION_NEVER_EXPIRES = 0xffffffff;
 
+/** The client ids of an instance's subscriber connections: `<clientId>` (as with one), `<clientId>-2` ... `<clientId>-<n>`. */
+export function subscriberClientIds(clientId: string, connections: number): string[] {
+  return Array.from({ length: connections }, (_, i) => (i === 0 ? clientId : `${clientId}-${i + 1}`));
+}
+
+/** A message of one connection life, from arrival to its PUBACK. */
+interface InFlight {
+  messageId: number;
+  topic: string;
+  dup: boolean;
+  receivedAt: number;
+  outcome: MessageOutcome | null;
+}
+
+/** One subscriber connection: its own client id, persistent session and acknowledgement queue. */
+interface Subscriber {
+  clientId: string;
+  log: Logger;
+  client: MqttClient;
+  /** mqtt.js's own packet writer, for the PUBACKs released after commit */
+  sendPacket: (packet: { cmd: 'puback'; messageId: number; reasonCode: number }) => void;
+  connected: boolean;
+  subscribed: boolean;
+  /** +1 whenever the network connection closes: an acknowledgement belongs to the connection it arrived on */
+  life: number;
+  /** QoS 1 messages of this life not yet acknowledged, in arrival order (PUBACKs leave in this order) */
+  inflight: InFlight[];
+  /** mqtt.js's "read the next packet", held while `inflight` is full */
+  resume: (() => void) | null;
+}
+
 export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGateway {
   const { log, metrics } = opts;
   const now = opts.now ?? Date.now;
   const url = redactUrl(opts.url);
   const subscriptions = sharedSubscriptions(opts.shareGroup);
+  const connections = opts.connections ?? 1;
+  if (!Number.isInteger(connections) || connections < 1) throw new Error(`connections must be a positive integer, not ${connections}`);
+  const receiveMaximum = opts.receiveMaximum ?? 100;
+  const maxInflight = opts.maxInflightPerConnection ?? receiveMaximum;
+  if (!Number.isInteger(maxInflight) || maxInflight < 1) throw new Error(`maxInflightPerConnection must be a positive integer, not ${maxInflight}`);
+  const clientIds = subscriberClientIds(opts.clientId, connections);
+  const ca = opts.caFile ? readFileSync(opts.caFile) : undefined;
   const store = new IngestStore(opts.pool);
   const batcher = new IngestBatcher({
     store,
@@ -131,38 +186,14 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
   });
 
   let started = false;
-  let connected = false;
   let everConnected = false;
-  let subscribed = false;
   let closing = false;
   /** once set, arriving messages are neither stored nor acknowledged: they stay in the broker's session */
   let handlingStopped = false;
-  /** +1 whenever the network connection closes: an acknowledgement belongs to the connection it arrived on */
-  let connection = 0;
   let lastError: string | null = null;
-  let onFirstSubscribed: (() => void) | null = null;
+  let onSubscribed: (() => void) | null = null;
   let onFatalAtStart: ((err: Error) => void) | null = null;
   let stoppedWhileClosing = 0;
-
-  const clientOptions: IClientOptions = {
-    manualConnect: true,
-    protocolVersion: 5,
-    clientId: opts.clientId,
-    username: opts.username,
-    password: opts.password,
-    ca: opts.caFile ? readFileSync(opts.caFile) : undefined,
-    clean: false,
-    properties: { sessionExpiryInterval: SESSION_NEVER_EXPIRES, receiveMaximum: opts.receiveMaximum ?? 100 },
-    keepalive: opts.keepaliveSeconds ?? 30,
-    reconnectPeriod: opts.reconnectPeriodMs ?? 1000,
-    connectTimeout: 10_000,
-    // Transient refusals (server busy, unavailable, quota) must not end the reconnect loop.
-    reconnectOnConnackError: true,
-    // Subscriptions are (re)made on every connection below; the session keeps them meanwhile.
-    resubscribe: false,
-    customHandleAcks: (topic, payload, packet, ack) => onPublish(topic, payload, packet as IPublishPacket, ack),
-  };
-  const client: MqttClient = mqtt.connect(opts.url, clientOptions);
 
   /** Decodes one message the way the embedded gateway does, with the device taken from the topic. */
   function decode(topic: string, payload: Buffer): { decoded: DecodedMessage; deviceId: string } {
@@ -199,99 +230,190 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
     return batcher.submit(decoded, deviceId, topic);
   }
 
+  /**
+   * Writes the PUBACKs of the committed messages at the head of the connection's queue (arrival order, as
+   * MQTT requires), then lets mqtt.js read on if the queue has room again.
+   */
+  function release(sub: Subscriber): void {
+    while (sub.inflight.length && sub.inflight[0].outcome) {
+      const m = sub.inflight.shift()!;
+      metrics?.pubackLatency.observe((performance.now() - m.receivedAt) / 1000);
+      sub.log.debug({ topic: m.topic, messageId: m.messageId, dup: m.dup, ...m.outcome }, 'message committed; acknowledging');
+      sub.sendPacket({ cmd: 'puback', messageId: m.messageId, reasonCode: 0 });
+    }
+    if (sub.resume && sub.inflight.length < maxInflight) {
+      const resume = sub.resume;
+      sub.resume = null;
+      resume();
+    }
+  }
+
   /** QoS 1 (and 2): store, then acknowledge on the connection the message arrived on. */
-  function onPublish(topic: string, payload: Buffer, packet: IPublishPacket, ack: (error: Error | number, code?: number) => void): void {
+  function onPublish(sub: Subscriber, topic: string, payload: Buffer, packet: IPublishPacket, ack: (error: Error | number, code?: number) => void): void {
     if (handlingStopped) {
-      // Shutting down: no acknowledgement, so the message stays in this client id's session.
+      // Shutting down: no acknowledgement, so the message stays in this client id's session. (Not calling
+      // `ack` also stops mqtt.js from reading this connection's next packet.)
       stoppedWhileClosing++;
       return;
     }
-    const arrivedOn = connection;
-    const receivedAt = performance.now();
+    const life = sub.life;
+    const entry: InFlight = { messageId: packet.messageId!, topic, dup: packet.dup, receivedAt: performance.now(), outcome: null };
+    if (packet.qos === 1) sub.inflight.push(entry);
     submit(topic, payload).then(
       (outcome) => {
-        if (arrivedOn !== connection) {
+        if (life !== sub.life) {
           // The connection this message came on is gone; the broker delivers it again on the next one, where
           // it will count as a duplicate. (Acknowledging here would answer a packet id of the new connection.)
-          log.info({ topic, messageId: packet.messageId }, 'message committed after its connection closed; the broker will deliver it again');
+          sub.log.info({ topic, messageId: packet.messageId }, 'message committed after its connection closed; the broker will deliver it again');
           return;
         }
-        metrics?.pubackLatency.observe((performance.now() - receivedAt) / 1000);
-        log.debug({ topic, messageId: packet.messageId, dup: packet.dup, ...outcome }, 'message committed; acknowledging');
-        ack(0);
+        entry.outcome = outcome;
+        if (packet.qos === 1) release(sub);
+        else {
+          // QoS 2 (the gateway subscribes at QoS 1, so only a broker that upgrades would send it): mqtt.js
+          // writes PUBREC itself and reads the next packet only then; one message at a time.
+          sub.log.debug({ topic, messageId: packet.messageId, dup: packet.dup, ...outcome }, 'message committed; acknowledging');
+          ack(0);
+        }
       },
       (err) => {
         // Only a shutdown rejects (ShuttingDownError); the message stays unacknowledged in the session.
-        log.warn({ topic, err: (err as Error).message }, 'message not committed; left unacknowledged for the broker to deliver again');
+        sub.log.warn({ topic, err: (err as Error).message }, 'message not committed; left unacknowledged for the broker to deliver again');
       },
     );
+    // QoS 1: mqtt.js's acknowledgement path is taken at once, so that it reads on; the PUBACK it would write
+    // is held back by the `_sendPacket` wrapper below and written by release() after the commit.
+    if (packet.qos === 1) ack(0);
   }
 
-  // QoS 0 messages bypass customHandleAcks; they carry no acknowledgement, but are stored the same way, one
-  // at a time (mqtt.js reads the next packet only after this callback), which bounds memory.
-  const defaultHandleMessage = client.handleMessage.bind(client);
-  client.handleMessage = (packet, callback) => {
-    if (packet.qos !== 0) return defaultHandleMessage(packet, callback);
-    if (handlingStopped) {
-      log.warn({ topic: packet.topic }, 'QoS 0 message arrived during shutdown and was not stored (QoS 0 carries no redelivery)');
-      return callback();
-    }
-    submit(packet.topic, packet.payload as Buffer).then(
-      (outcome) => {
-        log.debug({ topic: packet.topic, qos: 0, ...outcome }, 'message committed');
-        callback();
-      },
-      (err) => {
-        log.warn({ topic: packet.topic, err: (err as Error).message }, 'QoS 0 message not committed (QoS 0 carries no redelivery)');
-        callback();
-      },
-    );
-  };
+  function createSubscriber(clientId: string): Subscriber {
+    const subLog = connections > 1 ? log.child({ clientId }) : log;
+    const clientOptions: IClientOptions = {
+      manualConnect: true,
+      protocolVersion: 5,
+      clientId,
+      username: opts.username,
+      password: opts.password,
+      ca,
+      clean: false,
+      properties: { sessionExpiryInterval: SESSION_NEVER_EXPIRES, receiveMaximum },
+      keepalive: opts.keepaliveSeconds ?? 30,
+      reconnectPeriod: opts.reconnectPeriodMs ?? 1000,
+      connectTimeout: 10_000,
+      // Transient refusals (server busy, unavailable, quota) must not end the reconnect loop.
+      reconnectOnConnackError: true,
+      // Subscriptions are (re)made on every connection below; the session keeps them meanwhile.
+      resubscribe: false,
+      customHandleAcks: (topic, payload, packet, ack) => onPublish(sub, topic, payload, packet as IPublishPacket, ack),
+    };
+    const client: MqttClient = mqtt.connect(opts.url, clientOptions);
 
-  function subscribe(): void {
-    client.subscribe(subscriptions, { qos: 1 }, (err, granted) => {
-      if (err) {
-        const code = (err as Error & { code?: number }).code;
-        const message = `the broker refused the subscriptions ${subscriptions.join(', ')}: ${err.message}` +
-          (code === 135 || code === 128 ? ' (check the broker ACL of the gateway user)' : '');
-        lastError = message;
-        log.error({ code, granted }, message);
-        if (onFatalAtStart) onFatalAtStart(new Error(message));
-        return;
+    // mqtt.js (5.16, pinned in package.json) handles a connection's packets one at a time: it reads the next
+    // only after the acknowledgement of the current one is written (handlers/publish.js: customHandleAcks ->
+    // ack -> handleMessage -> _sendPacket(PUBACK, done), and `done` reads on). To keep up to `maxInflight`
+    // messages of a connection in flight, the PUBACKs mqtt.js writes are intercepted here: their callback
+    // (`done`) is called at once while the connection's queue has room, the PUBACK itself is dropped, and
+    // release() writes it after the commit, in arrival order. A PUBACK is never written on a later
+    // connection than its PUBLISH came on (release() runs only within the same life; see `close` below).
+    const internals = client as unknown as { _sendPacket?: (packet: object, cb?: (err?: Error) => void, cbStorePut?: unknown, noStore?: boolean) => void };
+    const originalSend = internals._sendPacket;
+    if (typeof originalSend !== 'function') throw new Error('mqtt.js internals changed: MqttClient._sendPacket is missing (external.ts relies on mqtt 5.16)');
+    internals._sendPacket = function (packet: object, cb?: (err?: Error) => void, cbStorePut?: unknown, noStore?: boolean) {
+      if ((packet as { cmd?: string }).cmd !== 'puback') return originalSend.call(client, packet, cb, cbStorePut, noStore);
+      if (sub.inflight.length < maxInflight) cb?.();
+      else sub.resume = cb ?? null;
+    };
+
+    const sub: Subscriber = {
+      clientId,
+      log: subLog,
+      client,
+      sendPacket: (packet) => {
+        // Written only while connected: mqtt.js would otherwise keep it for the next connection.
+        if (client.connected) originalSend.call(client, packet);
+      },
+      connected: false,
+      subscribed: false,
+      life: 0,
+      inflight: [],
+      resume: null,
+    };
+
+    // QoS 0 messages bypass customHandleAcks; they carry no acknowledgement, but are stored the same way, one
+    // at a time per connection (mqtt.js reads the next packet only after this callback), which bounds memory.
+    const defaultHandleMessage = client.handleMessage.bind(client);
+    client.handleMessage = (packet, callback) => {
+      if (packet.qos !== 0) return defaultHandleMessage(packet, callback);
+      if (handlingStopped) {
+        subLog.warn({ topic: packet.topic }, 'QoS 0 message arrived during shutdown and was not stored (QoS 0 carries no redelivery)');
+        return callback();
       }
-      subscribed = true;
-      log.info({ subscriptions, granted: granted?.map((g) => g.qos) }, 'subscribed');
-      onFirstSubscribed?.();
+      submit(packet.topic, packet.payload as Buffer).then(
+        (outcome) => {
+          subLog.debug({ topic: packet.topic, qos: 0, ...outcome }, 'message committed');
+          callback();
+        },
+        (err) => {
+          subLog.warn({ topic: packet.topic, err: (err as Error).message }, 'QoS 0 message not committed (QoS 0 carries no redelivery)');
+          callback();
+        },
+      );
+    };
+
+    function subscribe(): void {
+      const life = sub.life;
+      client.subscribe(subscriptions, { qos: 1 }, (err, granted) => {
+        if (err) {
+          const code = (err as Error & { code?: number }).code;
+          const message = `the broker refused the subscriptions ${subscriptions.join(', ')}: ${err.message}` +
+            (code === 135 || code === 128 ? ' (check the broker ACL of the gateway user)' : '');
+          lastError = message;
+          subLog.error({ code, granted }, message);
+          if (onFatalAtStart) onFatalAtStart(new Error(message));
+          return;
+        }
+        if (life !== sub.life) return;
+        sub.subscribed = true;
+        subLog.info({ subscriptions, granted: granted?.map((g) => g.qos) }, 'subscribed');
+        onSubscribed?.();
+      });
+    }
+
+    client.on('connect', (connack) => {
+      sub.connected = true;
+      everConnected = true;
+      lastError = null;
+      subLog.info({ url, clientId, sessionPresent: connack.sessionPresent }, 'connected to MQTT broker');
+      if (!closing) subscribe();
     });
+    client.on('close', () => {
+      // What this life has in flight is answered by no PUBACK: the broker delivers it again on the next.
+      sub.life++;
+      sub.inflight = [];
+      sub.resume = null;
+      if (sub.connected) subLog.warn({ url, clientId }, closing ? 'disconnected from MQTT broker' : 'connection to MQTT broker lost; reconnecting');
+      sub.connected = false;
+      sub.subscribed = false;
+    });
+    client.on('reconnect', () => subLog.debug({ url, clientId }, 'reconnecting to MQTT broker'));
+    client.on('error', (err: Error & { code?: number | string }) => {
+      const message = err.message;
+      if (message !== lastError) subLog.warn({ url, clientId, code: err.code, err: message }, 'MQTT client error');
+      lastError = message;
+      const fatal = typeof err.code === 'number' ? FATAL_CONNACK.get(err.code) : undefined;
+      if (fatal && onFatalAtStart) onFatalAtStart(new Error(`the MQTT broker ${url} refused the connection of client "${clientId}": ${fatal}`));
+    });
+    client.on('disconnect', (packet) => {
+      // MQTT 5: the broker says why it closes the connection (session taken over, server shutting down ...).
+      subLog.warn({ url, clientId, reasonCode: packet.reasonCode, reason: packet.properties?.reasonString }, 'MQTT broker sent DISCONNECT');
+    });
+    return sub;
   }
 
-  client.on('connect', (connack) => {
-    connected = true;
-    everConnected = true;
-    lastError = null;
-    log.info({ url, clientId: opts.clientId, sessionPresent: connack.sessionPresent }, 'connected to MQTT broker');
-    if (!closing) subscribe();
-  });
-  client.on('close', () => {
-    connection++;
-    if (connected) log.warn({ url, clientId: opts.clientId }, closing ? 'disconnected from MQTT broker' : 'connection to MQTT broker lost; reconnecting');
-    connected = false;
-    subscribed = false;
-  });
-  client.on('reconnect', () => log.debug({ url }, 'reconnecting to MQTT broker'));
-  client.on('error', (err: Error & { code?: number | string }) => {
-    const message = err.message;
-    if (message !== lastError) log.warn({ url, code: err.code, err: message }, 'MQTT client error');
-    lastError = message;
-    const fatal = typeof err.code === 'number' ? FATAL_CONNACK.get(err.code) : undefined;
-    if (fatal && onFatalAtStart) onFatalAtStart(new Error(`the MQTT broker ${url} refused the connection of client "${opts.clientId}": ${fatal}`));
-  });
-  client.on('disconnect', (packet) => {
-    // MQTT 5: the broker says why it closes the connection (session taken over, server shutting down ...).
-    log.warn({ url, reasonCode: packet.reasonCode, reason: packet.properties?.reasonString }, 'MQTT broker sent DISCONNECT');
-  });
+  const subscribers = clientIds.map(createSubscriber);
 
-  async function endClient(timeoutMs: number): Promise<void> {
+  async function endClient(client: MqttClient, timeoutMs: number): Promise<void> {
+    if (!client.connected) return new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
     // end(false) writes DISCONNECT (after the PUBACKs already queued on the socket); the session is kept,
     // as its expiry interval was set at CONNECT. A broker that cannot be reached is given up on.
     const ended = new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
@@ -302,42 +424,44 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
   const gateway: ExternalGateway = {
     batcher,
     clientId: opts.clientId,
+    clientIds,
     shareGroup: opts.shareGroup,
     url,
     subscriptions,
     get listening() {
-      return connected && subscribed && !closing;
+      return !closing && subscribers.every((s) => s.connected && s.subscribed);
     },
     get connected() {
-      return connected;
+      return subscribers.every((s) => s.connected);
     },
     start() {
       if (started) return Promise.reject(new Error('start() was already called'));
       started = true;
       const timeoutMs = opts.startTimeoutMs ?? 30_000;
       return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(
-          () => fail(new Error(`the MQTT broker ${url} could not be reached within ${Math.round(timeoutMs / 1000)} s${lastError ? `: ${lastError}` : ''}`)),
-          timeoutMs,
-        );
+        const timer = setTimeout(() => {
+          const missing = subscribers.filter((s) => !s.subscribed).map((s) => s.clientId);
+          fail(new Error(`the MQTT broker ${url} could not be reached within ${Math.round(timeoutMs / 1000)} s${connections > 1 ? ` (not subscribed: ${missing.join(', ')})` : ''}${lastError ? `: ${lastError}` : ''}`));
+        }, timeoutMs);
         const settle = () => {
           clearTimeout(timer);
-          onFirstSubscribed = null;
+          onSubscribed = null;
           onFatalAtStart = null;
         };
         const fail = (err: Error) => {
           settle();
           closing = true;
           handlingStopped = true;
-          client.end(true, {}, () => reject(err));
+          void Promise.all(subscribers.map((s) => new Promise<void>((r) => s.client.end(true, {}, () => r())))).then(() => reject(err));
         };
-        onFirstSubscribed = () => {
+        onSubscribed = () => {
+          if (!subscribers.every((s) => s.subscribed)) return;
           settle();
           resolve();
         };
         onFatalAtStart = fail;
-        log.info({ url, clientId: opts.clientId, shareGroup: opts.shareGroup }, 'connecting to MQTT broker');
-        client.connect();
+        log.info({ url, clientIds, shareGroup: opts.shareGroup, maxInflightPerConnection: maxInflight }, 'connecting to MQTT broker');
+        for (const s of subscribers) s.client.connect();
       });
     },
     async listen() {
@@ -359,12 +483,11 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
     handlingStopped = true;
     const drained = await batcher.drain(drainMs);
     if (!drained) log.warn({ pending: batcher.pendingReadings }, 'shutdown: uncommitted readings were not acknowledged; the broker will deliver them again');
-    // Let the acknowledgements written by the last callbacks reach the socket before DISCONNECT.
+    // Let the acknowledgements written by the last callbacks reach the sockets before DISCONNECT.
     await new Promise((r) => setImmediate(r));
     if (stoppedWhileClosing) log.info({ messages: stoppedWhileClosing }, 'messages that arrived during shutdown were left in the session for the next start');
-    if (client.connected) await endClient(deadline - Date.now());
-    else await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
-    if (everConnected) log.info({ clientId: opts.clientId }, 'MQTT client closed; session kept');
+    await Promise.all(subscribers.map((s) => endClient(s.client, deadline - Date.now())));
+    if (everConnected) log.info({ clientIds }, 'MQTT client closed; session kept');
   }
   return gateway;
 }
