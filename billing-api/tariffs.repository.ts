@@ -15,7 +15,31 @@ export interface StoredTariffVersion {
 }
 
 export class TariffsRepository {
+  /**
+   * Documents by (id, version). A stored version is never changed or deleted (versions are only appended,
+   * see insertVersion), so an entry can never go stale, in this process or because of another one: which
+   * versions exist, and which tariffs a meter is assigned, are read from the database on every request;
+   * only the immutable document body is reused. Handing the rating core the same object every time also
+   * lets it validate and compile a tariff once (it caches compiled tariffs by document identity). Bounded
+   * by the number of stored tariff versions.
+   */
+  private readonly versionCache = new Map<string, TariffDocument>();
+
   constructor(private readonly pool: Pool) {}
+
+  /** The documents of the given versions (cached, see versionCache), in the order asked; unknown versions are left out. */
+  async versionDocuments(wanted: { id: string; version: number }[]): Promise<TariffDocument[]> {
+    const missing = wanted.filter((w) => !this.versionCache.has(versionKey(w.id, w.version)));
+    if (missing.length) {
+      const res = await this.pool.query<{ id: string; version: number; document: TariffDocument }>({
+        name: 'tariff-version-documents',
+        text: `SELECT t.id, t.version, t.document FROM tariffs t JOIN unnest($1::text[], $2::int[]) AS u(id, version) ON u.id = t.id AND u.version = t.version`,
+        values: [missing.map((m) => m.id), missing.map((m) => m.version)],
+      });
+      for (const r of res.rows) if (!this.versionCache.has(versionKey(r.id, r.version))) this.versionCache.set(versionKey(r.id, r.version), r.document);
+    }
+    return wanted.flatMap((w) => this.versionCache.get(versionKey(w.id, w.version)) ?? []);
+  }
 
   async versions(id: string): Promise<StoredTariffVersion[]> {
     const res = await this.pool.query(
@@ -110,3 +134,5 @@ export class TariffsRepository {
     });
   }
 }
+
+const versionKey = (id: string, version: number) => `${id}\u0000${version}`;

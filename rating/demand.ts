@@ -19,20 +19,14 @@ import type { DemandLine, PieceContext, PricedLine } from './lines.js';
 import { price, splitTiers } from './lines.js';
 import { MINUTE_MS } from './local-time.js';
 import { formatDecimal, fromMilli } from './money.js';
+import { allExact, type Mwh } from './mwh.js';
 
 const MS_PER_HOUR = 3_600_000;
 
 export function demandLines(piece: PieceContext, classes: InstantClass[]): PricedLine[] {
   const { tariff } = piece;
   if (tariff.demandPeriods.length === 0 && tariff.flatDemand.length === 0) return [];
-  const touMaximum = tariff.demandPeriods.map(() => 0n);
-  const flatMaximum = tariff.flatDemand.map(() => 0n);
-  forEachDemand(piece, classes, (milliwatts, instant) => {
-    const period = instant.demandPeriod;
-    if (period >= 0 && milliwatts > touMaximum[period]) touMaximum[period] = milliwatts;
-    const flat = tariff.flatDemandOfSeason[instant.season];
-    if (flat >= 0 && milliwatts > flatMaximum[flat]) flatMaximum[flat] = milliwatts;
-  });
+  const { touMaximum, flatMaximum } = (piece.numeric && numberMaxima(piece, classes)) || bigintMaxima(piece, classes);
   return [
     ...tariff.demandPeriods.flatMap((period, p) =>
       tierLines(piece, touMaximum[p], period.tiers, { period: period.id }),
@@ -43,36 +37,81 @@ export function demandLines(piece: PieceContext, classes: InstantClass[]): Price
   ];
 }
 
-/** Calls `record` with each demand value (mW) of the piece and the classification of its start. */
-function forEachDemand(
+interface Maxima {
+  /** mW per time-of-use demand period */
+  touMaximum: bigint[];
+  /** mW per flat demand charge */
+  flatMaximum: bigint[];
+}
+
+/** The maxima with number arithmetic; null when one could have been rounded (see mwh.ts). */
+function numberMaxima(piece: PieceContext, classes: InstantClass[]): Maxima | null {
+  const { tariff } = piece;
+  const touMaximum = tariff.demandPeriods.map(() => 0);
+  const flatMaximum = tariff.flatDemand.map(() => 0);
+  forEachDemand(piece, classes, 0, (mwh) => mwh as number, (a, b) => a + b, (mwh, perHour) => mwh * perHour, (milliwatts, instant) => {
+    const period = instant.demandPeriod;
+    if (period >= 0 && milliwatts > touMaximum[period]) touMaximum[period] = milliwatts;
+    const flat = tariff.flatDemandOfSeason[instant.season];
+    if (flat >= 0 && milliwatts > flatMaximum[flat]) flatMaximum[flat] = milliwatts;
+  });
+  // A demand value above 2^53 - 1 (rounded, or exact) that was never recorded cannot matter; one that was
+  // shows in its maximum, and then the bigint path decides.
+  if (!allExact(touMaximum) || !allExact(flatMaximum)) return null;
+  return { touMaximum: touMaximum.map((mw) => BigInt(mw)), flatMaximum: flatMaximum.map((mw) => BigInt(mw)) };
+}
+
+/** The maxima with bigint arithmetic (the reference). */
+function bigintMaxima(piece: PieceContext, classes: InstantClass[]): Maxima {
+  const { tariff } = piece;
+  const touMaximum = tariff.demandPeriods.map(() => 0n);
+  const flatMaximum = tariff.flatDemand.map(() => 0n);
+  forEachDemand(piece, classes, 0n, (mwh) => BigInt(mwh), (a, b) => a + b, (mwh, perHour) => mwh * BigInt(perHour), (milliwatts, instant) => {
+    const period = instant.demandPeriod;
+    if (period >= 0 && milliwatts > touMaximum[period]) touMaximum[period] = milliwatts;
+    const flat = tariff.flatDemandOfSeason[instant.season];
+    if (flat >= 0 && milliwatts > flatMaximum[flat]) flatMaximum[flat] = milliwatts;
+  });
+  return { touMaximum, flatMaximum };
+}
+
+/**
+ * Calls `record` with each demand value (mW) of the piece and the classification of its start, in the
+ * arithmetic given (`of` reads an interval's import, `plus` and `times` add and scale).
+ */
+function forEachDemand<T>(
   piece: PieceContext,
   classes: InstantClass[],
-  record: (milliwatts: bigint, instant: InstantClass) => void,
+  zero: T,
+  of: (mwh: Mwh) => T,
+  plus: (a: T, b: T) => T,
+  times: (mwh: T, perHour: number) => T,
+  record: (milliwatts: T, instant: InstantClass) => void,
 ): void {
   const { intervals, tariff } = piece;
   if (intervals.length === 0) return;
   const intervalMs = intervals[0].seconds * 1000;
   const windowMs = (tariff.demandWindowMinutes ?? 0) * MINUTE_MS;
   if (windowMs <= intervalMs) {
-    const perHour = BigInt(MS_PER_HOUR / intervalMs);
-    intervals.forEach((interval, i) => record(interval.importMwh * perHour, classes[i]));
+    const perHour = MS_PER_HOUR / intervalMs;
+    for (let i = 0; i < intervals.length; i++) record(times(of(intervals[i].importMwh), perHour), classes[i]);
     return;
   }
-  const perHour = BigInt(MS_PER_HOUR / windowMs);
+  const perHour = MS_PER_HOUR / windowMs;
   const clock = tariff.classifier.clock;
   let blockStart = Number.NaN;
-  let blockMwh = 0n;
+  let blockMwh = zero;
   for (const interval of intervals) {
     const wall = interval.start + clock.offsetAt(interval.start);
     const start = interval.start - (((wall % windowMs) + windowMs) % windowMs);
     if (start !== blockStart) {
-      if (!Number.isNaN(blockStart)) record(blockMwh * perHour, tariff.classifier.classify(blockStart));
+      if (!Number.isNaN(blockStart)) record(times(blockMwh, perHour), tariff.classifier.classify(blockStart));
       blockStart = start;
-      blockMwh = 0n;
+      blockMwh = zero;
     }
-    blockMwh += interval.importMwh;
+    blockMwh = plus(blockMwh, of(interval.importMwh));
   }
-  record(blockMwh * perHour, tariff.classifier.classify(blockStart));
+  record(times(blockMwh, perHour), tariff.classifier.classify(blockStart));
 }
 
 function tierLines(

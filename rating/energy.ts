@@ -11,6 +11,7 @@ import { RatingError } from './errors.js';
 import type { EnergyLine, ExportCreditLine, PieceContext, PricedLine } from './lines.js';
 import { price, splitTiers } from './lines.js';
 import { type Dec, formatDecimal, fromMilli, toMilli } from './money.js';
+import { allExact, isZeroMwh } from './mwh.js';
 
 /** One energy line per (period, tier) with import, periods in tariff order. */
 export function energyLines(piece: PieceContext, classes: InstantClass[]): PricedLine[] {
@@ -51,7 +52,7 @@ export function dynamicEnergyLines(piece: PieceContext): PricedLine[] {
   const spanning: string[] = [];
   let s = 0;
   for (const interval of piece.intervals) {
-    if (interval.importMwh === 0n) continue;
+    if (isZeroMwh(interval.importMwh)) continue;
     while (s < slots.length && slots[s].end <= interval.start) s++;
     const slot = slots[s];
     if (!slot || slot.start > interval.start) missing.push(new Date(interval.start).toISOString());
@@ -59,7 +60,7 @@ export function dynamicEnergyLines(piece: PieceContext): PricedLine[] {
     else {
       const key = formatDecimal(slot.price);
       const sum = byPrice.get(key) ?? { rate: slot.price, mwh: 0n };
-      sum.mwh += interval.importMwh;
+      sum.mwh += BigInt(interval.importMwh);
       byPrice.set(key, sum);
     }
   }
@@ -110,11 +111,22 @@ function prorated(limit: bigint, share: Dec): bigint {
   return share.eq(1) ? limit : toMilli(fromMilli(limit).mul(share));
 }
 
+/** mWh per energy period, exact (numbers while provably exact, else bigints: see mwh.ts). */
 function sumByPeriod(piece: PieceContext, classes: InstantClass[], field: 'importMwh' | 'exportMwh'): bigint[] {
+  const periods = piece.tariff.energyPeriods.length;
+  if (periods === 0) return [];
+  const { intervals } = piece;
+  if (piece.numeric) {
+    const sums = new Array<number>(periods).fill(0);
+    let i = 0;
+    for (; i < intervals.length; i++) {
+      const p = classes[i].energyPeriod;
+      if (!(p >= 0 && p < periods)) break; // cannot happen with a valid schedule; the bigint path below reports it as it always did
+      sums[p] += intervals[i][field] as number;
+    }
+    if (i === intervals.length && allExact(sums)) return sums.map((mwh) => BigInt(mwh));
+  }
   const sums = piece.tariff.energyPeriods.map(() => 0n);
-  if (sums.length === 0) return sums;
-  piece.intervals.forEach((interval, i) => {
-    sums[classes[i].energyPeriod] += interval[field];
-  });
+  for (let i = 0; i < intervals.length; i++) sums[classes[i].energyPeriod] += BigInt(intervals[i][field]);
   return sums;
 }

@@ -2,9 +2,12 @@
  * Meter intervals as the rating core takes them, their validation, and the window's coverage.
  *
  * Energy is integer milliwatt-hours (mWh) as stored (a reading's Wh has at most 3 decimals), accepted as a
- * number, bigint or decimal string of an integer and carried as bigint, so no sum ever drifts.
+ * number, bigint or decimal string of an integer. Inside the window it is carried exactly: as a number when
+ * it is a safe integer (below 2^53, every realistic reading), as a bigint otherwise; sums are formed with
+ * numbers only while they provably stay exact and with bigints otherwise (see `mwh.ts`), so none ever drifts.
  */
 import { RatingError } from './errors.js';
+import type { Mwh } from './mwh.js';
 
 export type Quality = 'actual' | 'estimated';
 
@@ -27,8 +30,9 @@ export interface WindowInterval {
   /** start + intervalSeconds, epoch ms */
   end: number;
   seconds: number;
-  importMwh: bigint;
-  exportMwh: bigint;
+  /** integer mWh >= 0: a number when a safe integer, else a bigint (see {@link Mwh}) */
+  importMwh: Mwh;
+  exportMwh: Mwh;
   quality: Quality;
 }
 
@@ -112,15 +116,22 @@ function iso(instant: number): string {
   return new Date(instant).toISOString();
 }
 
-function toMwh(value: number | bigint | string): bigint | null {
-  let mwh: bigint;
-  if (typeof value === 'bigint') mwh = value;
-  else if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) return null;
-    mwh = BigInt(value);
-  } else {
-    if (!/^\d+$/.test(value)) return null;
-    mwh = BigInt(value);
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
+/** Digit strings this long are below 10^15 < 2^53: Number() reads them exactly. */
+const SAFE_DIGITS = 15;
+
+/** An integer >= 0 as a number when it is a safe integer, else as a bigint; null when not an integer >= 0. */
+function toMwh(value: number | bigint | string): Mwh | null {
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value) || value < 0) return null;
+    return value + 0; // never -0
   }
-  return mwh >= 0n ? mwh : null;
+  if (typeof value === 'bigint') {
+    if (value < 0n) return null;
+    return value <= MAX_SAFE_BIGINT ? Number(value) : value;
+  }
+  if (!/^\d+$/.test(value)) return null;
+  if (value.length <= SAFE_DIGITS) return Number(value);
+  const mwh = BigInt(value);
+  return mwh <= MAX_SAFE_BIGINT ? Number(mwh) : mwh;
 }

@@ -101,6 +101,8 @@ export interface PieceContext {
   tariffId: string;
   /** The piece's intervals, sorted by start. */
   intervals: WindowInterval[];
+  /** Every energy of `intervals` is a number (see mwh.ts): sums may be tried with numbers. */
+  numeric: boolean;
   /**
    * Share of the billing cycle (or, without one, of the window) during which this tariff document is in
    * effect, by local days, 6 decimals; 1 when it is in effect throughout. Prorates tier limits and demand.

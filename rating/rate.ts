@@ -26,6 +26,7 @@ import {
 import type { ChargeLine, PieceContext, PricedLine, TaxLine } from './lines.js';
 import { price } from './lines.js';
 import { Dec, formatDecimal, formatMoney, ZERO } from './money.js';
+import { allNumbers } from './mwh.js';
 import { piecesOfWindow, type TariffTimelineEntry } from './timeline.js';
 
 export interface RateWindowInput {
@@ -90,6 +91,7 @@ export function rateWindow(input: RateWindowInput): Charges {
   const tariffs = pieces.map((piece) => compileTariff(piece.tariff));
   const currency = singleCurrency(tariffs);
   const minorUnit = tariffs[0].minorUnit;
+  const numeric = allNumbers(intervals);
 
   let next = 0;
   const rated = pieces.map((piece, i) => {
@@ -100,6 +102,7 @@ export function rateWindow(input: RateWindowInput): Charges {
       tariff: tariffs[i],
       tariffId: piece.tariff.id,
       intervals: intervals.slice(first, next),
+      numeric,
       share: shareOfReference(clock, piece.inEffect, billingCycle ?? window),
       days: clock.daysStartingIn(piece.from, piece.to),
       months: monthsOf(clock, piece, billingCycle),

@@ -112,22 +112,6 @@ export class BillingRepository {
     }));
   }
 
-  /**
-   * For accounts never billed: the earliest of their meters' creation and first reading (the first cycle
-   * billed is the one holding it). Accounts without meters are absent.
-   */
-  async firstActivity(client: Queryable, accountIds: string[]): Promise<Map<string, number>> {
-    const res = await client.query<{ account_id: string; first: Date }>(
-      `SELECT m.account_id, min(least(m.created_at, COALESCE(f.first, m.created_at))) AS first
-       FROM meters m
-       LEFT JOIN LATERAL (SELECT interval_start AS first FROM readings r WHERE r.meter_id = m.id ORDER BY interval_start LIMIT 1) f ON true
-       WHERE m.account_id = ANY($1::text[])
-       GROUP BY m.account_id`,
-      [accountIds],
-    );
-    return new Map(res.rows.map((r) => [r.account_id, ms(r.first)]));
-  }
-
   async meters(client: Queryable, accountIds: string[]): Promise<BillingMeter[]> {
     const res = await client.query(
       `SELECT m.id, m.account_id, m.timezone, m.interval_seconds, least(m.created_at, COALESCE(f.first, m.created_at)) AS first_activity

@@ -19,7 +19,7 @@ import { assembleBill, isZeroMoney, moneyDifference, type AdjustmentLine, type B
 import { BillingRepository, type AccountBillingState, type BillingMeter, type StoredRun } from './billing.repository.js';
 import { cycleContaining, cycleDays, isoUtc, localDate, type BillingCycle } from './cycles.js';
 import { estimateGaps, findGaps, neighbourMarginMs, profileHistoryWindow, type Estimate } from './estimation.js';
-import { loadIntervals } from './interval-loader.js';
+import { loadIntervals, loadPackedIntervals } from './interval-loader.js';
 import type { MeterTariffs, TariffCatalog } from './tariff-catalog.js';
 import { validateCycle } from './validation.js';
 
@@ -38,6 +38,16 @@ export interface BillingOptions {
   /** closing transactions in flight at once */
   concurrency?: number;
   clock?: () => number;
+  /**
+   * Counts bills closed (committed), by trigger: the prom-client counter `bills_closed_total{trigger}`
+   * (common/metrics.ts creates it in the process's registry; anything with this `inc` will do).
+   */
+  billsClosed?: BillsClosedCounter;
+}
+
+/** What closeCycles needs of a prom-client Counter<'trigger'>. */
+export interface BillsClosedCounter {
+  inc(labels: { trigger: 'api' | 'schedule' }, value?: number): void;
 }
 
 export interface RunFailure {
@@ -119,6 +129,8 @@ export class BillingService {
         let pending = batch;
         while (pending.length) {
           const outcome = await this.closeRound(pending, run, cutoff, log);
+          // Counted once committed: a round's bills are stored (and counted) together or not at all.
+          if (outcome.closed.length) this.opts.billsClosed?.inc({ trigger }, outcome.closed.length);
           billIds.push(...outcome.closed);
           failures.push(...outcome.failures);
           skipped += outcome.skipped;
@@ -140,10 +152,15 @@ export class BillingService {
         // The transaction's start: the bill's closedAt, and received_at of the estimates it stores.
         const closedAt = (await client.query<{ now: Date }>('SELECT now()')).rows[0].now.getTime();
         const locked = await this.repo.tryLockAccounts(client, accountIds);
-        due = await this.dueAccounts(client, locked, cutoff);
+        const found = await this.dueAccounts(client, locked, cutoff);
+        due = found.due;
         const outcome: RoundOutcome = { closed: [], again: [], skipped: accountIds.length - locked.length, failures };
         if (!due.length) return outcome;
-        const meters = await this.repo.meters(client, due.map((d) => d.state.accountId));
+        const unread = due.map((d) => d.state.accountId).filter((id) => !found.meters.has(id));
+        const meters = [
+          ...due.flatMap((d) => found.meters.get(d.state.accountId) ?? []),
+          ...(unread.length ? await this.repo.meters(client, unread) : []),
+        ];
         const tariffs = await this.tariffs.forMeters(meters.map((m) => m.id), client);
         const metersOf = groupBy(meters, (m) => m.accountId);
         const rated = await this.rateCycles(client, due, metersOf, tariffs, failures);
@@ -182,12 +199,18 @@ export class BillingService {
     }
   }
 
-  /** The next cycle of each account, when it ended at or before the cutoff and the account has meters. */
-  private async dueAccounts(client: PoolClient, accountIds: string[], cutoff: number): Promise<DueAccount[]> {
-    if (!accountIds.length) return [];
+  /**
+   * The next cycle of each account, when it ended at or before the cutoff and the account has meters; and
+   * the meters of the accounts never billed, which were read to find their first activity (the earliest
+   * of their meters' `firstActivity`: one query serves both, instead of reading every meter's first
+   * reading twice).
+   */
+  private async dueAccounts(client: PoolClient, accountIds: string[], cutoff: number): Promise<{ due: DueAccount[]; meters: Map<string, BillingMeter[]> }> {
+    if (!accountIds.length) return { due: [], meters: new Map() };
     const states = await this.repo.accountStates(client, accountIds);
     const neverBilled = states.filter((s) => !s.lastBill).map((s) => s.accountId);
-    const first = neverBilled.length ? await this.repo.firstActivity(client, neverBilled) : new Map<string, number>();
+    const meters = groupBy(neverBilled.length ? await this.repo.meters(client, neverBilled) : [], (m) => m.accountId);
+    const first = new Map([...meters].map(([accountId, list]) => [accountId, Math.min(...list.map((m) => m.firstActivity))]));
     const due: DueAccount[] = [];
     for (const state of states) {
       const start = state.lastBill ? state.lastBill.cycleTo : first.get(state.accountId);
@@ -195,14 +218,15 @@ export class BillingService {
       const cycle = cycleContaining(start, state.timezone, state.billingDay);
       if (cycle.to <= cutoff) due.push({ state, cycle });
     }
-    return due;
+    return { due, meters };
   }
 
   /** Loads, estimates, validates and rates every meter of the due accounts; failed accounts are dropped. */
   private async rateCycles(client: PoolClient, due: DueAccount[], metersOf: Map<string, BillingMeter[]>, tariffs: Map<string, MeterTariffs>, failures: RunFailure[]) {
     // A meter is on a cycle's bill once it was active (created, or reporting) before the cycle ended.
     const jobs = due.flatMap((d) => (metersOf.get(d.state.accountId) ?? []).filter((m) => m.firstActivity < d.cycle.to).map((meter) => ({ due: d, meter })));
-    const loaded = await loadIntervals(
+    // Packed until used: each meter's intervals are decoded right before they are needed and dropped after.
+    const loaded = await loadPackedIntervals(
       client,
       jobs.map(({ due: d, meter }) => {
         const margin = neighbourMarginMs(meter.intervalSeconds);
@@ -210,7 +234,7 @@ export class BillingService {
       }),
     );
     const needHistory = jobs.map((job, i) =>
-      findGaps({ cycle: job.due.cycle, intervalSeconds: job.meter.intervalSeconds, zone: job.meter.timezone, readings: loaded[i] }).some((g) => g.method === 'profile'),
+      findGaps({ cycle: job.due.cycle, intervalSeconds: job.meter.intervalSeconds, zone: job.meter.timezone, readings: loaded[i].decode() }).some((g) => g.method === 'profile'),
     );
     const historyJobs = jobs.map((job, i) => ({ job, i })).filter(({ i }) => needHistory[i]);
     const histories = await loadIntervals(
@@ -229,7 +253,7 @@ export class BillingService {
       const entry = byAccount.get(job.due.state.accountId)!;
       if (entry.failed) return;
       try {
-        entry.meters.push(this.rateMeter(job.due.cycle, job.meter, loaded[i], historyOf.get(i), tariffs.get(job.meter.id)!));
+        entry.meters.push(this.rateMeter(job.due.cycle, job.meter, loaded[i].decode(), historyOf.get(i), tariffs.get(job.meter.id)!));
       } catch (err) {
         entry.failed = true;
         failures.push(failureOf(job.due, job.meter.id, err));

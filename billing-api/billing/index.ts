@@ -6,13 +6,13 @@
  */
 import type { Pool } from '../../common/db.js';
 import type { Logger } from '../../common/logger.js';
-import { BillingService } from './billing.service.js';
+import { BillingService, type BillsClosedCounter } from './billing.service.js';
 import { ConsumptionService } from './consumption.service.js';
 import { OpenCycleStore, RunningChargesService } from './running-charges.js';
 import { TariffCatalog } from './tariff-catalog.js';
 
 export { startBillingJob, nodeCronScheduler, type Scheduler, type ScheduledJob } from './billing.job.js';
-export type { BillingService } from './billing.service.js';
+export type { BillingService, BillsClosedCounter } from './billing.service.js';
 export type { OpenCycleStore } from './running-charges.js';
 
 export interface BillingComponents {
@@ -30,6 +30,8 @@ export interface BillingSetup {
   live: boolean;
   cacheMeters: number;
   clock?: () => number;
+  /** `bills_closed_total{trigger}` (see BillingOptions.billsClosed); unset: not counted */
+  billsClosed?: BillsClosedCounter;
 }
 
 export function createBilling(pool: Pool, log: Logger, setup: BillingSetup): BillingComponents {
@@ -39,7 +41,7 @@ export function createBilling(pool: Pool, log: Logger, setup: BillingSetup): Bil
   return {
     tariffs,
     store,
-    service: new BillingService(pool, tariffs, log.child({ component: 'billing' }), { graceDays: setup.graceDays, clock }),
+    service: new BillingService(pool, tariffs, log.child({ component: 'billing' }), { graceDays: setup.graceDays, clock, billsClosed: setup.billsClosed }),
     running: new RunningChargesService(pool, tariffs, store, clock),
     consumption: new ConsumptionService(pool, tariffs),
   };

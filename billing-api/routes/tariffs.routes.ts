@@ -112,14 +112,23 @@ export const tariffsRoutes: FastifyPluginAsyncZod<{ tariffs: TariffsRepository; 
       },
     },
     async (req) => {
-      const accountId = await provisioning.meterAccount(req.params.id);
-      if (!accountId) throw notFound(`meter "${req.params.id}"`);
-      requireAccountAccess(req, accountId, `meter "${req.params.id}"`);
+      const meterId = req.params.id;
       const from = parseInstant(req.query.from)!;
       const to = parseInstant(req.query.to)!;
-      if (to <= from) throw badRequest('invalid window', [{ field: 'querystring.to', message: 'must be after from' }]);
-      if (to - from > 400 * 86_400_000) throw badRequest('invalid window', [{ field: 'querystring.to', message: 'a window spans at most 400 days' }]);
-      return charges.forMeter(req.params.id, from, to);
+      const windowProblem = to <= from ? 'must be after from' : to - from > 400 * 86_400_000 ? 'a window spans at most 400 days' : null;
+      if (windowProblem) {
+        // 404 (unknown meter, or another account's for a customer) before 400, as for every route.
+        const accountId = await provisioning.meterAccount(meterId);
+        if (!accountId) throw notFound(`meter "${meterId}"`);
+        requireAccountAccess(req, accountId, `meter "${meterId}"`);
+        throw badRequest('invalid window', [{ field: 'querystring.to', message: windowProblem }]);
+      }
+      // One round trip: the meter, its tariffs and its intervals; a customer's request reads intervals only
+      // of the customer's own meters, and another account's meter is a 404 before anything is rated.
+      return charges.forMeter(meterId, from, to, {
+        scopeAccountId: req.principal?.role === 'customer' ? req.principal.accountId : null,
+        authorize: (accountId) => requireAccountAccess(req, accountId, `meter "${meterId}"`),
+      });
     },
   );
 };
