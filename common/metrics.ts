@@ -23,6 +23,7 @@ export function createMetrics(registry = new Registry()) {
       registers: [registry],
     }),
     httpRateLimited: new Counter({ name: 'http_rate_limited_total', help: 'API requests refused with 429 (API_RATE_LIMIT_PER_MINUTE per token, or per address without one)', registers: [registry] }),
+    billsClosed: new Counter({ name: 'bills_closed_total', help: 'Bills closed (committed) by billing runs, by trigger (api, schedule)', labelNames: ['trigger'], registers: [registry] }),
     ingestPendingReadings: new Gauge({ name: 'ingest_pending_readings', help: 'Readings received and not yet committed', registers: [registry] }),
   };
 }

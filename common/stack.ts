@@ -77,6 +77,7 @@ export async function startStack({ config, log, components }: StackOptions): Pro
           graceDays: config.BILLING_GRACE_DAYS,
           live: components.gateway && config.RUNNING_CHARGES_SOURCE === 'auto',
           cacheMeters: config.RUNNING_CHARGES_CACHE_METERS,
+          billsClosed: metrics.billsClosed,
         })
       : null;
 

@@ -117,14 +117,14 @@ function sumByPeriod(piece: PieceContext, classes: InstantClass[], field: 'impor
   if (periods === 0) return [];
   const { intervals } = piece;
   if (piece.numeric) {
-    const sums = new Array<number>(periods).fill(0);
+    const sums = new Float64Array(periods); // no number boxed per addition
     let i = 0;
     for (; i < intervals.length; i++) {
       const p = classes[i].energyPeriod;
       if (!(p >= 0 && p < periods)) break; // cannot happen with a valid schedule; the bigint path below reports it as it always did
       sums[p] += intervals[i][field] as number;
     }
-    if (i === intervals.length && allExact(sums)) return sums.map((mwh) => BigInt(mwh));
+    if (i === intervals.length && allExact(sums)) return Array.from(sums, (mwh) => BigInt(mwh));
   }
   const sums = piece.tariff.energyPeriods.map(() => 0n);
   for (let i = 0; i < intervals.length; i++) sums[classes[i].energyPeriod] += BigInt(intervals[i][field]);

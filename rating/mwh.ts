@@ -29,7 +29,7 @@ export function allNumbers(intervals: readonly { importMwh: Mwh; exportMwh: Mwh 
 }
 
 /** Whether every computed value is a safe integer, i.e. every number result was exact (see above). */
-export function allExact(values: readonly number[]): boolean {
+export function allExact(values: ArrayLike<number>): boolean {
   for (let i = 0; i < values.length; i++) if (!(values[i] <= Number.MAX_SAFE_INTEGER)) return false;
   return true;
 }

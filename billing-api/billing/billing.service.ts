@@ -225,7 +225,8 @@ export class BillingService {
   private async rateCycles(client: PoolClient, due: DueAccount[], metersOf: Map<string, BillingMeter[]>, tariffs: Map<string, MeterTariffs>, failures: RunFailure[]) {
     // A meter is on a cycle's bill once it was active (created, or reporting) before the cycle ended.
     const jobs = due.flatMap((d) => (metersOf.get(d.state.accountId) ?? []).filter((m) => m.firstActivity < d.cycle.to).map((meter) => ({ due: d, meter })));
-    // Packed until used: each meter's intervals are decoded right before they are needed and dropped after.
+    // Packed until used: each meter's intervals are decoded once, right before it is rated, and dropped after
+    // (a hundred decoded meter-months held at once cost the garbage collector more than the decoding).
     const loaded = await loadPackedIntervals(
       client,
       jobs.map(({ due: d, meter }) => {
@@ -233,30 +234,47 @@ export class BillingService {
         return { meterId: meter.id, from: d.cycle.from - margin, to: d.cycle.to + margin, intervalSeconds: meter.intervalSeconds };
       }),
     );
-    const needHistory = jobs.map((job, i) =>
-      findGaps({ cycle: job.due.cycle, intervalSeconds: job.meter.intervalSeconds, zone: job.meter.timezone, readings: loaded[i].decode() }).some((g) => g.method === 'profile'),
-    );
-    const historyJobs = jobs.map((job, i) => ({ job, i })).filter(({ i }) => needHistory[i]);
-    const histories = await loadIntervals(
-      client,
-      historyJobs.map(({ job }) => {
-        const window = profileHistoryWindow(job.due.cycle);
-        return { meterId: job.meter.id, from: window.from, to: window.to, intervalSeconds: job.meter.intervalSeconds };
-      }),
-      { actualOnly: true },
-    );
-    const historyOf = new Map(historyJobs.map(({ i }, k) => [i, histories[k]]));
+    // Meters whose gaps need the same-weekday profile wait for their history (one query for all of them, after
+    // the others are rated); rateMeter is pure, so rating in this order gives what rating in job order gives.
+    const results = new Array<{ rated: RatedMeter } | { error: unknown }>(jobs.length);
+    const attempt = (i: number, readings: MeterInterval[], history: MeterInterval[] | undefined) => {
+      const job = jobs[i];
+      try {
+        results[i] = { rated: this.rateMeter(job.due.cycle, job.meter, readings, history, tariffs.get(job.meter.id)!) };
+      } catch (error) {
+        results[i] = { error };
+      }
+    };
+    const historyJobs: number[] = [];
+    jobs.forEach((job, i) => {
+      const readings = loaded[i].decode();
+      const needsHistory = findGaps({ cycle: job.due.cycle, intervalSeconds: job.meter.intervalSeconds, zone: job.meter.timezone, readings }).some((g) => g.method === 'profile');
+      if (needsHistory) historyJobs.push(i);
+      else attempt(i, readings, undefined);
+    });
+    if (historyJobs.length) {
+      const histories = await loadIntervals(
+        client,
+        historyJobs.map((i) => {
+          const window = profileHistoryWindow(jobs[i].due.cycle);
+          return { meterId: jobs[i].meter.id, from: window.from, to: window.to, intervalSeconds: jobs[i].meter.intervalSeconds };
+        }),
+        { actualOnly: true },
+      );
+      historyJobs.forEach((i, k) => attempt(i, loaded[i].decode(), histories[k]));
+    }
 
+    // Per account in job order: its meters, or the first meter that failed (the account then stays open).
     const byAccount = new Map<string, { due: DueAccount; meters: RatedMeter[]; failed: boolean }>();
     for (const job of jobs) if (!byAccount.has(job.due.state.accountId)) byAccount.set(job.due.state.accountId, { due: job.due, meters: [], failed: false });
     jobs.forEach((job, i) => {
       const entry = byAccount.get(job.due.state.accountId)!;
       if (entry.failed) return;
-      try {
-        entry.meters.push(this.rateMeter(job.due.cycle, job.meter, loaded[i].decode(), historyOf.get(i), tariffs.get(job.meter.id)!));
-      } catch (err) {
+      const result = results[i];
+      if ('rated' in result) entry.meters.push(result.rated);
+      else {
         entry.failed = true;
-        failures.push(failureOf(job.due, job.meter.id, err));
+        failures.push(failureOf(job.due, job.meter.id, result.error));
       }
     });
     const rated: { due: DueAccount; meters: RatedMeter[]; minorUnit: number }[] = [];

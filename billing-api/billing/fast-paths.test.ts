@@ -169,4 +169,23 @@ describe.each(storageModes())('fast paths of charges and bill runs (%s storage)'
     expect(values).toEqual({ schedule: 2, api: 2 });
     expect(await registry.metrics()).toMatch(/bills_closed_total\{trigger="api"\} 2/);
   });
+
+  it("reports an account's first failing meter in meter order, also when an earlier meter waited for its history", async () => {
+    // F-1 (a whole July day missing: a profile gap, so it is rated after the history query) and F-2 (complete)
+    // have no tariff: both fail, and the run names F-1, as rating the meters in order would.
+    const q = (sql: string, values: unknown[] = []) => db.pool.query(sql, values);
+    await q(`INSERT INTO accounts VALUES ('ACC-F', 'Failing', $1, 1)`, [ZONE]);
+    await q(`INSERT INTO devices (id, kind, secret_hash) VALUES ('F-1', 'meter', 'x'), ('F-2', 'meter', 'x')`);
+    await q(`INSERT INTO meters (id, account_id, timezone, interval_seconds) VALUES ('F-1', 'ACC-F', $1, 900), ('F-2', 'ACC-F', $1, 900)`, [ZONE]);
+    await q(
+      `INSERT INTO readings (meter_id, interval_start, interval_seconds, import_mwh, export_mwh, quality)
+       SELECT m, timestamptz '2026-06-01T07:00:00Z' + s * interval '15 minutes', 900, 100000, 0, 'actual'
+       FROM unnest(ARRAY['F-1', 'F-2']) m, generate_series(0, 96 * 31 - 1) s
+       WHERE NOT (m = 'F-1' AND s BETWEEN 96 * 10 AND 96 * 11)`,
+    );
+    const billing = createBilling(db.pool, createLogger('silent'), { graceDays: 3, live: false, cacheMeters: 0 });
+    const run = await billing.service.closeCycles(Date.parse('2026-08-10T00:00:00Z'), 'api');
+    expect(run.billsCreated).toBe(0);
+    expect(run.failures).toEqual([expect.objectContaining({ accountId: 'ACC-F', code: 'no_tariff_in_effect', message: expect.stringContaining('"F-1"') })]);
+  });
 });

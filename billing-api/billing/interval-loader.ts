@@ -38,8 +38,9 @@ ORDER BY u.i`;
 /**
  * One window's intervals as loaded: the packed records, decoded on demand. A billing round keeps a hundred
  * meter-months in flight; holding them packed (one buffer each, outside the JavaScript heap) and decoding
- * each just before it is used keeps the decoded objects short-lived, so the garbage collector never copies
- * or promotes them (measured: the run's GC time fell by more than half).
+ * each just before it is rated keeps the decoded objects short-lived instead of copying them from one young
+ * generation to the next and promoting them (measured on a 1,000-account close: peak heap 350 -> 120 MB,
+ * scavenge time 420 -> 380 ms).
  */
 export class PackedIntervals {
   constructor(
