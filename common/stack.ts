@@ -85,6 +85,13 @@ export async function startStack({ config, log, components }: StackOptions): Pro
     let externalGateway: ExternalGateway | null = null;
     const ports: Stack["ports"] = { mqtt: null, ws: null, api: null, mqtts: null, ops: null };
     const onCommitted = billing?.store.opts.live ? (readings: Parameters<typeof billing.store.onCommitted>[0]) => billing.store.onCommitted(readings) : undefined;
+    // The same ingestion steps (decode limits, group commit) whichever way the readings arrive.
+    const ingestion = {
+      maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
+      futureToleranceSeconds: config.FUTURE_TOLERANCE_SECONDS,
+      maxBatchRows: config.INGEST_MAX_BATCH_ROWS,
+      maxInflightBatches: config.INGEST_MAX_INFLIGHT_BATCHES,
+    };
     if (components.gateway && config.MQTT_MODE === 'external') {
       const gwLog = log.child({ component: 'gateway' });
       if (components.api && billing?.store.opts.live) {
@@ -105,10 +112,7 @@ export async function startStack({ config, log, components }: StackOptions): Pro
         connections: config.MQTT_SUBSCRIBER_CONNECTIONS,
         shareGroup: config.MQTT_SHARE_GROUP,
         caFile: config.MQTT_CA_FILE,
-        maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
-        futureToleranceSeconds: config.FUTURE_TOLERANCE_SECONDS,
-        maxBatchRows: config.INGEST_MAX_BATCH_ROWS,
-        maxInflightBatches: config.INGEST_MAX_INFLIGHT_BATCHES,
+        ...ingestion,
         onCommitted,
       });
       const gw = externalGateway;
@@ -120,10 +124,7 @@ export async function startStack({ config, log, components }: StackOptions): Pro
         databaseUrl,
         log: log.child({ component: 'gateway' }),
         metrics,
-        maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
-        futureToleranceSeconds: config.FUTURE_TOLERANCE_SECONDS,
-        maxBatchRows: config.INGEST_MAX_BATCH_ROWS,
-        maxInflightBatches: config.INGEST_MAX_INFLIGHT_BATCHES,
+        ...ingestion,
         highWaterReadings: config.INGEST_HIGH_WATER_READINGS,
         maxConnections: config.MQTT_MAX_CONNECTIONS,
         connectRatePerMinute: config.MQTT_CONNECT_RATE_PER_MINUTE,
