@@ -8,6 +8,7 @@ import {
   generateApiToken, generateDeviceSecret, hashGeneratedSecret, hashSecret, mosquittoPasswordHash, randomId,
   MOSQUITTO_ITERATIONS_CHOSEN, MOSQUITTO_ITERATIONS_GENERATED,
 } from '../common/secrets.js';
+import { zoneProblem } from '../common/timezones.js';
 import { badRequest, conflict, isUniqueViolation, notFound } from './errors.js';
 import type { accountCreateSchema, concentratorCreateSchema, meterCreateSchema, tokenCreateSchema } from './schemas.js';
 
@@ -53,6 +54,8 @@ export class ProvisioningService {
   }
 
   async createAccount(input: z.output<typeof accountCreateSchema>): Promise<AccountRow> {
+    const zone = await zoneProblem(this.pool, input.timezone);
+    if (zone) throw badRequest('invalid body: 1 problem(s)', [{ field: 'body.timezone', message: zone }]);
     try {
       const res = await this.pool.query(
         'INSERT INTO accounts (id, name, timezone, billing_day) VALUES ($1, $2, $3, $4) RETURNING created_at',
@@ -82,6 +85,8 @@ export class ProvisioningService {
 
   async createMeter(input: z.output<typeof meterCreateSchema>): Promise<MeterRow> {
     const problems = [];
+    const zone = await zoneProblem(this.pool, input.timezone);
+    if (zone) problems.push({ field: 'body.timezone', message: zone });
     const refs = await this.pool.query(
       `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1) AS account,
               ($2::text IS NULL OR EXISTS (SELECT 1 FROM tariffs WHERE id = $2)) AS tariff,

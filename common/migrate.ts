@@ -31,6 +31,10 @@ export class TimescaleRequiredError extends Error {
 export async function migrate({ databaseUrl, storage, log }: MigrateOptions): Promise<{ storageMode: StorageMode }> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
+  // A migration's RAISE WARNING (migrations/009 lists rows it cannot correct itself) reaches the log.
+  client.on('notice', (notice) => {
+    if (notice.severity === 'WARNING') log.warn({ migrate: notice.message }, 'migration warning');
+  });
   try {
     // One process at a time, from the TimescaleDB decision to the last migration: a second process waits
     // here, then finds everything applied (CREATE EXTENSION and node-pg-migrate's own try-lock are not
