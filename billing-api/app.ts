@@ -13,7 +13,7 @@ import type { Logger } from '../common/logger.js';
 import type { Metrics } from '../common/metrics.js';
 import { sha256 } from '../common/secrets.js';
 import { authPlugin } from './auth.js';
-import { installErrorHandler, tooManyRequests } from './errors.js';
+import { badRequest, installErrorHandler, nulByteDetails, tooManyRequests } from './errors.js';
 import { ProvisioningService } from './provisioning.service.js';
 import { ReadingsRepository } from './readings.repository.js';
 import { healthRoutes, type ReadinessCheck } from './routes/health.routes.js';
@@ -82,6 +82,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     });
     app.addHook('onRequest', app.rateLimit());
   }
+
+  // PostgreSQL text cannot hold a NUL byte: refused here for every route, with the place named, before any
+  // schema or query sees it (after authentication, so 401 and 403 come first).
+  app.addHook('preValidation', async (request) => {
+    const details = nulByteDetails({ params: request.params, querystring: request.query, body: request.body });
+    if (details.length) throw badRequest(`invalid request: ${details.length} problem(s)`, details);
+  });
 
   const httpDuration = new Histogram({
     name: 'http_request_duration_seconds',

@@ -52,6 +52,11 @@ export function installErrorHandler(app: FastifyInstance): void {
       });
       return reply.code(400).send(errorBody('invalid_request', `invalid ${where}: ${details.length} problem(s)`, details));
     }
+    // Text PostgreSQL cannot store (a NUL byte, an invalid sequence) that a route's own check missed.
+    const pgCode = (err as { code?: string }).code;
+    if (pgCode === '22021' || pgCode === '22P05') {
+      return reply.code(400).send(errorBody('invalid_request', 'the request contains text the database cannot store (a NUL byte or an invalid character)'));
+    }
     const status = (err as FastifyError).statusCode ?? 500;
     if (status >= 500) {
       request.log.error({ err }, 'request failed');
@@ -65,4 +70,25 @@ export function installErrorHandler(app: FastifyInstance): void {
 /** Postgres unique violation -> 409 with a readable message. */
 export function isUniqueViolation(err: unknown): boolean {
   return (err as { code?: string })?.code === '23505';
+}
+
+/** Where a request carries a NUL byte (params, querystring, body; keys and values): one detail per place. */
+export function nulByteDetails(parts: Record<string, unknown>): ErrorDetail[] {
+  const details: ErrorDetail[] = [];
+  const visit = (value: unknown, path: string, depth: number) => {
+    if (details.length >= 20 || depth > 32) return;
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) details.push({ field: path, message: 'must not contain a NUL byte (\\u0000)' });
+    } else if (Array.isArray(value)) {
+      value.forEach((v, i) => visit(v, `${path}.${i}`, depth + 1));
+    } else if (value && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) {
+        const field = `${path}.${k.replace(/\u0000/g, '\\u0000')}`;
+        if (k.includes('\u0000')) details.push({ field, message: 'field name must not contain a NUL byte (\\u0000)' });
+        else visit(v, field, depth + 1);
+      }
+    }
+  };
+  for (const [where, value] of Object.entries(parts)) visit(value, where, 0);
+  return details;
 }

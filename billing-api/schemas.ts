@@ -3,9 +3,12 @@
  */
 import { z } from 'zod';
 import { IANAZone } from 'luxon';
-import { deviceIdSchema, INTERVAL_SECONDS, parseInstant } from '../common/reading.js';
+import { deviceIdSchema, INTERVAL_SECONDS, newIdSchema, parseInstant } from '../common/reading.js';
 
+/** An id in a path, query or reference (any id that may exist). */
 export const idSchema = deviceIdSchema;
+/** The id of a resource being created (common/reading.ts newIdProblem: no `null`, no leading `.` or `-`). */
+export const createdIdSchema = newIdSchema.describe('[A-Za-z0-9._-]{1,64}, starting with a letter or digit, not "null" in any letter case');
 export const timezoneSchema = z.string().refine((tz) => IANAZone.isValidZone(tz), 'must be an IANA time zone such as Europe/London');
 export const instantSchema = z
   .string()
@@ -14,7 +17,7 @@ export const instantSchema = z
 export const secretSchema = z.string().min(8, 'must be at least 8 characters').max(256, 'must be at most 256 characters');
 
 export const accountCreateSchema = z.strictObject({
-  id: idSchema,
+  id: createdIdSchema,
   name: z.string().min(1).max(200),
   timezone: timezoneSchema,
   billingDay: z.number().int().min(1).max(31).describe('day of the month on which a billing cycle starts (29-31 clamp to the month end)'),
@@ -22,14 +25,19 @@ export const accountCreateSchema = z.strictObject({
 export const accountSchema = accountCreateSchema.extend({ createdAt: z.string() });
 
 export const meterCreateSchema = z.strictObject({
-  id: idSchema,
+  id: createdIdSchema,
   accountId: idSchema,
   timezone: timezoneSchema,
   intervalSeconds: z.union(INTERVAL_SECONDS.map((s) => z.literal(s)) as [z.ZodLiteral<300>, ...z.ZodLiteral<number>[]], {
     message: 'must be one of 300, 600, 900, 1800, 3600',
   }),
   tariffId: idSchema.optional(),
-  maxPowerKw: z.number().positive().max(1_000_000).optional().describe('readings whose average power exceeds this are quarantined as implausible'),
+  maxPowerKw: z
+    .number()
+    .min(0.001, 'must be at least 0.001 (kW, stored with 3 decimals)')
+    .max(1_000_000, 'must be at most 1000000')
+    .refine((v) => Math.round(v * 1000) / 1000 === v, 'at most 3 decimal places')
+    .optional().describe('readings whose average power exceeds this are quarantined as implausible'),
   mqttPassword: secretSchema.optional().describe('the meter\'s MQTT secret; generated and returned once when absent'),
 });
 export const meterSchema = z.object({
@@ -45,7 +53,7 @@ export const meterSchema = z.object({
 });
 
 export const concentratorCreateSchema = z.strictObject({
-  id: idSchema,
+  id: createdIdSchema,
   meterIds: z.array(idSchema).max(100_000).default([]),
   mqttPassword: secretSchema.optional(),
 });

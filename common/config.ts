@@ -35,6 +35,13 @@ export const configSchema = z.object({
   REQUIRE_TIMESCALEDB: flag,
   MAX_PAYLOAD_BYTES: positiveInt(256 * 1024),
   /** Readings starting more than this many seconds after the gateway's clock are quarantined as `future`. */
+  /**
+   * A reading whose intervalStart is earlier than its meter's creation minus this many days is quarantined as
+   * `before_service_window` (a reset clock reporting 1970), and billing never starts earlier than that. Every
+   * process writes it into the database at start-up (the ingest function reads it there), so all gateway and
+   * API processes of one database must agree on it.
+   */
+  READING_BACKFILL_DAYS: z.coerce.number({ error: 'must be an integer' }).int('must be an integer').min(0, 'must be 0..36500').max(36500, 'must be 0..36500').default(1096),
   FUTURE_TOLERANCE_SECONDS: z.coerce.number({ error: 'must be an integer' }).int('must be an integer').min(0).default(300),
   INGEST_MAX_BATCH_ROWS: positiveInt(5000),
   INGEST_MAX_INFLIGHT_BATCHES: positiveInt(2),

@@ -20,12 +20,32 @@ export const deviceIdSchema = z
   .string()
   .regex(DEVICE_ID_PATTERN, 'must match ^[A-Za-z0-9._-]{1,64}$');
 
+/**
+ * An id a new account, meter, concentrator or tariff may take. Besides DEVICE_ID_PATTERN (which already
+ * keeps out empty ids, whitespace, control characters and the MQTT topic characters `/ + #`), an id that
+ * a database, a CSV reader or a command-line tool could misread is refused, as defence in depth:
+ * `null` in any letter case (SQL array and CSV literals) and a leading `.` or `-` (`.`/`..` path segments,
+ * command-line options). The rule applies at creation only: lookups accept every DEVICE_ID_PATTERN id.
+ */
+export function newIdProblem(id: string): string | null {
+  if (!DEVICE_ID_PATTERN.test(id)) return 'must match ^[A-Za-z0-9._-]{1,64}$';
+  if (id.toLowerCase() === 'null') return 'must not be "null" in any letter case';
+  if (id[0] === '.' || id[0] === '-') return 'must start with a letter or a digit';
+  return null;
+}
+
+export const newIdSchema = z.string().superRefine((id, ctx) => {
+  const problem = newIdProblem(id);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 const ISO_WITH_OFFSET =
   /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-](\d{2}):(\d{2}))$/;
 
 /**
  * Parses an ISO 8601 instant that carries `Z` or a `±hh:mm` offset. Returns epoch milliseconds, or null
  * when the text is not such an instant (no offset, impossible date such as Feb 30, out-of-range fields).
+ * Every four-digit year 0000-9999 is read exactly (0099 is the year 99, never 1999).
  */
 export function parseInstant(text: string): number | null {
   // Validation and conversion both ask for the same text in turn: remember the last answer.
@@ -62,7 +82,18 @@ function parseInstantUncached(text: string): number | null {
     if (nanos % 1_000_000 !== 0) return null; // below a millisecond cannot be an interval boundary
     ms = nanos / 1_000_000;
   }
-  return Date.UTC(year, month - 1, day, hour, minute, second, ms) - offsetMinutes * 60_000;
+  return utcMillis(year, month, day, hour, minute, second, ms) - offsetMinutes * 60_000;
+}
+
+/**
+ * Epoch milliseconds of a UTC calendar time, exact for every year 0000-9999. `Date.UTC` reads years 0-99 as
+ * 1900-1999, so those are set through `setUTCFullYear`, which takes the year as given.
+ */
+export function utcMillis(year: number, month: number, day: number, hour = 0, minute = 0, second = 0, ms = 0): number {
+  if (year >= 100) return Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  const d = new Date(Date.UTC(2000, month - 1, day, hour, minute, second, ms));
+  d.setUTCFullYear(year);
+  return d.getTime();
 }
 
 /** Wh with at most three decimals -> exact integer mWh; null when the value has more decimals. */

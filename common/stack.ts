@@ -70,6 +70,8 @@ export async function startStack({ config, log, components }: StackOptions): Pro
     );
     const pool = createPool(databaseUrl, config.PG_POOL_MAX);
     cleanup.push(() => pool.end());
+    // The service window of readings is enforced by ingest_readings() in the database (migrations/010).
+    await pool.query('UPDATE ingest_policy SET reading_backfill_days = $1 WHERE reading_backfill_days IS DISTINCT FROM $1', [config.READING_BACKFILL_DAYS]);
     const metrics = createMetrics();
     // Running charges are fed by this process's gateway when both run here (see billing-api/README.md).
     const billing = components.api

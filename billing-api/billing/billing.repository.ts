@@ -23,7 +23,11 @@ export interface BillingMeter {
   accountId: string;
   timezone: string;
   intervalSeconds: number;
-  /** the earliest of the meter's creation and its first reading: it is billed from the cycle holding it */
+  /**
+   * The meter's service start: its creation, or its first reading when that is earlier but inside the
+   * backfill window (READING_BACKFILL_DAYS before creation; a meter installed before it was provisioned).
+   * It is billed from the cycle holding it; a reading outside the window never moves it.
+   */
   firstActivity: number;
 }
 
@@ -116,7 +120,10 @@ export class BillingRepository {
     const res = await client.query(
       `SELECT m.id, m.account_id, m.timezone, m.interval_seconds, least(m.created_at, COALESCE(f.first, m.created_at)) AS first_activity
        FROM meters m
-       LEFT JOIN LATERAL (SELECT interval_start AS first FROM readings r WHERE r.meter_id = m.id ORDER BY interval_start LIMIT 1) f ON true
+       LEFT JOIN LATERAL (SELECT interval_start AS first FROM readings r
+                          WHERE r.meter_id = m.id
+                            AND r.interval_start >= m.created_at - COALESCE((SELECT reading_backfill_days FROM ingest_policy), 1096) * interval '1 day'
+                          ORDER BY interval_start LIMIT 1) f ON true
        WHERE m.account_id = ANY($1::text[]) ORDER BY m.account_id, m.id`,
       [accountIds],
     );
