@@ -17,6 +17,7 @@ import { badRequest, installErrorHandler, nulByteDetails, tooManyRequests } from
 import { ProvisioningService } from './provisioning.service.js';
 import { ReadingsRepository } from './readings.repository.js';
 import { healthRoutes, type ReadinessCheck } from './routes/health.routes.js';
+import { serviceInfoRoutes } from './routes/service-info.routes.js';
 import { provisioningRoutes } from './routes/provisioning.routes.js';
 import { readingsRoutes } from './routes/readings.routes.js';
 import { tariffsRoutes } from './routes/tariffs.routes.js';
@@ -38,10 +39,15 @@ export interface AppOptions {
   https?: { cert: Buffer | string; key: Buffer | string };
   /** Requests per minute per bearer token (per client address without one); unset: no limit. */
   rateLimitPerMinute?: number;
+  /** A bearer token that may read GET /metrics and nothing else (METRICS_TOKEN); admin and reader tokens may too. */
+  metricsToken?: string;
 }
 
-/** Never rate limited: probes and scrapes must see the service even while a client is being limited. */
-const RATE_LIMIT_EXEMPT = new Set(['/healthz', '/readyz', '/metrics']);
+/**
+ * Never rate limited: probes must see the service even while a client is being limited. They answer a
+ * status and nothing else; /metrics (large, needs a token) is limited like every other route.
+ */
+const RATE_LIMIT_EXEMPT = new Set(['/healthz', '/readyz']);
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const serverOptions = {
@@ -124,10 +130,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(authPlugin, { pool: opts.pool });
+  await app.register(authPlugin, { pool: opts.pool, metricsToken: opts.metricsToken });
   const provisioning = new ProvisioningService(opts.pool, opts.scryptN);
   const readings = new ReadingsRepository(opts.pool);
   await app.register(healthRoutes, { checks: opts.readiness, registry: opts.metrics.registry });
+  await app.register(serviceInfoRoutes);
   await app.register(provisioningRoutes, { provisioning });
   await app.register(readingsRoutes, { readings, provisioning });
   const tariffs = new TariffsRepository(opts.pool);

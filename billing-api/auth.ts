@@ -1,13 +1,15 @@
 /**
  * Bearer tokens (contract section 3): admin (everything), reader (read-only, every account), customer
- * (read-only, one account). Tokens are stored as SHA-256 digests. No token or a bad one: 401. A valid
+ * (read-only, one account). Tokens are stored as keyed digests (token-digest.ts). No token or a bad one: 401. A valid
  * token without the right: 403, or 404 where the resource's existence must not leak to a customer.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Pool } from '../common/db.js';
+import { timingSafeEqual } from 'node:crypto';
 import { sha256 } from '../common/secrets.js';
 import { ApiError, forbidden, notFound } from './errors.js';
+import { tokenDigester } from './token-digest.js';
 
 export type Role = 'admin' | 'reader' | 'customer';
 
@@ -26,8 +28,9 @@ declare module 'fastify' {
 const unauthorized = (message: string) => new ApiError(401, 'unauthorized', message);
 
 export const authPlugin = fp(
-  async (app: FastifyInstance, opts: { pool: Pool }) => {
+  async (app: FastifyInstance, opts: { pool: Pool; metricsToken?: string }) => {
     app.decorateRequest('principal', null);
+    const metricsDigest = opts.metricsToken ? sha256(opts.metricsToken) : null;
     app.addHook('onRequest', async (request) => {
       if (request.routeOptions.config && (request.routeOptions.config as { public?: boolean }).public) return;
       if (!request.routeOptions.url) return; // unknown route: the 404 handler answers
@@ -35,10 +38,17 @@ export const authPlugin = fp(
       if (!header) throw unauthorized('missing Authorization: Bearer <token>');
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) throw unauthorized('Authorization must be "Bearer <token>"');
+      if (metricsDigest && (request.routeOptions.config as { metrics?: boolean }).metrics) {
+        const given = sha256(match[1]);
+        if (timingSafeEqual(given, metricsDigest)) {
+          request.principal = { tokenId: 'metrics', role: 'reader', accountId: null };
+          return;
+        }
+      }
       const res = await opts.pool.query<{ id: string; role: Role; account_id: string | null }>({
         name: 'auth-token',
         text: 'SELECT id, role, account_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL',
-        values: [sha256(match[1])],
+        values: [(await tokenDigester(opts.pool))(match[1])],
       });
       if (res.rowCount === 0) throw unauthorized('unknown or revoked token');
       const row = res.rows[0];
@@ -53,6 +63,8 @@ export const authPlugin = fp(
 
 /** Route config: only admins. */
 export const ADMIN_ONLY = { roles: ['admin'] as Role[] };
+/** Route config of GET /metrics: admin, reader, or the METRICS_TOKEN. */
+export const METRICS_READERS = { roles: ['admin', 'reader'] as Role[], metrics: true };
 /** Route config: back-office roles only (admin, reader). */
 export const STAFF_ONLY = { roles: ['admin', 'reader'] as Role[] };
 

@@ -10,6 +10,7 @@ import {
 } from '../common/secrets.js';
 import { zoneProblem } from '../common/timezones.js';
 import { badRequest, conflict, isUniqueViolation, notFound } from './errors.js';
+import { tokenDigester } from './token-digest.js';
 import type { accountCreateSchema, concentratorCreateSchema, meterCreateSchema, tokenCreateSchema } from './schemas.js';
 
 export interface AccountRow { id: string; name: string; timezone: string; billingDay: number; createdAt: string }
@@ -205,9 +206,13 @@ export class ProvisioningService {
     if (input.accountId && !(await this.getAccount(input.accountId))) {
       throw badRequest('invalid body: 1 problem(s)', [{ field: 'body.accountId', message: `account "${input.accountId}" does not exist` }]);
     }
-    const { token, digest } = generateApiToken();
+    const token = generateApiToken();
+    const digest = await tokenDigester(this.pool);
     const id = randomId('tok');
-    await this.pool.query('INSERT INTO api_tokens (id, token_hash, role, account_id) VALUES ($1, $2, $3, $4)', [id, digest, input.role, input.accountId ?? null]);
+    await this.pool.query(
+      `INSERT INTO api_tokens (id, token_hash, role, account_id, hash_scheme) VALUES ($1, $2, $3, $4, 'hmac-sha256')`,
+      [id, digest(token), input.role, input.accountId ?? null],
+    );
     return { id, token, role: input.role, ...(input.accountId ? { accountId: input.accountId } : {}) };
   }
 

@@ -26,6 +26,8 @@ export const configSchema = z.object({
   API_PORT: port(3000),
   API_HOST: z.string().min(1).default('0.0.0.0'),
   BILLING_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Bearer token that may read the API's GET /metrics and nothing else (admin and reader tokens may too). */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Where the embedded PostgreSQL keeps its cluster when DATABASE_URL is unset. */
   DATA_DIR: z.string().min(1).default('./data'),

@@ -1,7 +1,7 @@
 /**
  * Secrets at rest. Device secrets (MQTT passwords, possibly chosen by a person) are hashed with scrypt,
- * asynchronously (libuv thread pool), never on the publish path. API tokens are 256-bit random values,
- * so a SHA-256 digest is a safe and constant-time-lookup way to store them.
+ * asynchronously (libuv thread pool), never on the publish path. API tokens are stored as a keyed digest
+ * (billing-api/token-digest.ts).
  */
 import { createHash, pbkdf2, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
@@ -87,10 +87,9 @@ export function sha256(data: Buffer | string): Buffer {
   return createHash('sha256').update(data).digest();
 }
 
-/** A new API bearer token and its storage digest. */
-export function generateApiToken(): { token: string; digest: Buffer } {
-  const token = `smbg_${randomBytes(32).toString('base64url')}`;
-  return { token, digest: sha256(token) };
+/** A new API bearer token (256 random bits); stored as billing-api/token-digest.ts says. */
+export function generateApiToken(): string {
+  return `smbg_${randomBytes(32).toString('base64url')}`;
 }
 
 export function randomId(prefix: string): string {

@@ -153,18 +153,15 @@ export async function startStack({ config, log, components }: StackOptions): Pro
         scryptN: config.DEVICE_SECRET_SCRYPT_N,
         https: tlsFiles ?? undefined,
         rateLimitPerMinute: config.API_RATE_LIMIT_PER_MINUTE,
+        metricsToken: config.METRICS_TOKEN,
         billing: billing ?? undefined,
-        readiness: [
-          { name: 'database', check: async () => (await pool.query('SELECT 1')).rowCount === 1 },
-          { name: 'migrations', check: () => migrationsApplied(pool) },
-          ...(gateway ? [{ name: 'broker', check: async () => gateway!.listening }] : []),
-          // external: connected to the broker with the shared subscriptions granted
-          ...(externalGateway ? [{ name: 'broker', check: async () => externalGateway!.listening }] : []),
-        ],
+        readiness: [...readinessChecks(pool, gateway, externalGateway), { name: 'migrations', check: () => migrationsApplied(pool) }],
       });
       const app = api;
       cleanup.splice(cleanup.length - (gateway || externalGateway ? 1 : 0), 0, () => app.close());
-      ({ generated: generatedAdminToken } = await ensureAdminToken(pool, config.BILLING_ADMIN_TOKEN));
+      const admin = await ensureAdminToken(pool, config.BILLING_ADMIN_TOKEN);
+      generatedAdminToken = admin.generated;
+      if (admin.revoked) log.warn('BILLING_ADMIN_TOKEN names a revoked token, which stays refused; set a new value for a working bootstrap admin token');
       try {
         await api.listen({ host: config.API_HOST, port: config.API_PORT });
       } catch (err) {
@@ -192,10 +189,7 @@ export async function startStack({ config, log, components }: StackOptions): Pro
         host: config.MQTT_HOST,
         port: config.GATEWAY_HTTP_PORT,
         registry: metrics.registry,
-        checks: [
-          { name: 'database', check: async () => (await pool.query('SELECT 1')).rowCount === 1 },
-          { name: 'broker', check: async () => Boolean(gateway?.listening || externalGateway?.listening) },
-        ],
+        checks: readinessChecks(pool, gateway, externalGateway),
       }).catch((err: NodeJS.ErrnoException) => {
         throw err.code === 'EADDRINUSE' ? new PortInUseError('gateway HTTP', config.MQTT_HOST, config.GATEWAY_HTTP_PORT!, 'GATEWAY_HTTP_PORT') : err;
       });
@@ -222,6 +216,19 @@ export async function startStack({ config, log, components }: StackOptions): Pro
     await stopAll();
     throw err;
   }
+}
+
+/**
+ * What /readyz checks, on the API and on the gateway's own GATEWAY_HTTP_PORT alike: the database answers,
+ * and the gateway (when this process runs one) listens (embedded) or is subscribed (external). Every check
+ * is one boolean; a new condition of the gateway becomes one more entry here.
+ */
+export function readinessChecks(pool: Pool, gateway: Gateway | null, externalGateway: ExternalGateway | null): { name: string; check: () => Promise<boolean> }[] {
+  const checks = [{ name: 'database', check: async () => (await pool.query('SELECT 1')).rowCount === 1 }];
+  if (gateway) checks.push({ name: 'broker', check: async () => gateway.listening });
+  // external: connected to the broker with the shared subscriptions granted
+  if (externalGateway) checks.push({ name: 'broker', check: async () => externalGateway.listening });
+  return checks;
 }
 
 /** The external gateway's MQTT client id: MQTT_CLIENT_ID, else gateway-<hostname>. */

@@ -1,5 +1,9 @@
-/** Liveness, readiness and Prometheus metrics (no token needed: they expose no customer data). */
+/**
+ * Liveness and readiness (public: a status, nothing else, never rate limited) and Prometheus metrics (a
+ * bearer token: METRICS_TOKEN, or an admin or reader token; rate limited like every route).
+ */
 import type { FastifyPluginAsync } from 'fastify';
+import { METRICS_READERS } from '../auth.js';
 import type { Registry } from 'prom-client';
 
 export interface ReadinessCheck {
@@ -21,7 +25,7 @@ export const healthRoutes: FastifyPluginAsync<{ checks: ReadinessCheck[]; regist
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: results });
   });
 
-  app.get('/metrics', { config: { public: true }, schema: { tags: ['operations'] } }, async (_req, reply) => {
+  app.get('/metrics', { config: METRICS_READERS, schema: { tags: ['operations'], description: 'Prometheus text format. Bearer METRICS_TOKEN, or an admin or reader token. A gateway run as its own service serves it without a token on GATEWAY_HTTP_PORT, a port for the operations network only.' } }, async (_req, reply) => {
     reply.header('content-type', registry.contentType);
     return registry.metrics();
   });
