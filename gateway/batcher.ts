@@ -4,14 +4,23 @@
  * once everything it contained is committed, and the gateway releases the PUBACK then.
  *
  * Flow: a batch is flushed as soon as a commit slot is free (so latency stays low under light load) and
- * grows while all slots are busy (so throughput rises with load), up to `maxBatchRows`. A failed commit is
- * retried with capped exponential backoff until it succeeds: nothing is acknowledged meanwhile, and the
- * devices' own flow control (no socket reads while a message is pending) bounds memory.
+ * grows while all slots are busy (so throughput rises with load), up to `maxBatchRows`.
+ *
+ * A failed commit is handled by its kind (`commitFailureKind` in ingest-store.ts):
+ * - outage (the database is unreachable or cannot work now): retried with capped exponential backoff until
+ *   it succeeds; nothing is acknowledged meanwhile, and the devices' own flow control (no socket reads while
+ *   a message is pending) bounds memory.
+ * - data (the database refused these rows): the batch is split in halves, each committed the same way,
+ *   down to the single readings that fail by themselves; those are quarantined as `commit_rejected` with
+ *   the database's message, everything else is committed and acknowledged. So no reading can hold a commit
+ *   slot, and no device can stop the others being served.
+ *
+ * `health()` says whether commits are going through; the gateways expose it for readiness.
  */
 import type { Logger } from '../common/logger.js';
 import type { Metrics } from '../common/metrics.js';
 import type { CandidateReading, DecodedMessage } from './decode.js';
-import type { IngestStore, ReadingOutcome } from './ingest-store.js';
+import { commitFailureKind, describeCommitError, type CommitFailureKind, type IngestStore, type ReadingOutcome } from './ingest-store.js';
 import { quarantineReading, type QuarantineReason, type QuarantineRecord } from './quarantine.js';
 
 export interface MessageOutcome {
@@ -37,6 +46,25 @@ export interface BatcherOptions {
   maxInflightBatches: number;
   /** called after each committed batch with the readings that were stored or replaced */
   onCommitted?: (readings: CandidateReading[]) => void;
+  /** commits failing for an outage this long make health() unhealthy (default COMMIT_OUTAGE_UNHEALTHY_MS) */
+  outageUnhealthyMs?: number;
+  /** this many batches in a row with every reading refused make health() unhealthy (default REJECTED_BATCHES_UNHEALTHY) */
+  rejectedBatchesUnhealthy?: number;
+}
+
+export const COMMIT_OUTAGE_UNHEALTHY_MS = 5_000;
+export const REJECTED_BATCHES_UNHEALTHY = 3;
+
+/** Whether commits are going through (readiness). */
+export interface CommitHealth {
+  /** false while commits have been failing for an outage for `outageUnhealthyMs`, or the last batches were refused whole */
+  healthy: boolean;
+  /** when the current run of outage failures began (epoch ms), null while commits succeed */
+  outageSince: number | null;
+  /** batches in a row of which the database refused every reading */
+  rejectedBatchesInARow: number;
+  /** the database's message for the latest failure, null before any */
+  lastError: string | null;
 }
 
 export class ShuttingDownError extends Error {
@@ -54,8 +82,22 @@ export class IngestBatcher {
   private pending = 0;
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
+  private outageSince: number | null = null;
+  private rejectedBatchesInARow = 0;
+  private lastError: string | null = null;
+  /** prom-client refuses a label the counter was not declared with */
+  private readonly failuresLabelled: boolean;
 
-  constructor(private readonly opts: BatcherOptions) {}
+  constructor(private readonly opts: BatcherOptions) {
+    const counter = opts.metrics?.ingestCommitFailures as unknown as { labelNames?: string[] } | undefined;
+    this.failuresLabelled = Boolean(counter?.labelNames?.includes('kind'));
+  }
+
+  health(now = Date.now()): CommitHealth {
+    const outage = this.outageSince !== null && now - this.outageSince >= (this.opts.outageUnhealthyMs ?? COMMIT_OUTAGE_UNHEALTHY_MS);
+    const refused = this.rejectedBatchesInARow >= (this.opts.rejectedBatchesUnhealthy ?? REJECTED_BATCHES_UNHEALTHY);
+    return { healthy: !outage && !refused, outageSince: this.outageSince, rejectedBatchesInARow: this.rejectedBatchesInARow, lastError: this.lastError };
+  }
 
   /** Readings received and not yet committed. */
   get pendingReadings(): number {
@@ -136,7 +178,13 @@ export class IngestBatcher {
         owners.push(i);
       }
     });
-    const outcomes = await this.retrying('readings', () => this.commitRounds(readings));
+    const rejected = new Map<CandidateReading, string>();
+    const outcomes = await this.commitRounds(readings, rejected);
+    if (readings.length) {
+      // A batch of which nothing could be stored although the database answered: commits keep failing.
+      if (rejected.size === readings.length) this.rejectedBatchesInARow++;
+      else this.rejectedBatchesInARow = 0;
+    }
 
     const results: MessageOutcome[] = batch.map(() => ({ stored: 0, replaced: 0, duplicates: 0, quarantined: {} }));
     const quarantine: QuarantineRecord[] = [];
@@ -156,11 +204,12 @@ export class IngestBatcher {
       else {
         const r = readings[k];
         const m = batch[owners[k]];
-        quarantine.push(quarantineReading({ deviceId: m.deviceId, topic: m.topic }, r.element, outcome, describeRejection(outcome, r), r.meterId, r.intervalStart));
+        const detail = outcome === 'commit_rejected' ? `the database refused the reading: ${rejected.get(r) ?? 'unknown error'}` : describeRejection(outcome, r);
+        quarantine.push(quarantineReading({ deviceId: m.deviceId, topic: m.topic }, r.element, outcome, detail, r.meterId, r.intervalStart));
         result.quarantined[outcome] = (result.quarantined[outcome] ?? 0) + 1;
       }
     }
-    if (quarantine.length) await this.retrying('quarantine', () => this.opts.store.insertQuarantine(quarantine));
+    if (quarantine.length) await this.insertQuarantine(quarantine);
 
     const metrics = this.opts.metrics;
     if (metrics) {
@@ -190,7 +239,7 @@ export class IngestBatcher {
    * (a resend racing its original, a duplicate inside one message) goes to a later round, which then sees
    * the earlier occurrence as stored. Rounds are rare; most batches are one round trip.
    */
-  private async commitRounds(readings: CandidateReading[]): Promise<ReadingOutcome[]> {
+  private async commitRounds(readings: CandidateReading[], rejected: Map<CandidateReading, string>): Promise<ReadingOutcome[]> {
     const seen = new Map<string, number>();
     const roundOf = new Array<number>(readings.length);
     let rounds = 1;
@@ -201,38 +250,106 @@ export class IngestBatcher {
       roundOf[i] = round;
       if (round + 1 > rounds) rounds = round + 1;
     }
-    if (rounds === 1) return this.timed(readings);
+    if (rounds === 1) return this.commitIsolating(readings, rejected);
     const outcomes = new Array<ReadingOutcome>(readings.length);
     for (let round = 0; round < rounds; round++) {
       const index: number[] = [];
       for (let i = 0; i < readings.length; i++) if (roundOf[i] === round) index.push(i);
-      const part = await this.timed(index.map((i) => readings[i]));
+      const part = await this.commitIsolating(index.map((i) => readings[i]), rejected);
       index.forEach((i, k) => (outcomes[i] = part[k]));
     }
     return outcomes;
   }
 
-  private async timed(readings: CandidateReading[]): Promise<ReadingOutcome[]> {
+  /**
+   * Commits `readings` (unique keys), retrying outages; on a data error splits them in halves until the
+   * readings the database refuses are alone, and reports those as `commit_rejected` (their message in
+   * `rejected`). Each call of the store is one statement, so a refused call stored nothing.
+   */
+  private async commitIsolating(readings: CandidateReading[], rejected: Map<CandidateReading, string>, depth = 0): Promise<ReadingOutcome[]> {
     if (readings.length === 0) return [];
-    const end = this.opts.metrics?.ingestCommitSeconds.startTimer();
-    const outcomes = await this.opts.store.commitReadings(readings);
-    end?.();
-    return outcomes;
-  }
-
-  private async retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    let delay = 100;
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1, delay = 100; ; attempt++) {
+      const end = this.opts.metrics?.ingestCommitSeconds.startTimer();
       try {
-        return await fn();
+        const outcomes = await this.opts.store.commitReadings(readings);
+        end?.();
+        this.outageSince = null;
+        return outcomes;
       } catch (err) {
-        this.opts.metrics?.ingestCommitFailures.inc();
-        this.opts.log.warn({ err: (err as Error).message, attempt, retryInMs: delay }, `commit of ${what} failed; retrying (nothing acknowledged meanwhile)`);
+        const kind = commitFailureKind(err);
+        this.failed(kind, err);
+        if (kind === 'data') {
+          if (readings.length === 1) {
+            const r = readings[0];
+            rejected.set(r, describeCommitError(err));
+            this.opts.log.warn({ meterId: r.meterId, intervalStart: r.intervalStart, err: describeCommitError(err) }, 'the database refused a reading; quarantined as commit_rejected, the rest of its batch is committed');
+            return ['commit_rejected'];
+          }
+          if (depth === 0) this.opts.log.warn({ readings: readings.length, err: describeCommitError(err) }, 'the database refused a batch; isolating the readings it refuses');
+          const mid = readings.length >>> 1;
+          const first = await this.commitIsolating(readings.slice(0, mid), rejected, depth + 1);
+          const second = await this.commitIsolating(readings.slice(mid), rejected, depth + 1);
+          return first.concat(second);
+        }
+        this.opts.log.warn({ err: describeCommitError(err), attempt, retryInMs: delay }, 'commit of readings failed; retrying (nothing acknowledged meanwhile)');
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 5_000);
       }
     }
   }
+
+  /**
+   * Quarantine records, with the same handling: outages are retried; records the database refuses (none
+   * should be: text is cleaned, evidence is bytes) are isolated and written once more with every text
+   * field reduced to printable ASCII and no interval start, so the evidence is still kept.
+   */
+  private async insertQuarantine(records: QuarantineRecord[], sanitised = false): Promise<void> {
+    for (let attempt = 1, delay = 100; ; attempt++) {
+      try {
+        await this.opts.store.insertQuarantine(records);
+        return;
+      } catch (err) {
+        const kind = commitFailureKind(err);
+        this.failed(kind, err);
+        if (kind === 'data' && !sanitised) {
+          if (records.length === 1) {
+            this.opts.log.error({ err: describeCommitError(err) }, 'the database refused a quarantine record; writing it with its text reduced to ASCII');
+            return this.insertQuarantine([asciiRecord(records[0], describeCommitError(err))], true);
+          }
+          const mid = records.length >>> 1;
+          await this.insertQuarantine(records.slice(0, mid));
+          await this.insertQuarantine(records.slice(mid));
+          return;
+        }
+        this.opts.log.warn({ err: describeCommitError(err), attempt, retryInMs: delay }, 'commit of quarantine records failed; retrying (nothing acknowledged meanwhile)');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 5_000);
+      }
+    }
+  }
+
+  private failed(kind: CommitFailureKind, err: unknown): void {
+    const counter = this.opts.metrics?.ingestCommitFailures;
+    if (counter) {
+      if (this.failuresLabelled) (counter as unknown as { inc(labels: { kind: string }): void }).inc({ kind });
+      else counter.inc();
+    }
+    if (kind === 'outage') this.outageSince ??= Date.now();
+    this.lastError = describeCommitError(err);
+  }
+}
+
+const ascii = (s: string | null) => (s === null ? null : JSON.stringify(s).slice(1, -1).replace(/[^\x20-\x7e]/g, '?'));
+
+function asciiRecord(q: QuarantineRecord, why: string): QuarantineRecord {
+  return {
+    ...q,
+    deviceId: ascii(q.deviceId),
+    topic: ascii(q.topic),
+    meterId: ascii(q.meterId),
+    detail: `${ascii(q.detail)} [record refused by the database (${ascii(why)}); text fields reduced to ASCII]`,
+    intervalStart: null,
+  };
 }
 
 function describeRejection(outcome: QuarantineReason, r: CandidateReading): string {

@@ -44,7 +44,7 @@ describe.each(storageModes())('gateway killed with SIGKILL mid-stream (%s storag
     gateway = await startGateway(db.url, port, mode);
     const url = `mqtt://127.0.0.1:${port}`;
     const clients = await Promise.all(
-      meterIds.map((id) => connectDevice(url, id, secrets[id], { reconnectPeriod: 100, clean: false, clientId: `crash-${id}` })),
+      meterIds.map((id) => connectDevice(url, id, secrets[id], { reconnectPeriod: 100, clean: false, clientId: `${id}:crash` })),
     );
     let acked = 0;
     const streams = clients.map(async (client, m) => {

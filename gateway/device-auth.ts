@@ -11,6 +11,7 @@ import type { Pool } from '../common/db.js';
 import type { Logger } from '../common/logger.js';
 import { sha256, verifySecret } from '../common/secrets.js';
 import type { Device, DeviceKind } from './topics.js';
+import { isDeviceIdText } from './client-text.js';
 
 interface CachedDevice {
   device: Device;
@@ -35,6 +36,8 @@ export class DeviceAuthenticator {
 
   async authenticate(deviceId: string | undefined, password: Buffer | undefined): Promise<AuthResult> {
     if (!deviceId || !password || password.length === 0 || password.length > 1024) return { ok: false, reason: 'bad_secret' };
+    // Text that cannot be a device id (a NUL byte, control characters) is no device: never a database error.
+    if (!isDeviceIdText(deviceId)) return { ok: false, reason: 'unknown_device' };
     let entry = this.listening ? this.cache.get(deviceId) : undefined;
     if (!entry) {
       let res;

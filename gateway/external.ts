@@ -32,6 +32,8 @@ import { decodeMessage, type CandidateReading, type DecodedMessage } from './dec
 import { IngestStore } from './ingest-store.js';
 import { quarantineMessage } from './quarantine.js';
 import { parseReadingsTopic } from './topics.js';
+import type { CommitHealth } from './batcher.js';
+import { clip } from './client-text.js';
 
 export interface ExternalGatewayOptions {
   pool: Pool;
@@ -87,6 +89,8 @@ export interface ExternalGateway {
   readonly listening: boolean;
   /** every connection connected */
   readonly connected: boolean;
+  /** whether commits are going through (readiness: not ready while `healthy` is false) */
+  commitHealth(): CommitHealth;
   /** Connects and subscribes; resolves once every connection's subscriptions are granted. Reconnects by itself afterwards. */
   start(): Promise<void>;
   /** start(), with the embedded gateway's result shape (no ports of its own) */
@@ -219,7 +223,7 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
     } catch (err) {
       // decodeMessage handles every input; reaching this is a bug. The broker would deliver the message again
       // and again (and stall this connection), so it is kept in the quarantine instead, with the error.
-      log.error({ err, deviceId: device.id, topic }, 'decoding failed unexpectedly; message quarantined');
+      log.error({ err, deviceId: device.id, topic: clip(topic) }, 'decoding failed unexpectedly; message quarantined');
       const detail = `internal decoding error: ${(err as Error).message}`;
       return { decoded: { readings: [], quarantined: [quarantineMessage({ deviceId: device.id, topic }, payload, opts.maxPayloadBytes, 'schema', detail)] }, deviceId: device.id };
     }
@@ -238,7 +242,7 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
     while (sub.inflight.length && sub.inflight[0].outcome) {
       const m = sub.inflight.shift()!;
       metrics?.pubackLatency.observe((performance.now() - m.receivedAt) / 1000);
-      sub.log.debug({ topic: m.topic, messageId: m.messageId, dup: m.dup, ...m.outcome }, 'message committed; acknowledging');
+      sub.log.debug({ topic: clip(m.topic), messageId: m.messageId, dup: m.dup, ...m.outcome }, 'message committed; acknowledging');
       sub.sendPacket({ cmd: 'puback', messageId: m.messageId, reasonCode: 0 });
     }
     if (sub.resume && sub.inflight.length < maxInflight) {
@@ -264,7 +268,7 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
         if (life !== sub.life) {
           // The connection this message came on is gone; the broker delivers it again on the next one, where
           // it will count as a duplicate. (Acknowledging here would answer a packet id of the new connection.)
-          sub.log.info({ topic, messageId: packet.messageId }, 'message committed after its connection closed; the broker will deliver it again');
+          sub.log.info({ topic: clip(topic), messageId: packet.messageId }, 'message committed after its connection closed; the broker will deliver it again');
           return;
         }
         entry.outcome = outcome;
@@ -272,13 +276,13 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
         else {
           // QoS 2 (the gateway subscribes at QoS 1, so only a broker that upgrades would send it): mqtt.js
           // writes PUBREC itself and reads the next packet only then; one message at a time.
-          sub.log.debug({ topic, messageId: packet.messageId, dup: packet.dup, ...outcome }, 'message committed; acknowledging');
+          sub.log.debug({ topic: clip(topic), messageId: packet.messageId, dup: packet.dup, ...outcome }, 'message committed; acknowledging');
           ack(0);
         }
       },
       (err) => {
         // Only a shutdown rejects (ShuttingDownError); the message stays unacknowledged in the session.
-        sub.log.warn({ topic, err: (err as Error).message }, 'message not committed; left unacknowledged for the broker to deliver again');
+        sub.log.warn({ topic: clip(topic), err: (err as Error).message }, 'message not committed; left unacknowledged for the broker to deliver again');
       },
     );
     // QoS 1: mqtt.js's acknowledgement path is taken at once, so that it reads on; the PUBACK it would write
@@ -350,11 +354,11 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
       }
       submit(packet.topic, packet.payload as Buffer).then(
         (outcome) => {
-          subLog.debug({ topic: packet.topic, qos: 0, ...outcome }, 'message committed');
+          subLog.debug({ topic: clip(packet.topic), qos: 0, ...outcome }, 'message committed');
           callback();
         },
         (err) => {
-          subLog.warn({ topic: packet.topic, err: (err as Error).message }, 'QoS 0 message not committed (QoS 0 carries no redelivery)');
+          subLog.warn({ topic: clip(packet.topic), err: (err as Error).message }, 'QoS 0 message not committed (QoS 0 carries no redelivery)');
           callback();
         },
       );
@@ -428,6 +432,7 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
     shareGroup: opts.shareGroup,
     url,
     subscriptions,
+    commitHealth: () => batcher.health(),
     get listening() {
       return !closing && subscribers.every((s) => s.connected && s.subscribed);
     },

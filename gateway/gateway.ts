@@ -30,6 +30,8 @@ import { maySubscribe, publishRefusal, type Device } from './topics.js';
 import { guardSocket } from './frame-guard.js';
 import type { CandidateReading } from './decode.js';
 import { addressKey, KeyedTokenBuckets } from './rate-limit.js';
+import type { CommitHealth } from './batcher.js';
+import { clientIdBelongsTo, clip, isDeviceIdText } from './client-text.js';
 
 export interface GatewayOptions {
   pool: Pool;
@@ -44,7 +46,7 @@ export interface GatewayOptions {
   highWaterReadings: number;
   maxConnections: number;
   /**
-   * Connection attempts per device id per minute (a burst of that many, refilled over the minute); per
+   * Authenticated connections per device per minute (a burst of that many, refilled over the minute); per
    * remote address ADDRESS_ATTEMPTS_FACTOR times that, counting only attempts that fail or are still in
    * progress. Unset: unlimited.
    */
@@ -127,6 +129,8 @@ type DeviceClient = Client & {
   device?: Device;
   /** the remote address key charged in preConnect, until authentication settles it */
   limitedAddress?: string | null;
+  /** the CONNECT had an empty client id, so the broker assigned a fresh one */
+  serverAssignedId?: boolean;
   /** accepted publishes of this connection whose callback (and so PUBACK) is still to come */
   publishesInFlight?: number;
   /** called once publishesInFlight is back to 0 */
@@ -150,6 +154,8 @@ export interface Gateway {
   listen(opts: ListenOptions): Promise<{ mqttPort: number; wsPort: number | null; tlsPort: number | null }>;
   /** true once listen() succeeded and close() has not begun */
   readonly listening: boolean;
+  /** whether commits are going through (readiness: not ready while `healthy` is false) */
+  commitHealth(): CommitHealth;
   /** Stops accepting, commits and acknowledges what is in flight (up to `drainMs`), then closes. */
   close(drainMs?: number): Promise<void>;
 }
@@ -211,7 +217,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const broker = await Aedes.createBroker({
     // Readings are never retained or queued by the broker; the database is the store.
-    preConnect(client: Client, _packet: unknown, callback: (err: Error | null, ok: boolean) => void) {
+    preConnect(client: Client, packet: { clientId?: string }, callback: (err: Error | null, ok: boolean) => void) {
+      (client as DeviceClient).serverAssignedId = packet.clientId === '';
       if (!accepting) return callback(new Error('gateway is shutting down'), false);
       if (connected >= opts.maxConnections) {
         metrics?.mqttRefused.inc({ reason: 'max_connections' });
@@ -238,28 +245,41 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     },
 
     authenticate(client: DeviceClient, username: string | undefined, password: Buffer | undefined, callback) {
-      // Per device id, every attempt counts (successful or not), before the database or scrypt is asked.
-      // The key is bounded: a username longer than any device id is one key per prefix.
-      if (deviceAttempts && !deviceAttempts.take((username ?? '').slice(0, 65))) {
-        releaseAddress(client); // cheap refusal: it does not count against the address
-        metrics?.mqttRefused.inc({ reason: 'connect_rate' });
-        log.warn({ deviceId: username?.slice(0, 65), clientId: client.id }, 'MQTT connection refused: too many connection attempts for this device');
-        // CONNACK 3 "server unavailable": MQTT 3.1.1 has no "rate exceeded"; clients retry later.
-        return callback(authError('server unavailable', 3), false);
-      }
+      // Failures (unknown device, wrong secret, a client id of another device) are charged to the remote
+      // address only (preConnect took its token; it is kept). The per-device bucket counts only connections
+      // that proved the device's secret, so nobody can lock a device out by failing in its name.
+      const refuse = (reason: string, returnCode: 4 | 5, message: string) => {
+        client.limitedAddress = null; // a failure: the address stays charged
+        metrics?.mqttRefused.inc({ reason });
+        log.warn({ deviceId: clip(username), clientId: clip(client.id), reason }, 'MQTT connection refused');
+        callback(authError(message, returnCode), false);
+      };
+      // A username that is not a device id (control characters, NUL, invalid UTF-8 decoded to U+FFFD, too
+      // long) names no device: refused like an unknown one, without asking the database.
+      if (!isDeviceIdText(username)) return refuse('unknown_device', 4, 'bad username or password');
       auth.authenticate(username, password).then(
         (result) => {
-          // Success, or the database not answering (not the device's fault): the address is not charged.
-          if (result.ok || result.reason === 'unavailable') releaseAddress(client);
-          client.limitedAddress = null;
-          if (result.ok) {
-            client.device = result.device;
-            return callback(null, true);
+          if (!result.ok && result.reason === 'unavailable') {
+            // The database not answering is not the device's fault: the address is not charged.
+            releaseAddress(client);
+            metrics?.mqttRefused.inc({ reason: result.reason });
+            log.warn({ deviceId: username, clientId: clip(client.id) }, 'MQTT connection refused: device lookup unavailable');
+            return callback(authError('server unavailable', 3), false);
           }
-          metrics?.mqttRefused.inc({ reason: result.reason });
-          log.warn({ deviceId: username, clientId: client.id, reason: result.reason }, 'MQTT connection refused');
-          // CONNACK 4 "bad username or password"; 3 "server unavailable" when the database cannot answer.
-          callback(result.reason === 'unavailable' ? authError('server unavailable', 3) : authError('bad username or password', 4), false);
+          if (!result.ok) return refuse(result.reason, 4, 'bad username or password');
+          // The session (client id) must be the device's own: `<id>` or `<id>:<suffix>` (client-text.ts).
+          if (!clientIdBelongsTo(client.id, result.device.id, client.serverAssignedId)) return refuse('client_id', 5, 'not authorized');
+          if (deviceAttempts && !deviceAttempts.take(result.device.id)) {
+            // A device reconnecting in a loop: CONNACK 3 "server unavailable" (MQTT 3.1.1 has no "rate
+            // exceeded"; clients retry later). Not given back to the address either.
+            client.limitedAddress = null;
+            metrics?.mqttRefused.inc({ reason: 'connect_rate' });
+            log.warn({ deviceId: username, clientId: clip(client.id) }, 'MQTT connection refused: too many connections for this device');
+            return callback(authError('server unavailable', 3), false);
+          }
+          releaseAddress(client);
+          client.device = result.device;
+          callback(null, true);
         },
         (err) => {
           releaseAddress(client);
@@ -272,7 +292,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     authorizeSubscribe(client: DeviceClient, subscription, callback) {
       if (client.device && maySubscribe(client.device, subscription.topic)) return callback(null, subscription);
       metrics?.mqttRefused.inc({ reason: 'subscribe' });
-      log.warn({ deviceId: client.device?.id, topic: subscription.topic }, 'subscribe refused');
+      log.warn({ deviceId: client.device?.id, topic: clip(subscription.topic) }, 'subscribe refused');
       // A null subscription is a refusal: SUBACK return code 0x80 [MQTT-3.9.3], the connection stays up.
       callback(null, null);
     },
@@ -283,7 +303,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       const refusal = publishRefusal(device, packet.topic);
       if (refusal) {
         metrics?.mqttRefused.inc({ reason: 'publish' });
-        log.warn({ deviceId: device.id, topic: packet.topic, reason: refusal }, 'publish refused');
+        log.warn({ deviceId: device.id, topic: clip(packet.topic), reason: refusal }, 'publish refused');
         return callback(new Error(`publish not authorized: ${refusal}`));
       }
       // Over the device's publish rate: refused before decoding. Aedes 1.2 answers an authorizePublish error
@@ -331,7 +351,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   broker.on('client', (client: DeviceClient) => {
     connected++;
     metrics?.connectedDevices.set(connected);
-    log.debug({ deviceId: client.device?.id, clientId: client.id }, 'device connected');
+    log.debug({ deviceId: client.device?.id, clientId: clip(client.id) }, 'device connected');
   });
   broker.on('clientDisconnect', () => {
     connected--;
@@ -364,6 +384,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     get listening() {
       return isListening;
     },
+    commitHealth: () => batcher.health(),
     async listen({ host, mqttPort, wsPort, tls, tlsPort }) {
       // MQTT over TCP and over TLS share this path: the frame guard, then the broker.
       const handleSocket = (socket: Socket) => {

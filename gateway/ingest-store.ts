@@ -3,6 +3,7 @@
  * migrations/002 does the reference checks, the upsert and the duplicate classification set-based), and
  * one more only when the batch produced quarantine records.
  */
+import pg from 'pg';
 import type { Pool } from '../common/db.js';
 import type { CandidateReading } from './decode.js';
 import type { QuarantineReason, QuarantineRecord } from './quarantine.js';
@@ -18,11 +19,34 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigi
   AS q(d, t, r, dt, m, s, raw, sz, h, tr)`;
 
 /**
- * Array literals are built by hand: every id has passed DEVICE_ID_PATTERN ([A-Za-z0-9._-]) and every
- * number is an integer, so no element needs quoting, and joining is far cheaper than pg's generic encoder.
+ * Why a commit failed, which decides what the batcher does with it:
+ * - `outage`: the database did not answer, or cannot work right now, whatever the data (no connection,
+ *   SQLSTATE classes 08 connection, 25 transaction state (a read-only standby after a failover), 28
+ *   authorization, 3D catalog, 40 rollback (serialization, deadlock), 53 resources, 55 lock/object in use,
+ *   57 operator intervention (shutdown, statement timeout), 58 system, F0 configuration, XX internal),
+ *   and deployment faults no reading can cause (42501 privilege, 42P01 table, 42703 column, 42883
+ *   function, 3F000 schema missing). Retried until it succeeds: nothing is acknowledged meanwhile.
+ * - `data`: the database answered and refused these rows (every other SQLSTATE: 22 data exception, 23
+ *   integrity constraint, P0 raised by a function or trigger, 42 other than the above, 54 program
+ *   limit ...). The same rows would fail again, so the batcher isolates them instead of retrying.
  */
-const intArray = (values: number[]) => `{${values.join(',')}}`;
-const idArray = (values: (string | null)[]) => `{${values.map((v) => (v === null ? 'NULL' : v)).join(',')}}`;
+export type CommitFailureKind = 'outage' | 'data';
+
+const OUTAGE_CLASSES = new Set(['08', '25', '28', '3D', '40', '53', '55', '57', '58', 'F0', 'XX']);
+const DEPLOYMENT_FAULTS = new Set(['42501', '42P01', '42703', '42883', '3F000']);
+
+export function commitFailureKind(err: unknown): CommitFailureKind {
+  if (!(err instanceof pg.DatabaseError) || typeof err.code !== 'string') return 'outage';
+  if (OUTAGE_CLASSES.has(err.code.slice(0, 2)) || DEPLOYMENT_FAULTS.has(err.code)) return 'outage';
+  return 'data';
+}
+
+/** The database's own words for a refused commit, for the quarantine detail and the log. */
+export function describeCommitError(err: unknown): string {
+  const e = err as pg.DatabaseError;
+  const text = `${e?.message ?? String(err)}${e?.code ? ` (SQLSTATE ${e.code})` : ''}`;
+  return text.length > 500 ? `${text.slice(0, 500)}...` : text;
+}
 
 export class IngestStore {
   constructor(private readonly pool: Pool) {}
@@ -40,9 +64,8 @@ export class IngestStore {
       meters[i] = r.meterId; starts[i] = r.intervalStart; secs[i] = r.intervalSeconds;
       imports[i] = r.importMwh; exports[i] = r.exportMwh; qualities[i] = r.quality; via[i] = r.via;
     }
-    const res = await this.pool.query<{ idx: number; outcome: ReadingOutcome }>(SQL_INGEST, [
-      idArray(meters), intArray(starts), intArray(secs), intArray(imports), intArray(exports), idArray(qualities), idArray(via),
-    ]);
+    // Arrays go to the driver as arrays: pg quotes every element, so an id spelled NULL stays a string.
+    const res = await this.pool.query<{ idx: number; outcome: ReadingOutcome }>(SQL_INGEST, [meters, starts, secs, imports, exports, qualities, via]);
     // Only readings that were not simply stored come back.
     const outcomes = new Array<ReadingOutcome>(n).fill('stored');
     for (const row of res.rows) outcomes[row.idx - 1] = row.outcome;

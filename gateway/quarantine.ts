@@ -15,6 +15,9 @@ export const QUARANTINE_REASONS = [
   'future',
   'implausible',
   'conflicting_duplicate',
+  // The database refused to store the reading for a reason in its data (an error raised by a check,
+  // a constraint or the ingest function); the detail carries the database's message and SQLSTATE.
+  'commit_rejected',
 ] as const;
 export type QuarantineReason = (typeof QUARANTINE_REASONS)[number];
 

@@ -110,7 +110,7 @@ describe(`TLS listeners (${mode} storage)`, () => {
   });
 
   it('accepts a QoS 1 reading over mqtts:// and stores it before the PUBACK', async () => {
-    const client = await connectDevice(`mqtts://localhost:${stack.ports.mqtts}`, 'MTR-TLS', secret, { ca: cert.ca, rejectUnauthorized: true, clientId: 'tls-mqtts' });
+    const client = await connectDevice(`mqtts://localhost:${stack.ports.mqtts}`, 'MTR-TLS', secret, { ca: cert.ca, rejectUnauthorized: true, clientId: 'MTR-TLS:mqtts' });
     try {
       await publishAcked(client, 'meters/MTR-TLS/readings', JSON.stringify(reading('2026-03-01T00:00:00Z', 12.5)));
       expect(await stored('2026-03-01T00:00:00Z')).toEqual([{ mwh: 12500 }]);
@@ -120,7 +120,7 @@ describe(`TLS listeners (${mode} storage)`, () => {
   });
 
   it('accepts a QoS 1 reading over wss://', async () => {
-    const client = await connectDevice(`wss://localhost:${stack.ports.ws}`, 'MTR-TLS', secret, { ca: cert.ca, rejectUnauthorized: true, clientId: 'tls-wss' });
+    const client = await connectDevice(`wss://localhost:${stack.ports.ws}`, 'MTR-TLS', secret, { ca: cert.ca, rejectUnauthorized: true, clientId: 'MTR-TLS:wss' });
     try {
       await publishAcked(client, 'meters/MTR-TLS/readings', JSON.stringify(reading('2026-03-01T00:15:00Z', 7)));
       expect(await stored('2026-03-01T00:15:00Z')).toEqual([{ mwh: 7000 }]);
@@ -130,7 +130,7 @@ describe(`TLS listeners (${mode} storage)`, () => {
   });
 
   it('keeps plain MQTT on MQTT_PORT', async () => {
-    const client = await connectDevice(stack.mqttUrl, 'MTR-TLS', secret, { clientId: 'tls-plain' });
+    const client = await connectDevice(stack.mqttUrl, 'MTR-TLS', secret, { clientId: 'MTR-TLS:plain' });
     try {
       await publishAcked(client, 'meters/MTR-TLS/readings', JSON.stringify(reading('2026-03-01T00:30:00Z', 1)));
       expect(await stored('2026-03-01T00:30:00Z')).toEqual([{ mwh: 1000 }]);
@@ -140,7 +140,7 @@ describe(`TLS listeners (${mode} storage)`, () => {
   });
 
   it('refuses plain MQTT on the TLS port, and protocol versions below TLS 1.2', async () => {
-    await expect(connectDevice(`mqtt://127.0.0.1:${stack.ports.mqtts}`, 'MTR-TLS', secret, { clientId: 'tls-wrong', connectTimeout: 3000 })).rejects.toThrow();
+    await expect(connectDevice(`mqtt://127.0.0.1:${stack.ports.mqtts}`, 'MTR-TLS', secret, { clientId: 'MTR-TLS:wrong', connectTimeout: 3000 })).rejects.toThrow();
     // A client able to speak TLS 1.1 (security level 0) is refused by the server (protocol_version alert);
     // the same client allowed TLS 1.2 connects.
     const handshake = (maxVersion: 'TLSv1.1' | 'TLSv1.2') => {
@@ -153,7 +153,7 @@ describe(`TLS listeners (${mode} storage)`, () => {
     await expect(handshake('TLSv1.1')).rejects.toMatchObject({ code: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' });
     expect(await handshake('TLSv1.2')).toBe('TLSv1.2');
     // The frame guard is on the TLS path too: a packet far above the limit closes the connection.
-    const client = await connectDevice(`mqtts://localhost:${stack.ports.mqtts}`, 'MTR-TLS', secret, { ca: cert.ca, clientId: 'tls-big' });
+    const client = await connectDevice(`mqtts://localhost:${stack.ports.mqtts}`, 'MTR-TLS', secret, { ca: cert.ca, clientId: 'MTR-TLS:big' });
     const closed = new Promise<void>((r) => client.once('close', () => r()));
     client.publish('meters/MTR-TLS/readings', Buffer.alloc(256 * 1024 * 4 + 128 * 1024, 0x20), { qos: 1 });
     await closed;

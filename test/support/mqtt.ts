@@ -2,7 +2,7 @@
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 
 export async function connectDevice(url: string, deviceId: string, password: string, extra: IClientOptions = {}): Promise<MqttClient> {
-  const client = mqtt.connect(url, { username: deviceId, password, clientId: `test-${deviceId}`, reconnectPeriod: 0, connectTimeout: 5000, ...extra });
+  const client = mqtt.connect(url, { username: deviceId, password, clientId: `${deviceId}:test`, reconnectPeriod: 0, connectTimeout: 5000, ...extra });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => {
       cleanup();
