@@ -12,6 +12,7 @@ import { createLogger } from '../common/logger.js';
 import { createMetrics } from '../common/metrics.js';
 import { buildApp } from './app.js';
 import { BOOTSTRAP_TOKEN_ID, ensureAdminToken } from './admin-token.js';
+import { tokenDigester } from './token-digest.js';
 
 const mode = storageModes()[0];
 const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest();
@@ -123,7 +124,9 @@ describe(`provisioning (${mode} storage)`, () => {
 
     const row = await stack.pool.query('SELECT token_hash, role, account_id FROM api_tokens WHERE id = $1', [customer.body.id]);
     expect(row.rows[0]).toMatchObject({ role: 'customer', account_id: 'ACC-A' });
-    expect(Buffer.compare(row.rows[0].token_hash, sha256(customer.body.token))).toBe(0);
+    // Keyed: the stored value is the installation's digest of the token, never its plain SHA-256.
+    expect(Buffer.compare(row.rows[0].token_hash, (await tokenDigester(stack.pool))(customer.body.token))).toBe(0);
+    expect(Buffer.compare(row.rows[0].token_hash, sha256(customer.body.token))).not.toBe(0);
     const clear = await stack.pool.query(`SELECT count(*)::int AS n FROM api_tokens WHERE position($1::bytea IN token_hash) > 0`, [Buffer.from(customer.body.token)]);
     expect(clear.rows[0].n).toBe(0);
   });
@@ -522,9 +525,12 @@ describe('operations endpoints', () => {
     expect(res.body).toEqual({ status: 'ready', checks: { database: true, migrations: true, broker: true } });
   });
 
-  it('/metrics serves Prometheus text with ingestion and HTTP metrics', async () => {
+  it('/metrics serves Prometheus text with ingestion and HTTP metrics to a staff token, and nothing without one', async () => {
     await stack.api('/v1/accounts/ACC-A');
-    const res = await rawFetch('/metrics');
+    expectError(await rawFetch('/metrics'), 401, 'unauthorized');
+    expectError(await rawFetch('/metrics', { headers: { authorization: `Bearer ${tokens.customerA}` } }), 403, 'forbidden');
+    expect((await rawFetch('/metrics', { headers: { authorization: `Bearer ${tokens.reader}` } })).status).toBe(200);
+    const res = await rawFetch('/metrics', { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     expect(res.text).toMatch(/^# TYPE readings_ingested_total counter$/m);
@@ -590,7 +596,8 @@ describe('bootstrap admin token', () => {
     const row = await stack.pool.query('SELECT token_hash, role, revoked_at FROM api_tokens WHERE id = $1', [BOOTSTRAP_TOKEN_ID]);
     expect(row.rows[0].role).toBe('admin');
     expect(row.rows[0].revoked_at).toBeNull();
-    expect(Buffer.compare(row.rows[0].token_hash, sha256(TEST_ADMIN_TOKEN))).toBe(0);
+    expect(Buffer.compare(row.rows[0].token_hash, (await tokenDigester(stack.pool))(TEST_ADMIN_TOKEN))).toBe(0);
+    expect(Buffer.compare(row.rows[0].token_hash, sha256(TEST_ADMIN_TOKEN))).not.toBe(0);
   });
 
   describe('ensureAdminToken against a fresh database', () => {
@@ -611,7 +618,7 @@ describe('bootstrap admin token', () => {
       const rows = await db.pool.query('SELECT id, role, token_hash FROM api_tokens');
       expect(rows.rows).toHaveLength(1);
       expect(rows.rows[0]).toMatchObject({ id: BOOTSTRAP_TOKEN_ID, role: 'admin' });
-      expect(Buffer.compare(rows.rows[0].token_hash, sha256(first.generated!))).toBe(0);
+      expect(Buffer.compare(rows.rows[0].token_hash, (await tokenDigester(db.pool))(first.generated!))).toBe(0);
 
       // The generated token authenticates as admin in the application production runs.
       const app = await buildApp({ pool: db.pool, log: createLogger('silent'), metrics: createMetrics(), readiness: [], scryptN: 1024 });
@@ -639,7 +646,7 @@ describe('bootstrap admin token', () => {
       await ensureAdminToken(db.pool, 'operator-chosen-admin-token-1');
       expect((await ensureAdminToken(db.pool, 'operator-chosen-admin-token-2')).generated).toBeNull();
       const rows = await db.pool.query('SELECT token_hash FROM api_tokens WHERE id = $1', [BOOTSTRAP_TOKEN_ID]);
-      expect(Buffer.compare(rows.rows[0].token_hash, sha256('operator-chosen-admin-token-2'))).toBe(0);
+      expect(Buffer.compare(rows.rows[0].token_hash, (await tokenDigester(db.pool))('operator-chosen-admin-token-2'))).toBe(0);
       const app = await buildApp({ pool: db.pool, log: createLogger('silent'), metrics: createMetrics(), readiness: [], scryptN: 1024 });
       try {
         const get = (token: string) => app.inject({ method: 'GET', url: '/v1/accounts', headers: { authorization: `Bearer ${token}` } });
