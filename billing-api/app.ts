@@ -116,7 +116,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       info: {
         title: 'Smart-meter billing gateway API',
         version: '0.1.0',
-        description: 'Provisioning, interval data, quarantine, tariffs, charges and bills. Contract: shared/CONTRACT.md. Times are UTC with Z on output; windows are half-open [from, to) on intervalStart; energy and money are exact decimal strings.',
+        description: 'Provisioning, interval data, quarantine, tariffs, charges and bills. Contract: shared/CONTRACT.md. Times are UTC with Z on output; windows are half-open [from, to) on intervalStart; energy and money are exact decimal strings; every four-digit year is read exactly (0099 is the year 99). Service window: a reading whose intervalStart is earlier than its meter\'s creation minus READING_BACKFILL_DAYS (default 1096) is quarantined as before_service_window; a meter is billed from its service start (its creation, or its first reading inside that window when earlier), never from a reading outside it. A NUL byte in any id, query string or JSON string is a 400 naming the field. GET /metrics needs a bearer token (METRICS_TOKEN, admin or reader).',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],

@@ -36,7 +36,7 @@ export const provisioningRoutes: FastifyPluginAsyncZod<{ provisioning: Provision
     return account;
   });
 
-  app.post('/v1/meters', { config: ADMIN_ONLY, schema: { tags: ['provisioning'], body: meterCreateSchema, response: { 201: meterSchema } } }, async (req, reply) => {
+  app.post('/v1/meters', { config: ADMIN_ONLY, schema: { tags: ['provisioning'], body: meterCreateSchema, response: { 201: meterSchema }, description: "Creates a meter. Its time zone must be known to luxon and PostgreSQL. Service window: readings may start at most READING_BACKFILL_DAYS before createdAt (earlier ones are quarantined as before_service_window); the meter is billed from its service start (createdAt, or its first reading inside the window when earlier)." } }, async (req, reply) => {
     return reply.code(201).send(await provisioning.createMeter(req.body));
   });
 
