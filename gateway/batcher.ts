@@ -53,6 +53,9 @@ export interface BatcherOptions {
 }
 
 export const COMMIT_OUTAGE_UNHEALTHY_MS = 5_000;
+/** How long a meter with a refused reading has its readings committed apart from the others'. */
+const SUSPECT_MS = 10 * 60_000;
+const MAX_SUSPECTS = 10_000;
 export const REJECTED_BATCHES_UNHEALTHY = 3;
 
 /** Whether commits are going through (readiness). */
@@ -85,6 +88,8 @@ export class IngestBatcher {
   private outageSince: number | null = null;
   private rejectedBatchesInARow = 0;
   private lastError: string | null = null;
+  /** meter id -> until when (epoch ms) its readings are committed apart: the database refused one recently */
+  private readonly suspects = new Map<string, number>();
   /** prom-client refuses a label the counter was not declared with */
   private readonly failuresLabelled: boolean;
 
@@ -250,11 +255,35 @@ export class IngestBatcher {
       roundOf[i] = round;
       if (round + 1 > rounds) rounds = round + 1;
     }
-    if (rounds === 1) return this.commitIsolating(readings, rejected);
+    if (rounds === 1) return this.commitApart(readings, rejected);
     const outcomes = new Array<ReadingOutcome>(readings.length);
     for (let round = 0; round < rounds; round++) {
       const index: number[] = [];
       for (let i = 0; i < readings.length; i++) if (roundOf[i] === round) index.push(i);
+      const part = await this.commitApart(index.map((i) => readings[i]), rejected);
+      index.forEach((i, k) => (outcomes[i] = part[k]));
+    }
+    return outcomes;
+  }
+
+  /**
+   * Readings of meters with a recently refused reading are committed after the others, in a call of their
+   * own: a meter that keeps sending readings the database refuses then costs only its own commits, never
+   * a failed attempt (and a split) of everyone else's batch.
+   */
+  private async commitApart(readings: CandidateReading[], rejected: Map<CandidateReading, string>): Promise<ReadingOutcome[]> {
+    if (this.suspects.size === 0) return this.commitIsolating(readings, rejected);
+    const now = Date.now();
+    const apart: number[] = [];
+    const others: number[] = [];
+    readings.forEach((r, i) => {
+      const until = this.suspects.get(r.meterId);
+      if (until !== undefined && until <= now) this.suspects.delete(r.meterId);
+      (until !== undefined && until > now ? apart : others).push(i);
+    });
+    if (apart.length === 0 || others.length === 0) return this.commitIsolating(readings, rejected);
+    const outcomes = new Array<ReadingOutcome>(readings.length);
+    for (const index of [others, apart]) {
       const part = await this.commitIsolating(index.map((i) => readings[i]), rejected);
       index.forEach((i, k) => (outcomes[i] = part[k]));
     }
@@ -282,6 +311,9 @@ export class IngestBatcher {
           if (readings.length === 1) {
             const r = readings[0];
             rejected.set(r, describeCommitError(err));
+            this.suspects.delete(r.meterId);
+            if (this.suspects.size >= MAX_SUSPECTS) this.suspects.delete(this.suspects.keys().next().value!);
+            this.suspects.set(r.meterId, Date.now() + SUSPECT_MS);
             this.opts.log.warn({ meterId: r.meterId, intervalStart: r.intervalStart, err: describeCommitError(err) }, 'the database refused a reading; quarantined as commit_rejected, the rest of its batch is committed');
             return ['commit_rejected'];
           }

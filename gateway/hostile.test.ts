@@ -1,7 +1,9 @@
 /**
  * Hostile input through the real broker: thousands of generated payloads (fast-check) from one device
  * while another keeps publishing. Nothing crashes, the other device is served throughout, and every
- * reading ends stored, counted as a duplicate, or quarantined: the counts add up exactly.
+ * reading ends stored, counted as a duplicate, or quarantined with a reason: the counts add up exactly.
+ * The payloads include instants across the whole representable range (years 0000-0099, 1900, 1970,
+ * 9999 ...) and meter ids that a database or a tool could misread (NULL, null, Null, '', NUL bytes).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -18,6 +20,19 @@ interface Case {
 
 const BASE = '2025-06-01T00:00:00Z';
 
+/** Ids a database or a tool could misread; only the attacker's own id is valid on its topic. */
+const EDGY_IDS = ['NULL', 'null', 'Null', '', '\u0000', 'MTR-000001\u0000', '\u0000MTR-000001', 'MTR-000001'];
+const FIFTEEN_MINUTES = 900_000;
+/** Instants across the representable range, on 15-minute boundaries (in UTC), as ISO 8601 with a 4-digit year. */
+const edgyInstant = fc.oneof(
+  fc.date({ min: new Date('0000-01-01T00:00:00Z'), max: new Date('9999-12-31T23:45:00Z'), noInvalidDate: true }),
+  fc.tuple(fc.constantFrom(0, 1, 50, 99, 100, 1000, 1899, 1900, 1969, 1970, 1999, 2000, 9999), fc.nat(364), fc.nat(95)).map(([year, day, quarter]) => {
+    const d = new Date(Date.UTC(2000, 0, 1 + day, 0, quarter * 15));
+    d.setUTCFullYear(year); // Date.UTC maps years 0-99 to 1900-1999; setUTCFullYear does not
+    return d;
+  }),
+).map((d) => new Date(Math.floor(d.getTime() / FIFTEEN_MINUTES) * FIFTEEN_MINUTES).toISOString().replace('.000Z', 'Z'));
+
 function generateCases(count: number, seed: number): Case[] {
   let nextSlot = 0;
   const validReading = () => reading(slot(BASE, nextSlot++), Math.round(Math.random() * 1e6) / 1000);
@@ -31,6 +46,12 @@ function generateCases(count: number, seed: number): Case[] {
     { weight: 2, arbitrary: fc.string({ maxLength: 300 }).map((s) => ({ type: 'bytes' as const, bytes: Buffer.from(s) })) },
     { weight: 6, arbitrary: fc.tuple(fc.nat(12), fc.array(garbageElement, { maxLength: 6 }), fc.nat(3)).map(([valid, garbage, dups]) => ({ type: 'batch' as const, valid, garbage, dups })) },
     { weight: 1, arbitrary: fc.constantFrom('nan', 'inf', 'huge', 'proto', 'deep', 'oversized', 'utf8').map((name) => ({ type: 'special' as const, name })) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .array(fc.record({ meterId: fc.option(fc.constantFrom(...EDGY_IDS), { nil: undefined }), intervalStart: edgyInstant, importWh: fc.nat(5000) }), { minLength: 1, maxLength: 4 })
+        .map((readings) => ({ type: 'edgy' as const, readings })),
+    },
   );
   const cases: Case[] = [];
   for (const k of fc.sample(kind, { seed, numRuns: count })) {
@@ -48,6 +69,9 @@ function generateCases(count: number, seed: number): Case[] {
       const valid = Array.from({ length: k.valid }, validReading);
       const dups = valid.slice(0, k.dups);
       const elements = [...valid, ...k.garbage, ...dups];
+      cases.push({ payload: Buffer.from(JSON.stringify({ readings: elements })), units: elements.length });
+    } else if (k.type === 'edgy') {
+      const elements = k.readings.map(({ meterId, intervalStart, importWh }) => ({ ...(meterId === undefined ? {} : { meterId }), ...reading(intervalStart, importWh) }));
       cases.push({ payload: Buffer.from(JSON.stringify({ readings: elements })), units: elements.length });
     } else {
       const r = validReading();
@@ -109,6 +133,10 @@ describe.each(storageModes())('hostile payloads through the broker (%s storage)'
     const quarantined = Number((await stack.pool.query(`SELECT count(*) FROM quarantine WHERE device_id = 'MTR-000001'`)).rows[0].count);
     const duplicates = Number((await stack.metrics.readingsDuplicate.get()).values[0]?.value ?? 0) - dupBefore;
     expect(stored + duplicates + quarantined).toBe(expectedUnits);
+    // Every quarantine record carries a reason, and the edgy ids and instants were among what was sent.
+    expect(Number((await stack.pool.query(`SELECT count(*) FROM quarantine WHERE device_id = 'MTR-000001' AND coalesce(reason, '') = ''`)).rows[0].count)).toBe(0);
+    const sent = cases.map((c) => c.payload.toString('latin1')).join('\n');
+    for (const text of ['"meterId":"NULL"', '"meterId":"null"', '"meterId":""', '\\u0000', '"intervalStart":"00', '"intervalStart":"1970-', '"intervalStart":"9999-']) expect(sent).toContain(text);
     expect(stored).toBeGreaterThan(100);
     expect(duplicates).toBeGreaterThan(10);
     expect(quarantined).toBeGreaterThan(100);
