@@ -56,7 +56,7 @@ describe.each(storageModes())('billing runs (%s storage)', (mode) => {
     expect(run.body).toMatchObject({ trigger: 'api', asOf: '2026-04-05T00:00:00.000Z', cutoff: '2026-04-02T00:00:00.000Z', graceDays: 3, billsCreated: 3, failures: [] });
     expect(run.body.billIds.sort()).toEqual(['LA-MAR.2026-03-01', 'UK-MAR.2026-03-01', 'WARN.2026-03-01']);
     // counted in bills_closed_total{trigger="api"} on /metrics
-    const metrics = await stack.api('/metrics', { token: null });
+    const metrics = await stack.api('/metrics');
     expect(metrics.body).toMatch(/^bills_closed_total\{trigger="api"\} 3$/m);
 
     const la = await stack.api('/v1/bills/LA-MAR.2026-03-01');
