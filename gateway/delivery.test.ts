@@ -11,6 +11,7 @@ import { connectDevice, endClient, publishAcked, reading, slot } from '../test/s
 import { startTcpProxy, type TcpProxy } from '../test/support/tcp-proxy.js';
 import { migrate } from '../common/migrate.js';
 import { createLogger } from '../common/logger.js';
+import { COMMIT_OUTAGE_UNHEALTHY_MS } from './batcher.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -87,10 +88,15 @@ describe.each(storageModes())('database outage in the middle of a stream (%s sto
         await sleep(10);
       }
     });
-    await sleep(150);
+    // Cut once the stream is flowing (some messages acknowledged), however loaded the machine.
+    for (const deadline = Date.now() + 10_000; ackTimes.length < METERS && Date.now() < deadline; ) await sleep(10);
     cutAt = Date.now();
     proxy.cut();
     await sleep(2500);
+    // The batcher knows commits are failing for an outage (readiness turns it down after COMMIT_OUTAGE_UNHEALTHY_MS).
+    const during = stack.gateway!.commitHealth();
+    expect(during.outageSince).not.toBeNull();
+    expect(stack.gateway!.commitHealth(during.outageSince! + COMMIT_OUTAGE_UNHEALTHY_MS).healthy).toBe(false);
     restoredAt = Date.now();
     proxy.restore();
     await Promise.all(streams);
@@ -113,5 +119,6 @@ describe.each(storageModes())('database outage in the middle of a stream (%s sto
     const conflicts = await stack.pool.query(`SELECT count(*)::int AS n FROM quarantine`);
     expect(conflicts.rows[0].n).toBe(0);
     expect(stack.gateway!.listening).toBe(true);
+    expect(stack.gateway!.commitHealth()).toMatchObject({ healthy: true, outageSince: null });
   });
 });

@@ -90,7 +90,7 @@ export interface ExternalGateway {
   /** every connection connected */
   readonly connected: boolean;
   /** whether commits are going through (readiness: not ready while `healthy` is false) */
-  commitHealth(): CommitHealth;
+  commitHealth(now?: number): CommitHealth;
   /** Connects and subscribes; resolves once every connection's subscriptions are granted. Reconnects by itself afterwards. */
   start(): Promise<void>;
   /** start(), with the embedded gateway's result shape (no ports of its own) */
@@ -432,7 +432,7 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
     shareGroup: opts.shareGroup,
     url,
     subscriptions,
-    commitHealth: () => batcher.health(),
+    commitHealth: (now?: number) => batcher.health(now),
     get listening() {
       return !closing && subscribers.every((s) => s.connected && s.subscribed);
     },

@@ -155,7 +155,7 @@ export interface Gateway {
   /** true once listen() succeeded and close() has not begun */
   readonly listening: boolean;
   /** whether commits are going through (readiness: not ready while `healthy` is false) */
-  commitHealth(): CommitHealth;
+  commitHealth(now?: number): CommitHealth;
   /** Stops accepting, commits and acknowledges what is in flight (up to `drainMs`), then closes. */
   close(drainMs?: number): Promise<void>;
 }
@@ -384,7 +384,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     get listening() {
       return isListening;
     },
-    commitHealth: () => batcher.health(),
+    commitHealth: (now?: number) => batcher.health(now),
     async listen({ host, mqttPort, wsPort, tls, tlsPort }) {
       // MQTT over TCP and over TLS share this path: the frame guard, then the broker.
       const handleSocket = (socket: Socket) => {
