@@ -25,6 +25,8 @@ export interface InstantClass {
   energyPeriod: number;
   /** Index into `tariff.demand.periods`, or -1 when the tariff has no demand schedule. */
   demandPeriod: number;
+  /** Index into `tariff.demand.coincident.periods`, or -1 when the tariff has no coincident demand. */
+  coincidentPeriod: number;
 }
 
 /** [season][day type] -> period index for each local minute of the day. */
@@ -35,6 +37,7 @@ interface LocalDayClass {
   dayType: DayType;
   energy: Uint16Array | undefined;
   demand: Uint16Array | undefined;
+  coincident: Uint16Array | undefined;
 }
 
 /** Classifies instants for one tariff document. Stateful only through its per-day cache. */
@@ -45,6 +48,7 @@ export class TouClassifier {
   private readonly holidays: HolidayCalendar;
   private readonly energyTables: ScheduleTables | undefined;
   private readonly demandTables: ScheduleTables | undefined;
+  private readonly coincidentTables: ScheduleTables | undefined;
   private cachedDayNumber = Number.NaN;
   private cachedDay: LocalDayClass | undefined;
 
@@ -60,6 +64,8 @@ export class TouClassifier {
       this.energyTables = compileSchedule(tariff.energy.schedule, seasonIds, tariff.energy.periods.map((p) => p.id));
     if (tariff.demand?.periods && tariff.demand.schedule)
       this.demandTables = compileSchedule(tariff.demand.schedule, seasonIds, tariff.demand.periods.map((p) => p.id));
+    const coincident = tariff.demand?.coincident;
+    if (coincident) this.coincidentTables = compileSchedule(coincident.schedule, seasonIds, coincident.periods.map((p) => p.id));
   }
 
   /** Classification of an instant (epoch ms) by its local wall-clock time. */
@@ -73,6 +79,7 @@ export class TouClassifier {
       dayType: day.dayType,
       energyPeriod: day.energy ? day.energy[minute] : -1,
       demandPeriod: day.demand ? day.demand[minute] : -1,
+      coincidentPeriod: day.coincident ? day.coincident[minute] : -1,
     };
   }
 
@@ -91,6 +98,7 @@ export class TouClassifier {
         dayType,
         energy: this.energyTables?.[season][typeIndex],
         demand: this.demandTables?.[season][typeIndex],
+        coincident: this.coincidentTables?.[season][typeIndex],
       };
       this.cachedDayNumber = dayNumber;
     }

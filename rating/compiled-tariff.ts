@@ -6,7 +6,7 @@
 import { TouClassifier } from './classify.js';
 import { RatingError } from './errors.js';
 import { Dec, toMilli } from './money.js';
-import type { DayType, DemandTier, EnergyTier, TariffDocument } from './tariff.schema.js';
+import type { DayType, DemandTier, EnergyTier, EnergyTierUnit, TariffDocument } from './tariff.schema.js';
 import { tariffSchema } from './tariff.schema.js';
 
 /** A tier with its upper limit in milli-units (mWh for energy, mW for demand); null = open-ended. */
@@ -16,12 +16,45 @@ export interface CompiledTier {
   rate: Dec;
 }
 
+/** An energy tier: its limit as stated (`max`, in `unit`), its price and its export credit. */
+export interface CompiledEnergyTier extends CompiledTier {
+  /** `max` as a decimal in `unit`, null on the last tier */
+  max: Dec | null;
+  unit: EnergyTierUnit;
+  /** export credit per kWh of this tier: the tier's own `sell`, else the period's; null: none */
+  sell: Dec | null;
+}
+
+export interface CompiledEnergyPeriod {
+  id: string;
+  tiers: CompiledEnergyTier[];
+  /** the period's sell (tier default) */
+  sell: Dec | null;
+  /** some tier states its own sell rate: export is credited per tier */
+  sellPerTier: boolean;
+}
+
 export interface CompiledTariff {
   document: TariffDocument;
   classifier: TouClassifier;
   minorUnit: number;
-  energyPeriods: { id: string; tiers: CompiledTier[]; sell: Dec | null }[];
+  energyPeriods: CompiledEnergyPeriod[];
+  /** Whose cumulative kWh the tier limits count: the whole window's (default) or each period's. */
+  tierScope: 'window' | 'period';
+  /** Some energy period has more than one tier (otherwise both scopes give per-period sums). */
+  tiered: boolean;
+  /** Some energy tier is in kWh/kW (its limit needs the window's billing demand). */
+  demandSizedTiers: boolean;
+  /** Some energy tier is in daily units. */
+  dailyTiers: boolean;
   demandPeriods: { id: string; tiers: CompiledTier[] }[];
+  coincidentPeriods: { id: string; tiers: CompiledTier[] }[];
+  /** Demand ratchet, when the tariff has one. */
+  billingDemand: { percent: Dec; months: boolean[]; horizonMonths: number } | null;
+  /** The tariff nets import against export (net metering): windows with export are not rated yet. */
+  netMetering: boolean;
+  /** Free-text attributes, as notes for charges. */
+  notes: string[];
   /** Flat demand charges, and for each season index the index of its charge (-1: none). */
   flatDemand: { id: string; tiers: CompiledTier[] }[];
   flatDemandOfSeason: number[];
@@ -51,12 +84,22 @@ export function compileTariff(document: TariffDocument): CompiledTariff {
     document,
     classifier: new TouClassifier(document),
     minorUnit: document.currency.minorUnit,
-    energyPeriods: (document.energy?.periods ?? []).map((p) => ({
-      id: p.id,
-      tiers: compileTiers(p.tiers),
-      sell: p.sell === undefined ? null : new Dec(p.sell),
-    })),
+    energyPeriods: (document.energy?.periods ?? []).map((p) => compileEnergyPeriod(p)),
+    tierScope: document.energy?.tierScope ?? 'window',
+    tiered: (document.energy?.periods ?? []).some((p) => p.tiers.length > 1),
+    demandSizedTiers: (document.energy?.periods ?? []).some((p) => p.tiers.some((t) => t.unit?.startsWith('kWh/kW'))),
+    dailyTiers: (document.energy?.periods ?? []).some((p) => p.tiers.some((t) => t.unit?.endsWith('daily'))),
     demandPeriods: (document.demand?.periods ?? []).map((p) => ({ id: p.id, tiers: compileTiers(p.tiers) })),
+    coincidentPeriods: (document.demand?.coincident?.periods ?? []).map((p) => ({ id: p.id, tiers: compileTiers(p.tiers) })),
+    billingDemand: document.billingDemand
+      ? {
+          percent: new Dec(document.billingDemand.lookbackPercent),
+          months: Array.from({ length: 13 }, (_, m) => (document.billingDemand!.lookbackMonths ?? [m]).includes(m) && m > 0),
+          horizonMonths: document.billingDemand.lookbackHorizonMonths,
+        }
+      : null,
+    netMetering: document.netMetering !== undefined,
+    notes: notesOf(document),
     flatDemand: (document.demand?.flat ?? []).map((f) => ({ id: f.id, tiers: compileTiers(f.tiers) })),
     flatDemandOfSeason: document.seasons.map((season) =>
       (document.demand?.flat ?? []).findIndex((f) => f.seasons.includes(season.id)),
@@ -73,6 +116,33 @@ export function compileTariff(document: TariffDocument): CompiledTariff {
   };
   compiled.set(document, tariff);
   return tariff;
+}
+
+function compileEnergyPeriod(period: NonNullable<TariffDocument['energy']>['periods'][number]): CompiledEnergyPeriod {
+  const sell = period.sell === undefined ? null : new Dec(period.sell);
+  return {
+    id: period.id,
+    sell,
+    sellPerTier: period.tiers.some((t) => t.sell !== undefined),
+    tiers: period.tiers.map((tier: EnergyTier) => {
+      const [{ limit, rate }] = compileTiers([tier]);
+      return {
+        limit, // in kWh; limits in other units are resolved per window (days, billing demand): see energy-tiers.ts
+        rate,
+        max: tier.max === undefined ? null : new Dec(tier.max),
+        unit: tier.unit ?? 'kWh',
+        sell: tier.sell !== undefined ? new Dec(tier.sell) : sell,
+      };
+    }),
+  };
+}
+
+/** Free-text attributes as "energy: name: value" notes. */
+function notesOf(document: TariffDocument): string[] {
+  const attributes = document.attributes ?? {};
+  return (['energy', 'demand', 'fixed'] as const).flatMap((kind) =>
+    (attributes[kind] ?? []).map((a) => `${kind} attribute (informative, not rated): ${a.name}${a.value ? `: ${a.value}` : ''}`),
+  );
 }
 
 function compileTiers(tiers: (EnergyTier | DemandTier)[]): CompiledTier[] {

@@ -16,32 +16,60 @@
 import type { InstantClass } from './classify.js';
 import type { CompiledTier } from './compiled-tariff.js';
 import type { DemandLine, PieceContext, PricedLine } from './lines.js';
-import { price, splitTiers } from './lines.js';
+import { price } from './lines.js';
 import { MINUTE_MS } from './local-time.js';
-import { formatDecimal, fromMilli } from './money.js';
+import { Dec, formatDecimal, fromMilli, ZERO } from './money.js';
 import { allExact, type Mwh } from './mwh.js';
 
 const MS_PER_HOUR = 3_600_000;
 
-export function demandLines(piece: PieceContext, classes: InstantClass[]): PricedLine[] {
-  const { tariff } = piece;
-  if (tariff.demandPeriods.length === 0 && tariff.flatDemand.length === 0) return [];
-  const { touMaximum, flatMaximum } = (piece.numeric && numberMaxima(piece, classes)) || bigintMaxima(piece, classes);
-  return [
-    ...tariff.demandPeriods.flatMap((period, p) =>
-      tierLines(piece, touMaximum[p], period.tiers, { period: period.id }),
-    ),
-    ...tariff.flatDemand.flatMap((flat, f) =>
-      tierLines(piece, flatMaximum[f], flat.tiers, { period: 'flat', flatDemandPeriod: flat.id }),
-    ),
-  ];
-}
-
-interface Maxima {
+/** The demand a piece measured: maxima per charge, and the peak over every interval (mW). */
+export interface Maxima {
   /** mW per time-of-use demand period */
   touMaximum: bigint[];
   /** mW per flat demand charge */
   flatMaximum: bigint[];
+  /** mW per coincident demand period */
+  coincidentMaximum: bigint[];
+  /** mW: the highest demand of the piece, whatever its period or season */
+  peak: bigint;
+}
+
+/** A ratchet that binds: the billing demand a preceding cycle's peak sets. */
+export interface Ratchet {
+  kw: Dec;
+  from: number;
+  to: number;
+  peakKw: Dec;
+  percent: Dec;
+}
+
+/** Whether the piece needs its demand measured (demand charges, kWh/kW tiers, a ratchet). */
+export function needsDemand(piece: PieceContext): boolean {
+  const t = piece.tariff;
+  return t.demandPeriods.length > 0 || t.flatDemand.length > 0 || t.coincidentPeriods.length > 0 || t.demandSizedTiers || t.billingDemand !== null;
+}
+
+/** The maxima of the piece's demand (exact, see mwh.ts). */
+export function measureDemand(piece: PieceContext, classes: InstantClass[]): Maxima {
+  return (piece.numeric && numberMaxima(piece, classes)) || bigintMaxima(piece, classes);
+}
+
+/**
+ * Demand lines: TOU periods, flat charges (billed at the larger of their maximum and the ratchet, when
+ * one binds), coincident periods.
+ */
+export function demandLines(piece: PieceContext, maxima: Maxima, ratchet: Ratchet | null): PricedLine[] {
+  const { tariff } = piece;
+  return [
+    ...tariff.demandPeriods.flatMap((period, p) => tierLines(piece, fromMilli(maxima.touMaximum[p]), period.tiers, { period: period.id }, null)),
+    ...tariff.flatDemand.flatMap((flat, f) =>
+      tierLines(piece, fromMilli(maxima.flatMaximum[f]), flat.tiers, { period: 'flat', flatDemandPeriod: flat.id }, ratchet),
+    ),
+    ...tariff.coincidentPeriods.flatMap((period, p) =>
+      tierLines(piece, fromMilli(maxima.coincidentMaximum[p]), period.tiers, { period: 'coincident', coincidentPeriod: period.id }, null),
+    ),
+  ];
 }
 
 /** The maxima with number arithmetic; null when one could have been rounded (see mwh.ts). */
@@ -49,16 +77,22 @@ function numberMaxima(piece: PieceContext, classes: InstantClass[]): Maxima | nu
   const { tariff } = piece;
   const touMaximum = tariff.demandPeriods.map(() => 0);
   const flatMaximum = tariff.flatDemand.map(() => 0);
+  const coincidentMaximum = tariff.coincidentPeriods.map(() => 0);
+  const peak = [0];
   forEachDemand(piece, classes, 0, (mwh) => mwh as number, (a, b) => a + b, (mwh, perHour) => mwh * perHour, (milliwatts, instant) => {
     const period = instant.demandPeriod;
     if (period >= 0 && milliwatts > touMaximum[period]) touMaximum[period] = milliwatts;
     const flat = tariff.flatDemandOfSeason[instant.season];
     if (flat >= 0 && milliwatts > flatMaximum[flat]) flatMaximum[flat] = milliwatts;
+    const coincident = instant.coincidentPeriod;
+    if (coincident >= 0 && milliwatts > coincidentMaximum[coincident]) coincidentMaximum[coincident] = milliwatts;
+    if (milliwatts > peak[0]) peak[0] = milliwatts;
   });
   // A demand value above 2^53 - 1 (rounded, or exact) that was never recorded cannot matter; one that was
-  // shows in its maximum, and then the bigint path decides.
-  if (!allExact(touMaximum) || !allExact(flatMaximum)) return null;
-  return { touMaximum: touMaximum.map((mw) => BigInt(mw)), flatMaximum: flatMaximum.map((mw) => BigInt(mw)) };
+  // shows in the peak, and then the bigint path decides.
+  if (!allExact(peak)) return null;
+  const big = (values: number[]) => values.map((mw) => BigInt(mw));
+  return { touMaximum: big(touMaximum), flatMaximum: big(flatMaximum), coincidentMaximum: big(coincidentMaximum), peak: BigInt(peak[0]) };
 }
 
 /** The maxima with bigint arithmetic (the reference). */
@@ -66,13 +100,18 @@ function bigintMaxima(piece: PieceContext, classes: InstantClass[]): Maxima {
   const { tariff } = piece;
   const touMaximum = tariff.demandPeriods.map(() => 0n);
   const flatMaximum = tariff.flatDemand.map(() => 0n);
+  const coincidentMaximum = tariff.coincidentPeriods.map(() => 0n);
+  let peak = 0n;
   forEachDemand(piece, classes, 0n, (mwh) => BigInt(mwh), (a, b) => a + b, (mwh, perHour) => mwh * BigInt(perHour), (milliwatts, instant) => {
     const period = instant.demandPeriod;
     if (period >= 0 && milliwatts > touMaximum[period]) touMaximum[period] = milliwatts;
     const flat = tariff.flatDemandOfSeason[instant.season];
     if (flat >= 0 && milliwatts > flatMaximum[flat]) flatMaximum[flat] = milliwatts;
+    const coincident = instant.coincidentPeriod;
+    if (coincident >= 0 && milliwatts > coincidentMaximum[coincident]) coincidentMaximum[coincident] = milliwatts;
+    if (milliwatts > peak) peak = milliwatts;
   });
-  return { touMaximum, flatMaximum };
+  return { touMaximum, flatMaximum, coincidentMaximum, peak };
 }
 
 /**
@@ -116,27 +155,50 @@ function forEachDemand<T>(
 
 function tierLines(
   piece: PieceContext,
-  maximum: bigint,
+  measured: Dec,
   tiers: CompiledTier[],
-  label: Pick<DemandLine, 'period' | 'flatDemandPeriod'>,
+  label: Pick<DemandLine, 'period' | 'flatDemandPeriod' | 'coincidentPeriod'>,
+  ratchet: Ratchet | null,
 ): PricedLine[] {
   const prorated = !piece.share.eq(1);
-  return splitTiers(maximum, tiers.map((t) => t.limit)).flatMap((milliwatts, t) => {
-    if (milliwatts === 0n) return [];
-    const measured = fromMilli(milliwatts);
-    const quantity = prorated ? measured.mul(piece.share) : measured;
-    const { amount, text } = price(quantity, tiers[t].rate, piece.tariff.minorUnit);
+  const ratcheted = ratchet !== null && ratchet.kw.gt(measured);
+  const billed = ratcheted ? ratchet.kw : measured;
+  let lower = ZERO;
+  return tiers.flatMap((tier, t) => {
+    const limit = tier.limit === null ? null : fromMilli(tier.limit);
+    const upper = limit === null || limit.gt(billed) ? billed : limit;
+    if (!upper.gt(lower)) return [];
+    const inTier = upper.minus(lower);
+    const measuredInTier = Dec.max(Dec.min(measured, upper).minus(lower), ZERO);
+    lower = upper;
+    const quantity = prorated ? inTier.mul(piece.share) : inTier;
+    const { amount, text } = price(quantity, tier.rate, piece.tariff.minorUnit);
     const line: DemandLine = {
       type: 'demand',
       ...label,
       tier: t + 1,
       quantity: formatDecimal(quantity),
       unit: 'kW',
-      rate: formatDecimal(tiers[t].rate),
+      rate: formatDecimal(tier.rate),
       amount: text,
       tariffId: piece.tariffId,
-      ...(prorated ? { measuredKw: formatDecimal(measured), prorationFactor: formatDecimal(piece.share) } : {}),
+      ...(prorated || ratcheted ? { measuredKw: formatDecimal(measuredInTier) } : {}),
+      ...(prorated ? { prorationFactor: formatDecimal(piece.share) } : {}),
+      ...(ratcheted
+        ? {
+            billingDemandSetBy: {
+              from: isoInstant(ratchet.from),
+              to: isoInstant(ratchet.to),
+              peakKw: formatDecimal(ratchet.peakKw),
+              lookbackPercent: formatDecimal(ratchet.percent),
+            },
+          }
+        : {}),
     };
     return [{ line, amount }];
   });
+}
+
+function isoInstant(instant: number): string {
+  return new Date(instant).toISOString().replace('.000Z', 'Z');
 }

@@ -1,33 +1,34 @@
 /**
  * Energy charges on gross import (time-of-use periods with tiers, and dynamic prices) and export credits.
  *
- * Tiers: a tier `max` is cumulative kWh of its period within the billing window, so the kWh of a period
- * fill tier 1 first, then tier 2, in time order; with fixed prices per tier the split depends only on the
- * period's total. When a tariff document applies to part of the billing cycle only, its tier limits are
+ * Tiers (see energy-tiers.ts): a tier `max` counts the cumulative import of the whole window across all
+ * periods (tier scope "window", the default) or of its own period ("period"), filled in time order, in the
+ * tier's unit. When a tariff document applies to part of the billing cycle only, its kWh limits are
  * multiplied by its share of the cycle (`PieceContext.share`) and rounded half-up to the mWh.
  */
 import type { InstantClass } from './classify.js';
 import { RatingError } from './errors.js';
 import type { EnergyLine, ExportCreditLine, PieceContext, PricedLine } from './lines.js';
-import { price, splitTiers } from './lines.js';
-import { type Dec, formatDecimal, fromMilli, toMilli } from './money.js';
+import { price } from './lines.js';
+import { type Dec, formatDecimal, fromMilli } from './money.js';
+import { fillTiers, resolveTiers } from './energy-tiers.js';
 import { allExact, isZeroMwh } from './mwh.js';
 
-/** One energy line per (period, tier) with import, periods in tariff order. */
+/** One energy line per (period, tier) with import, periods in tariff order, tiers in order. */
 export function energyLines(piece: PieceContext, classes: InstantClass[]): PricedLine[] {
   const { tariff } = piece;
-  const imported = sumByPeriod(piece, classes, 'importMwh');
-  return tariff.energyPeriods.flatMap((period, p) => {
-    const limits = period.tiers.map((t) => (t.limit === null ? null : prorated(t.limit, piece.share)));
-    return splitTiers(imported[p], limits).flatMap((mwh, t) => {
+  if (tariff.energyPeriods.length === 0) return [];
+  const quantities = tierQuantities(piece, classes, 'importMwh');
+  return tariff.energyPeriods.flatMap((period, p) =>
+    quantities[p].flatMap(({ index, mwh }) => {
       if (mwh === 0n) return [];
       const quantity = fromMilli(mwh);
-      const rate = period.tiers[t].rate;
+      const rate = period.tiers[index].rate;
       const { amount, text } = price(quantity, rate, tariff.minorUnit);
       const line: EnergyLine = {
         type: 'energy',
         period: period.id,
-        tier: t + 1,
+        tier: index + 1,
         quantity: formatDecimal(quantity),
         unit: 'kWh',
         rate: formatDecimal(rate),
@@ -35,8 +36,23 @@ export function energyLines(piece: PieceContext, classes: InstantClass[]): Price
         tariffId: piece.tariffId,
       };
       return [{ line, amount }];
-    });
-  });
+    }),
+  );
+}
+
+/**
+ * mWh of `field` per period and tier (tier = index into the period's tiers). Untiered tariffs (one tier
+ * per period, kWh) need only the sum per period, whatever the scope.
+ */
+function tierQuantities(piece: PieceContext, classes: InstantClass[], field: 'importMwh' | 'exportMwh'): { index: number; mwh: bigint }[][] {
+  const { tariff } = piece;
+  if (!tariff.tiered && !tariff.demandSizedTiers && !tariff.dailyTiers) {
+    return sumByPeriod(piece, classes, field).map((mwh) => [{ index: 0, mwh }]);
+  }
+  const context = { share: piece.share, days: piece.days, billingDemandKw: piece.billingDemandKw };
+  const tiers = tariff.energyPeriods.map((period) => resolveTiers(period, context));
+  const sums = fillTiers(piece.intervals, classes, tiers, tariff.tierScope, field, piece.numeric);
+  return tiers.map((periodTiers, p) => periodTiers.map((tier, t) => ({ index: tier.index, mwh: sums[p][t] })));
 }
 
 /**
@@ -85,30 +101,37 @@ export function dynamicEnergyLines(piece: PieceContext): PricedLine[] {
   });
 }
 
-/** Export credited at each period's `sell` rate; a period without one credits nothing. */
+/**
+ * Export credited at each period's `sell` rate; a period without one credits nothing. A period whose tiers
+ * state their own sell rates credits per tier: exports fill the tiers as imports do (same limits, same
+ * scope, cumulative export), each tier at its sell rate, one line per tier.
+ */
 export function exportCreditLines(piece: PieceContext, classes: InstantClass[]): PricedLine[] {
   const { tariff } = piece;
-  const exported = sumByPeriod(piece, classes, 'exportMwh');
-  return tariff.energyPeriods.flatMap((period, p) => {
-    if (period.sell === null || exported[p] === 0n) return [];
-    const quantity = fromMilli(exported[p]);
-    const { amount, text } = price(quantity, period.sell, tariff.minorUnit, true);
-    const line: ExportCreditLine = {
-      type: 'export_credit',
-      period: period.id,
-      quantity: formatDecimal(quantity),
-      unit: 'kWh',
-      rate: formatDecimal(period.sell),
-      amount: text,
-      tariffId: piece.tariffId,
-    };
-    return [{ line, amount }];
-  });
-}
-
-/** A tier limit (mWh) times the document's share of the cycle, rounded half-up to the mWh. */
-function prorated(limit: bigint, share: Dec): bigint {
-  return share.eq(1) ? limit : toMilli(fromMilli(limit).mul(share));
+  if (tariff.energyPeriods.length === 0) return [];
+  const perTier = tariff.energyPeriods.some((p) => p.sellPerTier);
+  const exported = perTier
+    ? tierQuantities(piece, classes, 'exportMwh')
+    : sumByPeriod(piece, classes, 'exportMwh').map((mwh) => [{ index: 0, mwh }]);
+  return tariff.energyPeriods.flatMap((period, p) =>
+    exported[p].flatMap(({ index, mwh }) => {
+      const sell = period.sellPerTier ? period.tiers[index].sell : period.sell;
+      if (sell === null || mwh === 0n) return [];
+      const quantity = fromMilli(mwh);
+      const { amount, text } = price(quantity, sell, tariff.minorUnit, true);
+      const line: ExportCreditLine = {
+        type: 'export_credit',
+        period: period.id,
+        ...(period.sellPerTier ? { tier: index + 1 } : {}),
+        quantity: formatDecimal(quantity),
+        unit: 'kWh',
+        rate: formatDecimal(sell),
+        amount: text,
+        tariffId: piece.tariffId,
+      };
+      return [{ line, amount }];
+    }),
+  );
 }
 
 /** mWh per energy period, exact (numbers while provably exact, else bigints: see mwh.ts). */

@@ -8,7 +8,8 @@ export type RatingErrorCode =
   | 'no_tariff_in_effect'
   | 'currency_mismatch'
   | 'missing_dynamic_price'
-  | 'interval_spans_price_slots';
+  | 'interval_spans_price_slots'
+  | 'net_metering_not_rated';
 
 export class RatingError extends Error {
   constructor(

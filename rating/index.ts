@@ -1,7 +1,7 @@
 /**
  * Public API of the rating core (see README.md). Everything here is pure: no database, broker or clock.
  */
-export { rateWindow, type Charges, type RatedPiece, type RateWindowInput } from './rate.js';
+export { rateWindow, type BillingDemand, type Charges, type DemandHistoryEntry, type RatedPiece, type RateWindowInput } from './rate.js';
 export { classifyInterval, type IntervalClassification } from './compiled-tariff.js';
 export { resolveTariffTimeline, type TariffAssignment, type TariffTimelineEntry } from './timeline.js';
 export type { Coverage, MeterInterval, Quality, TimeSpan } from './intervals.js';
@@ -9,4 +9,4 @@ export type { ChargeLine, DemandLine, EnergyLine, ExportCreditLine, FixedLine, M
 export { RatingError, type RatingErrorCode } from './errors.js';
 export { tariffSchema, type TariffDocument } from './tariff.schema.js';
 export { exampleDynamicTariff, exampleTariff } from './tariff.example.js';
-export { urdbToTariff, UrdbImportError, type UrdbImportOptions, type UrdbIssue } from './urdb.js';
+export { importUrdb, urdbToTariff, UrdbImportError, type UrdbImport, type UrdbImportOptions, type UrdbIssue } from './urdb.js';

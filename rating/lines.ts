@@ -28,10 +28,12 @@ export interface EnergyLine {
 
 export interface DemandLine {
   type: 'demand';
-  /** Demand period id, or "flat" for a flat demand charge. */
+  /** Demand period id, "flat" for a flat demand charge, "coincident" for a coincident one. */
   period: string;
   /** The flat demand charge's id (flat demand lines only). */
   flatDemandPeriod?: string;
+  /** The coincident demand period's id (coincident demand lines, period "coincident", only). */
+  coincidentPeriod?: string;
   tier: number;
   /** kW billed in this tier: the measured kW, times prorationFactor when the tariff applies to part of the cycle. */
   quantity: string;
@@ -40,9 +42,11 @@ export interface DemandLine {
   rate: string;
   amount: string;
   tariffId: string;
-  /** kW measured in this tier, on prorated lines only. */
+  /** kW measured in this tier, on prorated or ratcheted lines only. */
   measuredKw?: string;
   prorationFactor?: string;
+  /** On a flat demand line whose billing demand a preceding cycle's peak set (ratchet): that cycle. */
+  billingDemandSetBy?: { from: string; to: string; peakKw: string; lookbackPercent: string };
 }
 
 export interface FixedLine {
@@ -59,6 +63,8 @@ export interface FixedLine {
 export interface ExportCreditLine {
   type: 'export_credit';
   period: string;
+  /** 1-based tier, when the period credits per tier (tiers with their own sell rates) */
+  tier?: number;
   /** kWh exported in the period */
   quantity: string;
   unit: 'kWh';
@@ -112,6 +118,8 @@ export interface PieceContext {
   days: number;
   /** Months of the piece for monthly charges: days / days of the billing cycle (or calendar month). */
   months: Dec;
+  /** The window's billing demand in kW (sizes kWh/kW tiers): its peak demand, or the ratchet; 0 without demand. */
+  billingDemandKw: Dec;
 }
 
 /** quantity x rate rounded half-up; `credit` negates the rounded amount. */

@@ -11,7 +11,7 @@
  */
 import type { InstantClass } from './classify.js';
 import { type CompiledTariff, compileTariff } from './compiled-tariff.js';
-import { demandLines } from './demand.js';
+import { demandLines, type Maxima, measureDemand, needsDemand, type Ratchet } from './demand.js';
 import { dynamicEnergyLines, energyLines, exportCreditLines } from './energy.js';
 import { RatingError } from './errors.js';
 import { fixedChargeLines, minimumChargeLine, monthsOf, shareOfReference } from './fixed.js';
@@ -25,8 +25,9 @@ import {
 } from './intervals.js';
 import type { ChargeLine, PieceContext, PricedLine, TaxLine } from './lines.js';
 import { price } from './lines.js';
-import { Dec, formatDecimal, formatMoney, ZERO } from './money.js';
-import { allNumbers } from './mwh.js';
+import { daysInMonth, dayNumberOf, type ZoneClock } from './local-time.js';
+import { Dec, formatDecimal, formatMoney, fromMilli, ZERO } from './money.js';
+import { allNumbers, isZeroMwh } from './mwh.js';
 import { piecesOfWindow, type TariffTimelineEntry } from './timeline.js';
 
 export interface RateWindowInput {
@@ -44,6 +45,30 @@ export interface RateWindowInput {
    * calendar month. Must contain the window.
    */
   billingCycle?: TimeSpan;
+  /**
+   * Peak demand of the meter's preceding billing cycles, for demand ratchets (`billingDemand`): each cycle
+   * [from, to) with its highest demand in kW (a decimal string, see `peakDemandKw`). Cycles ending after
+   * the window's cycle starts are ignored. Without it, a tariff with a ratchet rates on the window's own
+   * demand and the charges say that the preceding months were not supplied.
+   */
+  demandHistory?: DemandHistoryEntry[];
+}
+
+/** The peak demand of one preceding billing cycle. */
+export interface DemandHistoryEntry {
+  from: number;
+  to: number;
+  peakKw: string;
+}
+
+/** What set a piece's billing demand. */
+export interface BillingDemand {
+  /** the billing demand, kW */
+  kw: string;
+  /** the piece's own peak demand, kW */
+  measuredKw: string;
+  /** the preceding cycle whose peak (x lookbackPercent) set it, when the ratchet binds; else absent */
+  setBy?: { from: string; to: string; peakKw: string; lookbackPercent: string };
 }
 
 /** A part of the window rated with one tariff document. */
@@ -56,6 +81,8 @@ export interface RatedPiece {
   tariffEffectiveFrom?: string;
   /** Share of the billing cycle during which the document is in effect; prorates tiers and demand. */
   prorationFactor: string;
+  /** The billing demand, when the document has a ratchet or kWh/kW tiers. */
+  billingDemand?: BillingDemand;
 }
 
 /** The charges of a window in the line format of CONTRACT.md section 3. */
@@ -76,6 +103,8 @@ export interface Charges {
   asOf: string | null;
   coverage: Coverage;
   pieces: RatedPiece[];
+  /** Informative notes: the tariffs' free-text attributes, what could not be considered. Absent when none. */
+  notes?: string[];
 }
 
 /**
@@ -98,15 +127,19 @@ export function rateWindow(input: RateWindowInput): Charges {
     const first = next;
     while (next < intervals.length && intervals[next].start < piece.to) next++;
     const clock = tariffs[i].classifier.clock;
-    return ratePiece({
-      tariff: tariffs[i],
-      tariffId: piece.tariff.id,
-      intervals: intervals.slice(first, next),
-      numeric,
-      share: shareOfReference(clock, piece.inEffect, billingCycle ?? window),
-      days: clock.daysStartingIn(piece.from, piece.to),
-      months: monthsOf(clock, piece, billingCycle),
-    });
+    return ratePiece(
+      {
+        tariff: tariffs[i],
+        tariffId: piece.tariff.id,
+        intervals: intervals.slice(first, next),
+        numeric,
+        share: shareOfReference(clock, piece.inEffect, billingCycle ?? window),
+        days: clock.daysStartingIn(piece.from, piece.to),
+        months: monthsOf(clock, piece, billingCycle),
+        billingDemandKw: ZERO,
+      },
+      { reference: billingCycle ?? window, history: input.demandHistory },
+    );
   });
 
   const lines = rated.flatMap((r) => r.lines);
@@ -114,6 +147,7 @@ export function rateWindow(input: RateWindowInput): Charges {
   const subtotal = sum(lines);
   const taxes = sum(taxLines);
   const last = intervals[intervals.length - 1];
+  const notes = [...new Set(rated.flatMap((r) => r.notes))];
   return {
     currency,
     tariffIds: [...new Set(pieces.map((p) => p.tariff.id))],
@@ -129,7 +163,9 @@ export function rateWindow(input: RateWindowInput): Charges {
       tariffId: piece.tariff.id,
       ...(piece.tariff.effectiveFrom ? { tariffEffectiveFrom: piece.tariff.effectiveFrom } : {}),
       prorationFactor: formatDecimal(rated[i].share),
+      ...(rated[i].billingDemand ? { billingDemand: rated[i].billingDemand } : {}),
     })),
+    ...(notes.length ? { notes } : {}),
   };
 }
 
@@ -138,21 +174,99 @@ interface PieceCharges {
   subtotal: Dec;
   share: Dec;
   taxes: CompiledTariff['taxes'];
+  billingDemand: BillingDemand | null;
+  notes: string[];
 }
 
-/** Energy, demand, fixed and export credit lines, then the minimum charge on their subtotal. */
-function ratePiece(piece: PieceContext): PieceCharges {
-  const classifier = piece.tariff.classifier;
+/**
+ * Demand first (it sizes kWh/kW tiers), then energy, demand, fixed and export credit lines, then the
+ * minimum charge on their subtotal.
+ */
+function ratePiece(piece: PieceContext, context: { reference: TimeSpan; history: DemandHistoryEntry[] | undefined }): PieceCharges {
+  const { tariff } = piece;
+  const classifier = tariff.classifier;
   const classes: InstantClass[] = piece.intervals.map((interval) => classifier.classify(interval.start));
+  if (tariff.netMetering) refuseExportUnderNetMetering(piece);
+  const notes = [...tariff.notes];
+  let maxima: Maxima | null = null;
+  let ratchet: Ratchet | null = null;
+  let billingDemand: BillingDemand | null = null;
+  if (needsDemand(piece)) {
+    maxima = measureDemand(piece, classes);
+    const measured = fromMilli(maxima.peak);
+    if (tariff.billingDemand) {
+      if (context.history === undefined)
+        notes.push(`${piece.tariffId}: demand ratchet not applied: the peak demand of the preceding billing cycles was not supplied`);
+      ratchet = ratchetOf(tariff.billingDemand, piece.tariff.classifier.clock, context.reference, context.history ?? []);
+    }
+    const binds = ratchet !== null && ratchet.kw.gt(measured);
+    piece.billingDemandKw = binds ? ratchet!.kw : measured;
+    if (tariff.billingDemand || tariff.demandSizedTiers)
+      billingDemand = {
+        kw: formatDecimal(piece.billingDemandKw),
+        measuredKw: formatDecimal(measured),
+        ...(binds
+          ? {
+              setBy: {
+                from: isoInstant(ratchet!.from),
+                to: isoInstant(ratchet!.to),
+                peakKw: formatDecimal(ratchet!.peakKw),
+                lookbackPercent: formatDecimal(ratchet!.percent),
+              },
+            }
+          : {}),
+      };
+  }
   const lines = [
     ...energyLines(piece, classes),
     ...dynamicEnergyLines(piece),
-    ...demandLines(piece, classes),
+    ...(maxima ? demandLines(piece, maxima, ratchet) : []),
     ...fixedChargeLines(piece),
     ...exportCreditLines(piece, classes),
   ];
   lines.push(...minimumChargeLine(piece, sum(lines)));
-  return { lines, subtotal: sum(lines), share: piece.share, taxes: piece.tariff.taxes };
+  return { lines, subtotal: sum(lines), share: piece.share, taxes: tariff.taxes, billingDemand, notes };
+}
+
+/**
+ * The ratchet: lookbackPercent x the highest peak among the preceding cycles that end by the start of the
+ * reference (the billing cycle, or the window), start within `horizonMonths` local calendar months before
+ * it, and whose month is flagged (the local month of the cycle's middle instant). Null when none counts.
+ */
+function ratchetOf(
+  billingDemand: NonNullable<CompiledTariff['billingDemand']>,
+  clock: ZoneClock,
+  reference: TimeSpan,
+  history: DemandHistoryEntry[],
+): Ratchet | null {
+  const start = clock.localTime(reference.from);
+  const horizonMonth = start.month - billingDemand.horizonMonths;
+  const horizonYear = start.year + Math.floor((horizonMonth - 1) / 12);
+  const month = ((((horizonMonth - 1) % 12) + 12) % 12) + 1;
+  const day = Math.min(start.day, daysInMonth(horizonYear, month));
+  const horizon = clock.startOfDay(dayNumberOf(horizonYear, month, day));
+  let best: DemandHistoryEntry | null = null;
+  let bestKw = ZERO;
+  for (const entry of history) {
+    if (entry.to > reference.from || entry.from < horizon) continue;
+    const middle = clock.localTime(entry.from + Math.floor((entry.to - entry.from) / 2));
+    if (!billingDemand.months[middle.month]) continue;
+    const kw = new Dec(entry.peakKw);
+    if (kw.gt(bestKw)) [best, bestKw] = [entry, kw];
+  }
+  if (!best) return null;
+  return { kw: bestKw.mul(billingDemand.percent), from: best.from, to: best.to, peakKw: bestKw, percent: billingDemand.percent };
+}
+
+/** Net metering nets import against export across the window: not rated yet, so a window with export is refused. */
+function refuseExportUnderNetMetering(piece: PieceContext): void {
+  const exporting = piece.intervals.filter((i) => !isZeroMwh(i.exportMwh));
+  if (exporting.length === 0) return;
+  throw new RatingError(
+    'net_metering_not_rated',
+    `tariff ${piece.tariffId} nets import against export (net metering), which is not rated yet; ${exporting.length} intervals of the window export`,
+    exporting.slice(0, 20).map((i) => `${isoInstant(i.start)}: exports`),
+  );
 }
 
 /** One line per tax (name and rate), on the subtotal of the pieces whose tariff lists it. */

@@ -36,6 +36,7 @@ export function checkTariffConsistency(tariff: TariffDocument, report: Report): 
   if (tariff.demand) checkDemand(tariff.demand, seasonIds, report);
   if (tariff.dynamicPrices) checkDynamicPrices(tariff.dynamicPrices, report);
   checkUnique((tariff.taxes ?? []).map((t) => t.name), ['taxes'], report);
+  if (tariff.billingDemand) checkUnique(tariff.billingDemand.lookbackMonths ?? [], ['billingDemand', 'lookbackMonths'], report);
 }
 
 function checkSeasons(seasons: Season[], report: Report): Set<string> {
@@ -59,10 +60,18 @@ interface Demand {
   periods?: DemandPeriod[];
   schedule?: ScheduleRule[];
   flat?: FlatDemand[];
+  coincident?: { periods: DemandPeriod[]; schedule: ScheduleRule[] };
 }
 
 function checkDemand(demand: Demand, seasonIds: Set<string>, report: Report): void {
-  if (!demand.periods && !demand.flat) report(['demand'], 'needs periods (with schedule) or flat');
+  if (!demand.periods && !demand.flat && !demand.coincident) report(['demand'], 'needs periods (with schedule), flat or coincident');
+  if (demand.coincident) {
+    const { periods, schedule } = demand.coincident;
+    const periodIds = periods.map((p) => p.id);
+    checkUnique(periodIds, ['demand', 'coincident', 'periods'], report);
+    periods.forEach((p, i) => checkTiers(p.tiers, ['demand', 'coincident', 'periods', i, 'tiers'], report));
+    checkSchedule(schedule, seasonIds, new Set(periodIds), ['demand', 'coincident', 'schedule'], report);
+  }
   if (Boolean(demand.periods) !== Boolean(demand.schedule)) report(['demand'], 'periods and schedule go together');
   if (demand.periods) {
     const periodIds = demand.periods.map((p) => p.id);
@@ -85,16 +94,23 @@ function checkDemand(demand: Demand, seasonIds: Set<string>, report: Report): vo
   }
 }
 
-/** Tier limits strictly increase; every tier but the last has one; the last has none. */
-function checkTiers(tiers: { max?: string }[], path: Path, report: Report): void {
-  let previous = 0;
+/**
+ * Tier limits of one unit strictly increase; every tier but the last has one; the last has none. In a
+ * period with kWh/kW tiers the kWh limits are steps inside kWh/kW blocks, read by SAM's block conversion
+ * (rating/energy-tiers.ts), which gives every order a meaning: no order is required there. A limit of 1e37
+ * or more means "no limit" (SAM's and URDB's convention) and is not compared.
+ */
+function checkTiers(tiers: { max?: string; unit?: string }[], path: Path, report: Report): void {
+  const previous = new Map<string, number>();
+  const blocks = tiers.some((t) => t.unit === 'kWh/kW' || t.unit === 'kWh/kW daily');
   tiers.forEach((tier, i) => {
     const last = i === tiers.length - 1;
     if (last && tier.max !== undefined) report([...path, i, 'max'], 'the last tier is open-ended and has no max');
     if (!last && tier.max === undefined) report([...path, i, 'max'], 'every tier but the last needs max');
-    if (tier.max !== undefined) {
-      if (Number(tier.max) <= previous) report([...path, i, 'max'], 'tier limits must strictly increase');
-      previous = Number(tier.max);
+    if (tier.max !== undefined && !blocks && Number(tier.max) < 1e37) {
+      const unit = tier.unit ?? 'kWh';
+      if (Number(tier.max) <= (previous.get(unit) ?? 0)) report([...path, i, 'max'], `tier limits in ${unit} must strictly increase`);
+      previous.set(unit, Number(tier.max));
     }
   });
 }

@@ -27,7 +27,7 @@ describe('tariffSchema', () => {
     expect(schema.required).toEqual(['id', 'name', 'currency', 'timeZone', 'seasons']);
     expect(schema.examples).toEqual([exampleTariff, exampleDynamicTariff]);
     expect(schema.properties.timeZone.description).toMatch(/IANA/);
-    expect(JSON.stringify(schema)).toContain('cumulative kWh of this period within the billing window');
+    expect(JSON.stringify(schema)).toContain('cumulative import kWh within the billing window, of all periods together');
   });
 
   it('lists every problem of a broken document with its path', () => {

@@ -173,14 +173,24 @@ export const scheduleRuleSchema = z
       'local wall-clock time of its start.',
   });
 
+export const energyTierUnitSchema = z.enum(['kWh', 'kWh daily', 'kWh/kW', 'kWh/kW daily']).meta({
+  description:
+    'Unit of the tier max. kWh: cumulative kWh (default). kWh daily: max x local days of the window. kWh/kW: max x the ' +
+    "window's billing demand (kW). kWh/kW daily: max x days x billing demand. A kWh/kW tier followed by kWh tiers is a block " +
+    'header whose kWh steps subdivide its block (SAM\'s block conversion, see rating/README.md).',
+});
+
 export const energyTierSchema = z
   .strictObject({
     max: tierLimit(
-      'Upper limit of the tier in cumulative kWh of this period within the billing window (tiers fill in time order). ' +
+      'Upper limit of the tier in cumulative import kWh within the billing window, of all periods together (tierScope ' +
+        '"window", the default) or of this period (tierScope "period"); tiers fill in time order. In `unit` (default kWh). ' +
         'Absent on the last tier, which is open-ended.',
     ).optional(),
+    unit: energyTierUnitSchema.optional(),
     rate: decimal('Price per kWh'),
     adj: decimal('Adjustment per kWh added to rate (fuel, riders); the billed rate is rate + adj').optional(),
+    sell: decimal("Export credit per kWh for export reaching this tier; default: the period's sell").optional(),
   })
   .meta({ description: 'One block of an increasing- or decreasing-block energy price' });
 
@@ -195,6 +205,15 @@ export const energyPeriodSchema = z
 
 export const energySchema = z
   .strictObject({
+    tierScope: z
+      .enum(['window', 'period'])
+      .optional()
+      .meta({
+        description:
+          'What tier limits count. window (default): the cumulative import kWh of the whole billing window across all periods, ' +
+          "filled in time order, each interval priced at its own period's rate for the tier the window total has reached. " +
+          "period: each period's own cumulative kWh.",
+      }),
     periods: z.array(energyPeriodSchema).min(1),
     schedule: z.array(scheduleRuleSchema).min(1),
   })
@@ -214,6 +233,7 @@ export const dynamicPriceSchema = z
 export const demandTierSchema = z
   .strictObject({
     max: tierLimit('Upper limit of the tier in kW; absent on the last tier, which is open-ended').optional(),
+    unit: z.literal('kW').optional().meta({ description: 'kW, the only demand unit (may be stated)' }),
     rate: decimal('Price per kW'),
     adj: decimal('Adjustment per kW added to rate').optional(),
   })
@@ -249,8 +269,57 @@ export const demandSchema = z
     periods: z.array(demandPeriodSchema).min(1).optional(),
     schedule: z.array(scheduleRuleSchema).min(1).optional().meta({ description: 'Schedule of the demand periods' }),
     flat: z.array(flatDemandSchema).min(1).optional(),
+    coincident: z
+      .strictObject({
+        periods: z.array(demandPeriodSchema).min(1),
+        schedule: z.array(scheduleRuleSchema).min(1).meta({ description: 'Schedule of the coincident demand periods' }),
+      })
+      .optional()
+      .meta({
+        description:
+          'Coincident demand: the maximum demand in each period of its own schedule (e.g. the utility system peak hours), ' +
+          'charged per coincident period in addition to the other demand charges (URDB coincidentratestructure)',
+      }),
   })
-  .meta({ description: 'Demand charges on import, per time-of-use demand period and/or flat' });
+  .meta({ description: 'Demand charges on import, per time-of-use demand period, flat and/or coincident' });
+
+export const billingDemandSchema = z
+  .strictObject({
+    lookbackPercent: nonNegativeDecimal('Fraction of the looked-back peak, e.g. "0.95" for 95 %'),
+    lookbackMonths: z
+      .array(month)
+      .min(1)
+      .max(12)
+      .optional()
+      .meta({ description: 'Local calendar months whose peaks ratchet (URDB lookbackmonths); default every month' }),
+    lookbackHorizonMonths: z
+      .int()
+      .min(1)
+      .max(36)
+      .meta({ description: 'How many preceding billing cycles are looked back' }),
+  })
+  .meta({
+    description:
+      "Demand ratchet: billing demand = max(the window's peak demand, lookbackPercent x the highest peak of the flagged " +
+      'months among the preceding lookbackHorizonMonths billing cycles). It prices flat demand and sizes kWh/kW tiers.',
+  });
+
+export const attributeSchema = z
+  .strictObject({ name: z.string(), value: z.string() })
+  .meta({ description: 'A free-text attribute of the rate (URDB energyattrs, demandattrs, fixedattrs): informative' });
+
+export const netMeteringSchema = z
+  .strictObject({
+    carryOver: z.enum(['kWh', 'dollars']).optional(),
+    trueUpMonth: month.optional(),
+    trueUpSellRate: decimal('Price per kWh of the surplus paid at the true-up').optional(),
+    trueUpCreditRollover: z.boolean().optional(),
+  })
+  .meta({
+    description:
+      'Net metering (URDB dgrules "Net Metering"). Windows without export rate as usual (netting changes nothing); windows ' +
+      'with export are refused (net_metering_not_rated) until the net metering carry-over is rated.',
+  });
 
 export const fixedChargeSchema = z
   .strictObject({
@@ -282,6 +351,11 @@ export const urdbOriginSchema = z
     uri: z.string().optional(),
     utility: z.string().optional(),
     name: z.string().optional(),
+    startDate: instant.optional().meta({ description: 'URDB startdate' }),
+    endDate: instant.optional().meta({ description: 'URDB enddate' }),
+    supersedes: z.string().optional().meta({ description: 'Label of the rate this one supersedes (URDB supersedes/supercedes)' }),
+    energyTouLabels: z.array(z.string()).optional().meta({ description: 'Names of the energy periods p0, p1, ... (URDB energytoulabels)' }),
+    comments: z.array(z.string()).optional().meta({ description: 'URDB comment fields, verbatim' }),
   })
   .meta({ description: 'Where a URDB import came from (informative only)' });
 
@@ -311,6 +385,16 @@ const tariffObjectSchema = z
     fixedCharges: z.array(fixedChargeSchema).optional(),
     minimumCharge: minimumChargeSchema.optional(),
     taxes: z.array(taxSchema).optional(),
+    billingDemand: billingDemandSchema.optional(),
+    netMetering: netMeteringSchema.optional(),
+    attributes: z
+      .strictObject({
+        energy: z.array(attributeSchema).optional(),
+        demand: z.array(attributeSchema).optional(),
+        fixed: z.array(attributeSchema).optional(),
+      })
+      .optional()
+      .meta({ description: 'Free-text attributes of the rate, kept and shown as notes on charges; never rated' }),
     urdb: urdbOriginSchema.optional(),
   });
 
@@ -335,4 +419,7 @@ export type DemandTier = z.infer<typeof demandTierSchema>;
 export type DemandPeriod = z.infer<typeof demandPeriodSchema>;
 export type FlatDemand = z.infer<typeof flatDemandSchema>;
 export type FixedCharge = z.infer<typeof fixedChargeSchema>;
+export type EnergyTierUnit = z.infer<typeof energyTierUnitSchema>;
+export type BillingDemand = z.infer<typeof billingDemandSchema>;
+export type Attribute = z.infer<typeof attributeSchema>;
 export type Tax = z.infer<typeof taxSchema>;

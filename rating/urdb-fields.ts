@@ -11,12 +11,15 @@ type Check = (value: unknown, path: string) => UrdbIssue[];
 export const INFORMATIVE_FIELDS = new Set([
   'label', 'uri', 'name', 'utility', 'eiaid', 'country', 'sector', 'servicetype', 'description', 'source',
   'sourceparent', 'startdate', 'enddate', 'latest_update', 'revisions', 'approved', 'is_default', 'supersedes',
-  'basicinformationcomments', 'energycomments', 'demandcomments',
+  'basicinformationcomments', 'energycomments', 'demandcomments', 'demandComments', 'sourceReference',
+  // The misspelling found in real rates.
+  'supercedes',
+  // Names of the energy periods, kept with the tariff.
+  'energytoulabels',
   // Applicability (eligibility) criteria: checking them is the job of whoever assigns the tariff.
   'peakkwcapacitymin', 'peakkwcapacitymax', 'peakkwcapacityhistory', 'peakkwhusagemin', 'peakkwhusagemax',
   'peakkwhusagehistory', 'voltageminimum', 'voltagemaximum', 'voltagecategory', 'phasewiring',
-  // The unit of coincident demand, which is refused through its structure and schedule.
-  'coincidentrateunit',
+  'mindemand', 'maxdemand', 'serviceMax',
 ]);
 
 /** Converted by the importer (urdb.ts). */
@@ -27,31 +30,32 @@ export const CONVERTED_FIELDS = new Set([
   'fixedchargefirstmeter', 'fixedchargeunits', 'fixedmonthlycharge',
   'mincharge', 'minchargeunits', 'minmonthlycharge',
   'dgrules', 'usenetmetering',
+  'coincidentratestructure', 'coincidentrateschedule', 'coincidentschedule', 'coincidentrateunit',
+  'lookbackpercent', 'lookbackrange', 'lookbackmonths',
+  'energyattrs', 'demandattrs', 'fixedattrs',
 ]);
+
+/** Spellings of the newer API (camelCase) read as the field they stand for. */
+export const FIELD_ALIASES: Readonly<Record<string, string>> = {
+  dgRules: 'dgrules',
+  flatDemandUnits: 'flatdemandunit',
+  demandRateUnits: 'demandrateunit',
+  demandReactPwrCharge: 'demandreactivepowercharge',
+};
 
 /** Features the engine does not rate: refused whenever they carry a value that would change a bill. */
 export const REFUSED_WHEN_SET: Readonly<Record<string, Check>> = {
-  coincidentratestructure: nonEmpty('coincident demand charges are not supported'),
-  coincidentrateschedule: nonEmpty('coincident demand charges are not supported'),
-  demandratchetpercentage: nonZeroElements('demand ratchets are not supported'),
-  lookbackpercent: nonZero('demand lookback (ratchet) charges are not supported'),
-  lookbackrange: nonZero('demand lookback (ratchet) charges are not supported'),
-  lookbackmonths: nonZeroElements('demand lookback (ratchet) charges are not supported'),
-  demandreactivepowercharge: nonZero('reactive power (kVAR) charges are not supported'),
+  demandratchetpercentage: nonZeroElements(
+    'what a monthly demand ratchet percentage applies to is not documented by URDB (no real rate uses it); state the ratchet with lookbackpercent and lookbackmonths',
+  ),
+  demandreactivepowercharge: nonZero('reactive power ($/kVAR) charges need reactive energy readings, which meters do not send yet'),
   fueladjustmentsmonthly: nonZeroElements('monthly fuel adjustments are not supported; fold them into adj'),
   fixedchargeeaaddl: nonZero('charges for additional meters are not supported'),
   annualmincharge: nonZero('annual minimum charges are not supported'),
-  energyattrs: meaningfulAttributes('energy attributes change the rate and are not supported'),
-  demandattrs: meaningfulAttributes('demand attributes change the rate and are not supported'),
-  fixedattrs: meaningfulAttributes('fixed charge attributes change the rate and are not supported'),
 };
 
 function isSet(value: unknown): boolean {
   return value !== null && value !== undefined && value !== '' && !(Array.isArray(value) && value.length === 0);
-}
-
-function nonEmpty(message: string): Check {
-  return (value, path) => (isSet(value) ? [{ path, message }] : []);
 }
 
 function nonZero(message: string): Check {
@@ -65,17 +69,5 @@ function nonZeroElements(message: string): Check {
     return value.flatMap((element, i) =>
       isSet(element) && Number(element) !== 0 ? [{ path: `${path}[${i}]`, message }] : [],
     );
-  };
-}
-
-/** Key/value attribute lists ([{"Fuel adjustment": "0.0123"}]): refused when any value is non-empty. */
-function meaningfulAttributes(message: string): Check {
-  return (value, path) => {
-    if (!isSet(value)) return [];
-    if (!Array.isArray(value)) return [{ path, message }];
-    return value.flatMap((attribute, i) => {
-      const values = attribute !== null && typeof attribute === 'object' ? Object.values(attribute) : [attribute];
-      return values.some(isSet) ? [{ path: `${path}[${i}]`, message }] : [];
-    });
   };
 }

@@ -50,7 +50,8 @@ describe('urdbToTariff: a multi-tier TOU rate shaped like an OpenEI response', (
     expect(tariff.urdb).toMatchObject({ label: '5c6d4e8f5457a3c81f7a9b21', utility: 'Sierra Foothills Electric Cooperative' });
   });
 
-  it('rates July 2026 to the hand-computed total of 4168.12', () => {
+  it('rates July 2026 with per-period tiers (tierScope "period") to the hand-computed total of 4168.12', () => {
+    const perPeriod = urdbToTariff(multiTierTou, { timeZone: LA, tierScope: 'period' });
     // 20 kW all month; 120 kW on weekday on-peak hours (12:00-18:00, 23 weekdays); 1 kWh exported per quarter hour 10:00-15:00.
     const from = local(LA, '2026-07-01T00:00');
     const to = local(LA, '2026-08-01T00:00');
@@ -63,7 +64,7 @@ describe('urdbToTariff: a multi-tier TOU rate shaped like an OpenEI response', (
       (start) => (weekday(start) && hourOf(start) >= 12 && hourOf(start) < 18 ? 30_000_000 : 5_000_000),
       (start) => (hourOf(start) >= 10 && hourOf(start) < 15 ? 1_000_000 : 0),
     );
-    const charges = rateWith(tariff, readings, from, to);
+    const charges = rateWith(perPeriod, readings, from, to);
     // p1 (on-peak): 23 days x 24 quarter hours x 30 kWh = 16560 kWh; p0: 2424 x 5 = 12120 kWh.
     // Export: 620 kWh, of which 23 days x 12 quarter hours = 276 kWh in p1 and 344 kWh in p0.
     const label = (line: (typeof charges.lines)[number]) => ('period' in line ? line.period : 'name' in line ? line.name : '');
@@ -82,6 +83,43 @@ describe('urdbToTariff: a multi-tier TOU rate shaped like an OpenEI response', (
       ['export_credit', 'p1', '276', '-8.28'],
     ]);
     expect([charges.subtotal, charges.taxes, charges.total]).toEqual(['4168.12', '0.00', '4168.12']);
+  });
+
+  it('rates July 2026 with window tiers (the default) to the hand-computed total of 4156.12', () => {
+    // 20 kW all month; 120 kW on weekday on-peak hours (12:00-18:00, 23 weekdays); 1 kWh exported per quarter hour 10:00-15:00.
+    const from = local(LA, '2026-07-01T00:00');
+    const to = local(LA, '2026-08-01T00:00');
+    const hourOf = (start: number) => new Date(start - 7 * 3_600_000).getUTCHours(); // PDT all July
+    const weekday = (start: number) => ![0, 6].includes(new Date(start - 7 * 3_600_000).getUTCDay());
+    const readings = series(
+      from,
+      to,
+      900,
+      (start) => (weekday(start) && hourOf(start) >= 12 && hourOf(start) < 18 ? 30_000_000 : 5_000_000),
+      (start) => (hourOf(start) >= 10 && hourOf(start) < 15 ? 1_000_000 : 0),
+    );
+    const charges = rateWith(tariff, readings, from, to);
+    // Window tiers: the cumulative import of both periods. July 1: 00:00-12:00 p0 240 kWh; from 12:00 p1 adds
+    // 30 kWh a quarter hour and the window reaches p1's limit of 500 kWh after 260 kWh of p1 (mid-quarter:
+    // split); at 18:00 the window holds 960 kWh, so p0's limit of 1000 kWh is reached at 20:00 after 40 more.
+    // p1 (on-peak): 23 days x 24 quarter hours x 30 kWh = 16560 kWh; p0: 2424 x 5 = 12120 kWh.
+    // Export: 620 kWh, of which 23 days x 12 quarter hours = 276 kWh in p1 and 344 kWh in p0.
+    const label = (line: (typeof charges.lines)[number]) => ('period' in line ? line.period : 'name' in line ? line.name : '');
+    expect(charges.lines.map((l) => ('quantity' in l ? [l.type, label(l), l.quantity, l.amount] : [l.type, l.amount]))).toEqual([
+      ['energy', 'p0', '280', '17.92'], // x (0.06 + 0.004)
+      ['energy', 'p0', '11840', '639.36'], // x 0.054
+      ['energy', 'p1', '260', '32.24'], // x 0.124
+      ['energy', 'p1', '16300', '1695.20'], // x 0.104
+      ['demand', 'p0', '20', '0.00'],
+      ['demand', 'p1', '100', '850.00'], // x 8.5
+      ['demand', 'p1', '20', '205.00'], // x 10.25
+      ['demand', 'flat', '50', '200.00'], // flatdemandstructure[0] in July: x 4
+      ['demand', 'flat', '70', '385.00'], // x 5.5
+      ['fixed', 'Fixed charge', '1', '150.00'],
+      ['export_credit', 'p0', '344', '-10.32'],
+      ['export_credit', 'p1', '276', '-8.28'],
+    ]);
+    expect([charges.subtotal, charges.taxes, charges.total]).toEqual(['4156.12', '0.00', '4156.12']);
   });
 
   it('uses flatdemandstructure[flatdemandmonths[month]] and the winter schedule in January', () => {
@@ -138,21 +176,20 @@ describe('urdbToTariff: refusals', () => {
     const rate = {
       ...multiTierTou,
       energyratestructure: [
-        [{ max: 1000, rate: 0.06, unit: 'kWh', sell: 0.03 }, { rate: 0.05, unit: 'kWh daily', sell: 0.03 }],
-        [{ max: 500, rate: 0.12, unit: 'kWh', sell: 0.03 }, { rate: 0.1, unit: 'kWh', sell: 0.02 }],
-        [{ rate: 0.09, max: 99999, unit: 'kWh' }],
+        [{ max: 1000, rate: 0.06, unit: 'kWh', sell: 0.03 }, { rate: 0.05, unit: 'kWh/kVA', sell: 0.03 }],
+        [{ max: 500, rate: 0.12, unit: 'kWh', sell: 0.03 }, { unit: 'kWh', sell: 0.02 }],
+        [{ rate: 0.09, max: 0, unit: 'kWh' }],
       ],
-      coincidentratestructure: [[{ rate: 3.1 }]],
-      coincidentrateschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
+      coincidentratestructure: [[{ rate: 3.1, unit: 'hp' }]],
+      coincidentrateschedule: Array.from({ length: 12 }, () => Array(24).fill(1)),
       demandratchetpercentage: [0, 0, 0, 0, 0, 0, 0.8, 0.8, 0, 0, 0, 0],
-      lookbackpercent: 0.5,
-      energyattrs: [{ 'Fuel charge': '0.0231 $/kWh' }],
+      lookbackpercent: 1.5,
       fueladjustmentsmonthly: [0.01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
       demandrateunit: 'kVA',
       demandwindow: 5,
       fixedchargeunits: '$/year',
       annualmincharge: 1200,
-      dgrules: 'Net Metering',
+      dgrules: 'Net Billing Hourly',
       demandreactivepowercharge: 0.45,
       fixedchargeeaaddl: 25,
       powerfactoradjustment: true,
@@ -160,36 +197,34 @@ describe('urdbToTariff: refusals', () => {
     expect(issuesOf(rate).map((i) => i.path).sort()).toEqual(
       [
         'rate.annualmincharge',
-        'rate.coincidentrateschedule',
-        'rate.coincidentratestructure',
+        'rate.coincidentratestructure[0][0].unit',
         'rate.demandratchetpercentage[6]',
         'rate.demandratchetpercentage[7]',
         'rate.demandrateunit',
         'rate.demandreactivepowercharge',
         'rate.demandwindow',
         'rate.dgrules',
-        'rate.energyattrs[0]',
         'rate.energyratestructure[0][1].unit',
-        'rate.energyratestructure[1][1].sell',
+        'rate.energyratestructure[1][1].rate',
         'rate.energyratestructure[2][0].max',
         'rate.fixedchargeeaaddl',
         'rate.fixedchargeunits',
         'rate.fueladjustmentsmonthly[0]',
         'rate.lookbackpercent',
         'rate.powerfactoradjustment',
+        ...Array.from({ length: 12 * 24 }, (_, k) => `rate.coincidentrateschedule[${Math.floor(k / 24)}][${k % 24}]`),
       ].sort(),
     );
   });
 
   it('explains each refusal', () => {
-    const issues = issuesOf({ ...multiTierTou, dgrules: 'Net Metering', lookbackpercent: 0.5, foo: 1 });
+    const issues = issuesOf({ ...multiTierTou, dgrules: 'Net Billing Hourly', demandreactivepowercharge: 0.5, foo: 1 });
     expect(issues).toEqual([
-      { path: 'rate.lookbackpercent', message: 'demand lookback (ratchet) charges are not supported' },
+      { path: 'rate.demandreactivepowercharge', message: 'reactive power ($/kVAR) charges need reactive energy readings, which meters do not send yet' },
       { path: 'rate.foo', message: 'unknown field: not a URDB field this importer knows, refused rather than ignored' },
       {
         path: 'rate.dgrules',
-        message:
-          '"Net Metering" nets import against export; the engine bills import gross and credits export at the sell rate (accepted: Net Billing Instantaneous, Buy All Sell All)',
+        message: '"Net Billing Hourly" is not rated (accepted: Net Billing Instantaneous, Buy All Sell All, and Net Metering for windows without export)',
       },
     ]);
   });
