@@ -391,6 +391,7 @@ function describeRejection(outcome: QuarantineReason, r: CandidateReading): stri
     case 'interval_mismatch': return `intervalSeconds ${r.intervalSeconds} differs from the meter's configured interval`;
     case 'misaligned': return `intervalStart is not aligned to ${r.intervalSeconds} s in the meter's local time`;
     case 'implausible': return "interval energy exceeds the meter's configured maximum power";
+    case 'before_service_window': return `intervalStart is earlier than meter "${r.meterId}"'s service window (its creation minus the backfill window)`;
     case 'conflicting_duplicate': return 'a stored reading for this meter and intervalStart has different values; the stored one is kept';
     default: return outcome;
   }

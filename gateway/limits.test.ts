@@ -44,10 +44,7 @@ describe(`MQTT and API limits (${mode} storage)`, () => {
   let secrets: Record<string, string>;
   let meterIds: string[];
 
-  const refused = async (reason: string) => {
-    const metrics = (await stack.api('/metrics')).body as string;
-    return Number(new RegExp(`mqtt_refused_total\\{reason="${reason}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
-  };
+  const refused = async (reason: string) => (await stack.metrics.mqttRefused.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
 
   beforeAll(async () => {
     stack = await startTestStack(mode, {
@@ -174,11 +171,12 @@ describe(`MQTT and API limits (${mode} storage)`, () => {
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(60);
     expect(await res.json()).toEqual({ error: { code: 'rate_limited', message: expect.stringContaining(`more than ${API_PER_MINUTE} requests per minute`), details: [] } });
-    // Probes and scrapes are never limited; another token has its own budget.
-    for (const path of ['/healthz', '/readyz', '/metrics']) expect((await stack.api(path, { token: reader })).status).toBe(200);
+    // Probes are never limited; /metrics is limited like every route; another token has its own budget.
+    for (const path of ['/healthz', '/readyz']) expect((await stack.api(path, { token: reader })).status).toBe(200);
+    expect((await stack.api('/metrics', { token: reader })).status).toBe(429);
     expect((await stack.api('/v1/accounts/ACC-1')).status).toBe(200);
     const metrics = (await stack.api('/metrics')).body as string;
-    expect(metrics).toMatch(/http_rate_limited_total 2\b/);
+    expect(metrics).toMatch(/http_rate_limited_total 3\b/);
     expect(metrics).not.toContain(reader);
   });
 

@@ -15,6 +15,8 @@ export const QUARANTINE_REASONS = [
   'future',
   'implausible',
   'conflicting_duplicate',
+  // intervalStart earlier than the meter's creation minus the backfill window (ingest_readings(), migrations/010)
+  'before_service_window',
   // The database refused to store the reading for a reason in its data (an error raised by a check,
   // a constraint or the ingest function); the detail carries the database's message and SQLSTATE.
   'commit_rejected',
