@@ -7,9 +7,10 @@
  *
  * Built separately from listening: `createGateway()` wires everything, `listen()` opens the ports.
  *
- * Limits (issue 7, gateway/README.md "TLS and limits"): connection attempts per remote address (preConnect,
- * before any database lookup or scrypt) and per device id (authenticate), and a publish token bucket per
- * device (authorizePublish). A publish over the limit closes the connection without its PUBACK, so the
+ * Limits (gateway/README.md "TLS and limits"): failed connection attempts per remote address (preConnect,
+ * before any database lookup or scrypt), connections per authenticated device (authenticate: failures
+ * in a device's name never count against it), and a publish token bucket per device (authorizePublish).
+ * A client id must be the device's own (client-text.ts), so no device can take another's session. A publish over the limit closes the connection without its PUBACK, so the
  * device resends it after reconnecting; nothing acknowledged is ever refused.
  */
 import { readFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * Limits (issue 7), over real sockets against the real stack, with small limits set through the
+ * Limits, over real sockets against the real stack, with small limits set through the
  * environment: connections per device and failed attempts per remote address, the publish token bucket per device
  * (over it: no PUBACK, the connection is closed, the device resends, nothing acknowledged is lost), and
  * the API's rate limit per token (429 in the contract's error shape, with Retry-After).

@@ -1,5 +1,5 @@
 /**
- * Token buckets for the MQTT limits (issue 7), pure: no timers, no I/O; the clock is injected.
+ * Token buckets for the MQTT limits, pure: no timers, no I/O; the clock is injected.
  *
  * A bucket holds up to `capacity` tokens (the burst) and gains `refillPerSecond` tokens per second (the
  * sustained rate). Taking a token that is not there is a refusal. `KeyedTokenBuckets` keeps one bucket

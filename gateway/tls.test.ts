@@ -1,5 +1,5 @@
 /**
- * TLS (issue 7), over real sockets: with TLS_CERT_FILE/TLS_KEY_FILE set, MQTT over TLS on MQTT_TLS_PORT,
+ * TLS, over real sockets: with TLS_CERT_FILE/TLS_KEY_FILE set, MQTT over TLS on MQTT_TLS_PORT,
  * MQTT over secure WebSocket on MQTT_WS_PORT and the API over HTTPS, all with a certificate made by the
  * openssl CLI for this run; plain MQTT stays on MQTT_PORT. A missing or unusable file stops start-up with
  * one line naming the variable.
