@@ -94,7 +94,7 @@ export async function billRunScenario(o: { quick: boolean; log: Log; accounts?: 
 }
 
 async function connect(url: string, id: string, password: string): Promise<MqttClient> {
-  const client = mqtt.connect(url, { username: id, password, clientId: `bench-${id}`, reconnectPeriod: 0 });
+  const client = mqtt.connect(url, { username: id, password, clientId: `${id}:bench`, reconnectPeriod: 0 });
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve());
     client.once('error', reject);

@@ -23,7 +23,7 @@ async function drive(port: number, o: IngestSingleOptions): Promise<number> {
       for (let m = i + 1; m <= Math.min(o.meters, i + 100); m++) {
         batch.push(
           new Promise<mqtt.MqttClient>((resolve, reject) => {
-            const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { username: `MTR-${m}`, password: SECRET, clientId: `bench-${m}`, reconnectPeriod: 0, connectTimeout: 60_000 });
+            const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { username: `MTR-${m}`, password: SECRET, clientId: `MTR-${m}:bench`, reconnectPeriod: 0, connectTimeout: 60_000 });
             client.once('connect', () => resolve(client));
             client.once('error', reject);
           }),

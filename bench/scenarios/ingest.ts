@@ -62,7 +62,7 @@ export async function ingestScenario(o: IngestOptions) {
     for (let c = 0; c < o.connections; c++) {
       clients.push(
         await new Promise<mqtt.MqttClient>((resolve, reject) => {
-          const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { username: `DCU-${c + 1}`, password: SECRET, clientId: `bench-dcu-${c + 1}`, reconnectPeriod: 0 });
+          const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { username: `DCU-${c + 1}`, password: SECRET, clientId: `DCU-${c + 1}:bench`, reconnectPeriod: 0 });
           client.once('connect', () => resolve(client));
           client.once('error', reject);
         }),

@@ -20,7 +20,7 @@ export async function memoryScenario(o: { connections: number }) {
       for (let m = i + 1; m <= Math.min(o.connections, i + 200); m++) {
         batch.push(
           new Promise<mqtt.MqttClient>((resolve, reject) => {
-            const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { username: `MTR-${m}`, password: SECRET, clientId: `mem-${m}`, reconnectPeriod: 0, keepalive: 600, connectTimeout: 60_000 });
+            const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { username: `MTR-${m}`, password: SECRET, clientId: `MTR-${m}:mem`, reconnectPeriod: 0, keepalive: 600, connectTimeout: 60_000 });
             client.once('connect', () => resolve(client));
             client.once('error', reject);
           }),
