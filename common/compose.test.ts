@@ -12,7 +12,7 @@ const compose = parse(readFileSync(new URL('../docker-compose.yml', import.meta.
 
 describe('docker-compose.yml', () => {
   it('has TimescaleDB, the gateway and the billing API as separate services with health checks', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['billing-api', 'gateway', 'gateway-a', 'gateway-b', 'mosquitto', 'simulator', 'timescaledb']);
+    expect(Object.keys(compose.services).sort()).toEqual(['billing-api', 'gateway', 'gateway-a', 'gateway-b', 'mosquitto', 'mosquitto-auth', 'simulator', 'timescaledb']);
     for (const name of ['timescaledb', 'gateway', 'billing-api']) expect(compose.services[name].healthcheck, name).toBeDefined();
     expect(compose.services.timescaledb.image).toMatch(/^timescale\/timescaledb:/);
     expect(compose.services.gateway.command).toEqual(['npm', 'run', 'gateway']);

@@ -60,7 +60,7 @@ describe('simulate (end to end, bare broker)', () => {
     try {
       const ledgerPath = join(directory, 'concentrators.json');
       const run = await runCli([
-        '--broker', `mqtt://127.0.0.1:${broker.port}`,
+        '--bare-broker', '--broker', `mqtt://127.0.0.1:${broker.port}`,
         '--meters', '12', '--concentrators', '3', '--batch', '40', '--qos', '1',
         '--from', FROM, '--to', '2025-03-10T00:00:00Z',
         '--seed', 'e2e', '--faults', FAULTS, '--ledger', ledgerPath, '--json',
@@ -82,7 +82,7 @@ describe('simulate (end to end, bare broker)', () => {
       expect(summary.faults.gap).toBeGreaterThan(0);
       expect(view.stored.size).toBe(12 * 192 - summary.faults.gap - summary.faults.invalid);
       expect(broker.received.every((p) => /^concentrators\/DCU-000[1-3]\/readings$/.test(p.topic))).toBe(true);
-      expect(new Set(broker.received.map((p) => p.clientId))).toEqual(new Set(['sim-DCU-0001', 'sim-DCU-0002', 'sim-DCU-0003']));
+      expect(new Set(broker.received.map((p) => p.clientId))).toEqual(new Set(['DCU-0001:sim', 'DCU-0002:sim', 'DCU-0003:sim']));
     } finally {
       await broker.close();
     }
@@ -95,7 +95,7 @@ describe('simulate (end to end, bare broker)', () => {
     const port = broker.port;
     const ledgerPath = join(directory, 'restart.json');
     const running = runCli([
-      '--broker', `mqtt://127.0.0.1:${port}`,
+      '--bare-broker', '--broker', `mqtt://127.0.0.1:${port}`,
       '--meters', '6', '--batch', '3', '--qos', '1', '--rate', '150', '--inflight', '4',
       '--from', FROM, '--to', '2025-03-09T00:00:00Z',
       '--seed', 'restart', '--faults', FAULTS, '--ledger', ledgerPath, '--json',
@@ -128,7 +128,7 @@ describe('simulate (end to end, bare broker)', () => {
     try {
       const ledgerPath = join(directory, 'stall.json');
       const running = runCli([
-        '--broker', `mqtt://127.0.0.1:${broker.port}`, '--meters', '4', '--batch', '4', '--rate', '100', '--ack-timeout', '1',
+        '--bare-broker', '--broker', `mqtt://127.0.0.1:${broker.port}`, '--meters', '4', '--batch', '4', '--rate', '100', '--ack-timeout', '1',
         '--from', FROM, '--to', '2025-03-09T00:00:00Z', '--seed', 'stall', '--faults', FAULTS, '--ledger', ledgerPath, '--json',
       ]);
       await until(() => broker.stalled >= 4, running);
@@ -152,7 +152,7 @@ describe('simulate (end to end, bare broker)', () => {
     try {
       const ledgerPath = join(directory, 'qos0.json');
       const run = await runCli([
-        '--broker', `mqtt://127.0.0.1:${broker.port}`, '--meters', '3', '--qos', '0',
+        '--bare-broker', '--broker', `mqtt://127.0.0.1:${broker.port}`, '--meters', '3', '--qos', '0',
         '--from', FROM, '--to', '2025-03-08T12:00:00Z', '--seed', 'q0', '--ledger', ledgerPath, '--json',
       ]);
       expect(run.code, run.stderr).toBe(0);
@@ -170,7 +170,7 @@ describe('simulate (end to end, bare broker)', () => {
     const key = secretKeyFor('creds', null);
     const broker = await startRecordingBroker(0, [], { credentials: (id, password) => password === deviceSecret(key, id) });
     try {
-      const args = ['--broker', `mqtt://127.0.0.1:${broker.port}`, '--meters', '2', '--from', FROM, '--to', '2025-03-08T01:00:00Z', '--seed', 'creds', '--json'];
+      const args = ['--bare-broker', '--broker', `mqtt://127.0.0.1:${broker.port}`, '--meters', '2', '--from', FROM, '--to', '2025-03-08T01:00:00Z', '--seed', 'creds', '--json'];
       const accepted = await runCli(args);
       expect(accepted.code, accepted.stderr).toBe(0);
       expect(broker.received.length).toBe(8);
@@ -186,7 +186,7 @@ describe('simulate (end to end, bare broker)', () => {
   it('refuses bad options, listing every problem, with exit code 1', async () => {
     const run = await runCli(['--meters', '0', '--interval', '700', '--faults', 'gap=2', '--from', '2025-03-08T00:00:00', '--provision']);
     expect(run.code).toBe(1);
-    for (const problem of ['--meters:', '--interval: must be one of', '--faults: gap: probability', '--from: "2025-03-08T00:00:00" is not an ISO 8601 instant']) {
+    for (const problem of ['--meters:', '--interval: must be one of', '--faults: gap: probability', '--from: "2025-03-08T00:00:00" is neither an ISO 8601 instant']) {
       expect(run.stderr).toContain(problem);
     }
   });

@@ -1,10 +1,13 @@
 /**
  * `npm run simulate -- [options]`: parses options, runs the simulation, prints the summary, exits with
- * 0 (everything acknowledged), 1 (bad options or provisioning failed), 2 (messages failed) or 130
- * (stopped by SIGINT/SIGTERM, everything sent was acknowledged).
+ * 0 (everything acknowledged), 1 (bad options or provisioning failed), 2 (messages failed), 3 (the broker
+ * is not the API's: one line, no summary), 4 (--reconcile found differences) or 130 (stopped by
+ * SIGINT/SIGTERM, everything sent was acknowledged).
  */
 import { parseArguments } from './config.js';
 import { createProgressReporter } from './run/progress.js';
+import { describeDifferences } from './run/api-reconcile.js';
+import { BrokerRefusal } from './run/broker-check.js';
 import { runSimulation } from './run/simulation.js';
 import type { RunSummary } from './run/run-stats.js';
 
@@ -28,19 +31,47 @@ async function main(): Promise<number> {
       stop: stop.signal,
       abort: abort.signal,
     });
-    process.stdout.write(config.json ? `${JSON.stringify(result.summary)}\n` : formatSummary(result.summary, config.ledgerPath));
+    const reconcile = result.reconcile && { meters: result.reconcile.meters, differences: result.reconcile.differences };
+    process.stdout.write(
+      config.json ? `${JSON.stringify(reconcile ? { ...result.summary, reconcile } : result.summary)}\n` : formatSummary(result.summary, config.ledgerPath),
+    );
+    if (result.reconcile) {
+      const { meters, differences } = result.reconcile;
+      if (differences.length === 0) process.stderr.write(`reconcile: all ${meters} meters match the API to the mWh\n`);
+      else {
+        const lines = describeDifferences(result.reconcile);
+        process.stderr.write(
+          `reconcile: ${differences.length} of ${meters} meters differ from the API\n` +
+            lines.slice(0, 50).map((l) => `  ${l}\n`).join('') +
+            (lines.length > 50 ? `  ... and ${lines.length - 50} more (all of them in the --json summary)\n` : ''),
+        );
+      }
+    }
     return result.exitCode;
   } catch (error) {
+    if (error instanceof BrokerRefusal) {
+      process.stderr.write(`simulate: refused: ${error.message}\n`);
+      return 3;
+    }
     process.stderr.write(`simulate: ${(error as Error).message}\n`);
     return 1;
   }
 }
 
 function formatSummary(s: RunSummary, ledgerPath: string | null): string {
-  const latency = s.ackLatencyMs.p50 === null ? 'n/a (QoS 0)' : `p50 ${s.ackLatencyMs.p50} ms, p99 ${s.ackLatencyMs.p99} ms`;
+  const latency =
+    s.qos === 0 ? 'none at QoS 0' : s.ackLatencyMs.p50 === null ? 'nothing acknowledged' : `p50 ${s.ackLatencyMs.p50} ms, p99 ${s.ackLatencyMs.p99} ms`;
+  const check = {
+    stored: 'verified: an acknowledged reading was found through the API',
+    address: 'an address the API lists (not checked by data: no --token)',
+    unverified: 'NOT verified: acknowledgements are the broker\'s alone',
+  }[s.brokerCheck];
   return [
     `${s.mode} done in ${(s.elapsedMs / 1000).toFixed(1)} s: ${s.meters} meters, ${s.devices} devices, QoS ${s.qos}`,
-    `messages: ${s.sent} sent, ${s.acked} acked, ${s.failed} failed, ${s.resent} resent after ${s.reconnects} reconnections`,
+    `broker: ${s.broker}, ${check}`,
+    s.qos === 1
+      ? `messages: ${s.sent} sent, ${s.acked} acked, ${s.failed} failed, ${s.resent} resent after ${s.reconnects} reconnections`
+      : `messages: ${s.sent} sent at QoS 0 (nothing is acknowledged), ${s.failed} failed, ${s.reconnects} reconnections`,
     `readings: ${s.readingsAcked} in the ledger (${s.readingsPerSec}/s), ` +
       `${s.invalidSent} invalid and ${s.duplicatesSent} duplicates sent`,
     `ack latency: ${latency}; peak memory ${s.peakRssMb} MiB`,

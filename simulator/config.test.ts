@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { buildProgram, toConfig, type SimulatorConfig } from './config.js';
 
+delete process.env.BILLING_ADMIN_TOKEN; // the options under test come from the command line only
+
 const NOW = Date.parse('2026-03-08T10:07:00Z');
 
 function parse(...args: string[]) {
@@ -18,7 +20,9 @@ function config(...args: string[]): SimulatorConfig {
 describe('options', () => {
   it('defaults to a live, mixed fleet of 10 meters connecting directly at QoS 1', () => {
     expect(config()).toMatchObject({
-      brokerUrl: 'mqtt://localhost:1883',
+      brokerUrl: null,
+      bareBroker: false,
+      reconcile: false,
       meters: 10,
       concentrators: 0,
       intervalSeconds: 900,
@@ -52,5 +56,28 @@ describe('options', () => {
       '--duration is for live mode; it cannot be combined with --from',
       '--speed is for live mode; it cannot be combined with --from',
     ]);
+  });
+
+  it('reads a bare date as local midnight in --timezone (the accounts\' zone), an instant as given', () => {
+    const ny = config('--from', '2026-10-01', '--to', '2026-11-01');
+    expect(ny.mode).toEqual({ kind: 'backfill', fromMs: Date.parse('2026-10-01T04:00:00Z'), toMs: Date.parse('2026-11-01T04:00:00Z') });
+    const berlin = config('--from', '2026-10-01', '--to', '2026-10-26', '--timezone', 'Europe/Berlin');
+    // Berlin leaves summer time on 2026-10-25: midnight of the 26th is at UTC+1.
+    expect(berlin.mode).toEqual({ kind: 'backfill', fromMs: Date.parse('2026-09-30T22:00:00Z'), toMs: Date.parse('2026-10-25T23:00:00Z') });
+    expect(config('--from', '2026-10-01T00:00:00Z', '--to', '2026-10-02T00:00:00Z').mode).toMatchObject({ fromMs: Date.parse('2026-10-01T00:00:00Z') });
+    expect(config('--start', '2026-03-08', '--speed', '96').mode).toMatchObject({ kind: 'live', startMs: Date.parse('2026-03-08T05:00:00Z') });
+  });
+
+  it('refuses what cannot be checked: --reconcile without a token or at QoS 0, --bare-broker with an API task', () => {
+    const result = parse('--from', '2026-03-01', '--reconcile', '--qos', '0', '--bare-broker', '--provision', '--token', 't');
+    expect('errors' in result && result.errors).toEqual([
+      '--bare-broker needs --broker',
+      '--bare-broker cannot be combined with --provision (it uses no API)',
+      '--bare-broker cannot be combined with --reconcile (it uses no API)',
+      '--reconcile needs --qos 1: at QoS 0 nothing proves what the gateway received',
+    ]);
+    const noToken = parse('--from', '2026-03-01', '--reconcile');
+    expect('errors' in noToken && noToken.errors).toEqual(['--reconcile needs --token (or BILLING_ADMIN_TOKEN) to read the stored readings']);
+    expect('errors' in parse('--from', '2026-13-01') && parse('--from', '2026-13-01')).toMatchObject({ errors: ['--from: "2026-13-01" does not exist in America/New_York'] });
   });
 });

@@ -3,6 +3,7 @@
  * once (every problem listed), and the result is a typed `SimulatorConfig` passed down.
  */
 import { Command, Option } from 'commander';
+import { DateTime } from 'luxon';
 import { z } from 'zod';
 import { INTERVAL_SECONDS, MAX_READINGS_PER_MESSAGE, parseInstant, type IntervalSeconds } from '../common/reading.js';
 import { FLEET_PROFILES, alignDown, parseFaultSpec, FaultSpecError, type FaultSpec, type FleetProfile } from './generator/index.js';
@@ -29,7 +30,10 @@ export interface LiveMode {
 }
 
 export interface SimulatorConfig {
-  brokerUrl: string;
+  /** The broker given with --broker; null: the one the API serves (GET /v1). */
+  brokerUrl: string | null;
+  /** --bare-broker: no API at all; acknowledgements are the broker's alone, nothing is verified. */
+  bareBroker: boolean;
   apiUrl: string;
   /** Admin bearer token for provisioning. */
   token: string | null;
@@ -59,6 +63,8 @@ export interface SimulatorConfig {
   idPrefix: string;
   faults: FaultSpec;
   ledgerPath: string | null;
+  /** At the end, compare the ledger with what the API stored; any difference exits 4. */
+  reconcile: boolean;
   json: boolean;
   giveUpAfterMs: number;
   /** QoS 1: reconnect and resend when an acknowledgement takes longer than this, ms. */
@@ -69,8 +75,9 @@ export interface SimulatorConfig {
 export function buildProgram(): Command {
   return new Command('simulate')
     .description('Simulate a fleet of smart meters publishing interval readings over MQTT (see simulator/README.md).')
-    .option('--broker <url>', 'MQTT broker (mqtt://, mqtts://, ws://)', 'mqtt://localhost:1883')
-    .option('--api <url>', 'billing REST API, for --provision', 'http://localhost:3000')
+    .option('--broker <url>', 'MQTT broker (mqtt://, mqtts://, ws://); default: the broker the API serves (GET /v1)')
+    .option('--api <url>', 'billing REST API: where the broker is learned, and what is provisioned and verified', 'http://localhost:3000')
+    .option('--bare-broker', 'no billing API: publish to --broker and trust its acknowledgements (nothing verified)', false)
     .addOption(new Option('--token <token>', 'admin bearer token for --provision').env('BILLING_ADMIN_TOKEN'))
     .option('--provision', 'create tariff, accounts, meters and concentrators first (idempotent)', false)
     .option('--tariff <id>', 'existing tariff to give the meters at --provision (default: create the simulator tariff)')
@@ -83,9 +90,9 @@ export function buildProgram(): Command {
     .option('--rate <r>', 'cap on messages per second for the whole process')
     .option('--connections <c>', 'simultaneous MQTT connections (default: one per device)')
     .option('--inflight <n>', 'unacknowledged messages per device', '8')
-    .option('--from <iso>', 'backfill from this instant (with offset), inclusive')
-    .option('--to <iso>', 'backfill: until this instant, exclusive (default now); live: stop there')
-    .option('--start <iso>', 'live: simulated clock at start (default now)')
+    .option('--from <iso>', 'backfill from this instant (with offset), or date (local midnight in --timezone), inclusive')
+    .option('--to <iso>', 'backfill: until this instant or date, exclusive (default now); live: stop there')
+    .option('--start <iso>', 'live: simulated clock at start, instant or date (default now)')
     .option('--speed <x>', 'live: simulated seconds per real second', '1')
     .option('--duration <seconds>', 'live: stop after this many wall-clock seconds')
     .addOption(new Option('--profile <profile>', 'load profile').choices([...FLEET_PROFILES]).default('mixed'))
@@ -96,6 +103,7 @@ export function buildProgram(): Command {
     .option('--id-prefix <prefix>', 'prefix of every id (meters <prefix>MTR-000001)', '')
     .option('--faults <spec>', 'duplicate=p,reorder=p,invalid=p,gap=p,late=p,conflict=p', '')
     .option('--ledger <file>', 'write what was acknowledged as valid to this JSON file')
+    .option('--reconcile', 'at the end, compare the ledger with the readings the API stored; exit 4 on any difference', false)
     .option('--json', 'print the final summary as one JSON line', false)
     .option('--give-up <seconds>', 'a device unable to connect for this long gives up', '120')
     .option('--ack-timeout <seconds>', 'QoS 1: reconnect and resend when a PUBACK takes longer', '30')
@@ -106,14 +114,22 @@ export function buildProgram(): Command {
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number({ message: 'must be a number' }).int('must be an integer').min(min).max(max);
 const positive = z.coerce.number({ message: 'must be a number' }).positive('must be > 0').finite();
-const instant = z.string().transform((text, ctx) => {
-  const ms = parseInstant(text);
-  if (ms === null) ctx.addIssue({ code: 'custom', message: `"${text}" is not an ISO 8601 instant with Z or an offset` });
-  return ms ?? 0;
+/** An instant with Z or an offset, or a bare date (`2026-10-01`): midnight of that day in `zone`. */
+const instant = z.string().refine((text) => BARE_DATE.test(text) || parseInstant(text) !== null, {
+  error: (issue) => `"${String(issue.input)}" is neither an ISO 8601 instant with Z or an offset nor a date YYYY-MM-DD`,
 });
+const BARE_DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** Epoch ms of an instant, or of local midnight in `zone` for a bare date; null when the date does not exist. */
+export function instantIn(text: string, zone: string): number | null {
+  if (!BARE_DATE.test(text)) return parseInstant(text);
+  const local = DateTime.fromISO(text, { zone });
+  return local.isValid ? local.toMillis() : null;
+}
 
 const rawSchema = z.object({
-  broker: z.string().regex(/^(mqtts?|wss?|tcp):\/\//, 'must be an mqtt://, mqtts://, ws:// or wss:// URL'),
+  broker: z.string().regex(/^(mqtts?|wss?|tcp):\/\//, 'must be an mqtt://, mqtts://, ws:// or wss:// URL').optional(),
+  bareBroker: z.boolean(),
   api: z.url('must be a URL'),
   token: z.string().optional().transform((token) => token || undefined), // an empty variable is no token
   provision: z.boolean(),
@@ -142,6 +158,7 @@ const rawSchema = z.object({
   idPrefix: z.string().regex(/^[A-Za-z0-9._-]{0,40}$/, 'letters, digits, ".", "_", "-" only (at most 40)'),
   faults: z.string(),
   ledger: z.string().min(1).optional(),
+  reconcile: z.boolean(),
   json: z.boolean(),
   giveUp: positive,
   ackTimeout: positive,
@@ -169,24 +186,39 @@ export function toConfig(options: Record<string, unknown>, now = Date.now()): Pa
 
   if (o.provision && !o.token) errors.push('--provision needs --token (or BILLING_ADMIN_TOKEN)');
   if (o.tariff && !o.provision) errors.push('--tariff is only used with --provision');
+  if (o.bareBroker) {
+    if (!o.broker) errors.push('--bare-broker needs --broker');
+    if (o.provision) errors.push('--bare-broker cannot be combined with --provision (it uses no API)');
+    if (o.reconcile) errors.push('--bare-broker cannot be combined with --reconcile (it uses no API)');
+  }
+  if (o.reconcile && !o.token) errors.push('--reconcile needs --token (or BILLING_ADMIN_TOKEN) to read the stored readings');
+  if (o.reconcile && o.qos !== '1') errors.push('--reconcile needs --qos 1: at QoS 0 nothing proves what the gateway received');
+  const at = (option: 'from' | 'to' | 'start'): number | undefined => {
+    const text = o[option];
+    if (text === undefined) return undefined;
+    const ms = instantIn(text, o.timezone);
+    if (ms === null) errors.push(`--${option}: "${text}" does not exist in ${o.timezone}`);
+    return ms ?? 0;
+  };
+  const times = { from: at('from'), to: at('to'), start: at('start') };
   let mode: BackfillMode | LiveMode;
-  if (o.from !== undefined) {
+  if (times.from !== undefined) {
     for (const liveOnly of ['start', 'duration'] as const) {
       if (o[liveOnly] !== undefined) errors.push(`--${liveOnly} is for live mode; it cannot be combined with --from`);
     }
     if (options.speed !== '1' && options.speed !== undefined) {
       errors.push('--speed is for live mode; it cannot be combined with --from');
     }
-    const toMs = o.to ?? alignDown(now, intervalSeconds);
-    if (toMs <= o.from) errors.push('--to must be after --from');
-    mode = { kind: 'backfill', fromMs: o.from, toMs };
+    const toMs = times.to ?? alignDown(now, intervalSeconds);
+    if (toMs <= times.from) errors.push('--to must be after --from');
+    mode = { kind: 'backfill', fromMs: times.from, toMs };
   } else {
-    if (o.to !== undefined && o.start !== undefined && o.to <= o.start) errors.push('--to must be after --start');
+    if (times.to !== undefined && times.start !== undefined && times.to <= times.start) errors.push('--to must be after --start');
     mode = {
       kind: 'live',
-      startMs: o.start ?? null,
+      startMs: times.start ?? null,
       speed: o.speed,
-      stopAtMs: o.to ?? null,
+      stopAtMs: times.to ?? null,
       durationMs: o.duration === undefined ? null : o.duration * 1000,
     };
   }
@@ -196,7 +228,8 @@ export function toConfig(options: Record<string, unknown>, now = Date.now()): Pa
   const devices = o.concentrators > 0 ? o.concentrators : o.meters;
   return {
     config: {
-      brokerUrl: o.broker,
+      brokerUrl: o.broker ?? null,
+      bareBroker: o.bareBroker,
       apiUrl: o.api.replace(/\/+$/, ''),
       token: o.token ?? null,
       provision: o.provision,
@@ -219,6 +252,7 @@ export function toConfig(options: Record<string, unknown>, now = Date.now()): Pa
       idPrefix: o.idPrefix,
       faults,
       ledgerPath: o.ledger ?? null,
+      reconcile: o.reconcile,
       json: o.json,
       giveUpAfterMs: o.giveUp * 1000,
       ackTimeoutMs: o.ackTimeout * 1000,

@@ -29,9 +29,12 @@ export function isCredentialRefusal(error: unknown): boolean {
   return error instanceof ConnectionRefusedError && REFUSED_FOR_GOOD.has(error.returnCode);
 }
 
-/** The MQTT client id of a device: stable, so the broker sees a reconnection as the same client. */
+/**
+ * The MQTT client id of a device: `<deviceId>:sim`. Stable, so the broker sees a reconnection as the same
+ * client; the device id, a colon and a suffix, as the gateway requires (a session is its device's own).
+ */
 export function clientIdOf(deviceId: string): string {
-  return `sim-${deviceId}`;
+  return `${deviceId}:sim`;
 }
 
 export function openConnection(device: DeviceIdentity, settings: ConnectionSettings): Promise<MqttClient> {

@@ -1,5 +1,6 @@
 /**
- * A minimal client of the billing REST API (CONTRACT.md section 3): bearer token, JSON bodies, errors in
+ * A minimal client of the billing REST API (CONTRACT.md section 3): bearer token (optional for public
+ * routes), JSON bodies, errors in
  * the contract's `{"error": {...}}` shape. Network errors and 5xx answers are retried three times; a 429
  * (the API's rate limit) is waited out as its Retry-After says, as often as it comes (at most 30 s each).
  */
@@ -8,6 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export interface ApiAnswer {
   status: number;
   body: unknown;
+  /** The Date header of the answer. */
+  date?: string;
 }
 
 export class ApiError extends Error {
@@ -24,22 +27,35 @@ export class ApiError extends Error {
 export class ApiClient {
   constructor(
     private readonly baseUrl: string,
-    private readonly token: string,
+    private readonly token: string | null,
     private readonly timeoutMs = 15_000,
   ) {}
 
   /** POSTs `body`; returns the answer whatever its status (callers decide what 404 or 409 mean). */
-  async post(path: string, body: unknown): Promise<ApiAnswer> {
+  post(path: string, body: unknown): Promise<ApiAnswer> {
+    return this.request('POST', path, body);
+  }
+
+  /** GETs `path`; returns the answer whatever its status. */
+  get(path: string): Promise<ApiAnswer> {
+    return this.request('GET', path);
+  }
+
+  private async request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<ApiAnswer> {
     for (let attempt = 1; ; attempt++) {
       try {
         const response = await fetch(`${this.baseUrl}${path}`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json', accept: 'application/json' },
-          body: JSON.stringify(body),
+          method,
+          headers: {
+            ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+            accept: 'application/json',
+          },
+          body: body === undefined ? undefined : JSON.stringify(body),
           signal: AbortSignal.timeout(this.timeoutMs),
         });
         const text = await response.text();
-        const answer = { status: response.status, body: parseJson(text) };
+        const answer = { status: response.status, body: parseJson(text), date: response.headers.get('date') ?? undefined };
         if (response.status === 429) {
           const retryAfter = Number(response.headers.get('retry-after'));
           await sleep(Math.min(30, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : 1) * 1000);
@@ -52,11 +68,17 @@ export class ApiClient {
         }
         return answer;
       } catch (error) {
-        if (attempt >= 3) throw new Error(`POST ${this.baseUrl}${path}: ${(error as Error).message}`);
+        if (attempt >= 3) throw new Error(`${method} ${this.baseUrl}${path}: ${networkReason(error)}`);
         await sleep(500 * attempt);
       }
     }
   }
+}
+
+/** `fetch failed` says nothing: the cause's code (ECONNREFUSED, ENOTFOUND) or message does. */
+function networkReason(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (error as Error).message;
 }
 
 function parseJson(text: string): unknown {

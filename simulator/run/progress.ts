@@ -16,6 +16,24 @@ export interface ProgressSnapshot {
   reconnects: number;
   /** Simulated time of the latest interval end (live mode). */
   clock: string | null;
+  /** Live: wall-clock epoch ms when the next interval completes (and is published); null otherwise. */
+  nextIntervalEndMs: number | null;
+  /** QoS 1: acknowledgement latency so far, ms; null at QoS 0. */
+  ackLatencyMs: { p50: number | null; p99: number | null } | null;
+}
+
+/** `next interval in 14m32s` (live) and `ack p50 12 ms p99 80 ms` (QoS 1), as far as they apply. */
+export function liveDetails(s: ProgressSnapshot, nowMs = Date.now()): string {
+  const parts: string[] = [];
+  if (s.nextIntervalEndMs !== null) {
+    const seconds = Math.max(0, Math.round((s.nextIntervalEndMs - nowMs) / 1000));
+    const at = new Date(Math.round(s.nextIntervalEndMs / 1000) * 1000).toISOString().slice(11, 19);
+    parts.push(`next interval at ${at} (in ${seconds >= 60 ? `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, '0')}s` : `${seconds}s`})`);
+  }
+  if (s.ackLatencyMs) {
+    parts.push(s.ackLatencyMs.p50 === null ? 'ack latency: none yet' : `ack p50 ${s.ackLatencyMs.p50} ms p99 ${s.ackLatencyMs.p99} ms`);
+  }
+  return parts.join(' | ');
 }
 
 export interface ProgressReporter {
@@ -33,35 +51,27 @@ export function createProgressReporter(options: {
 }
 
 class BarReporter implements ProgressReporter {
-  private readonly bar: cliProgress.SingleBar;
-  private started = false;
+  private bar: cliProgress.SingleBar | null = null;
 
-  constructor(stream: NodeJS.WritableStream) {
-    this.bar = new cliProgress.SingleBar(
-      {
-        stream,
-        format:
-          '{bar} {percentage}% | {value}/{total} readings generated | acked {readingsAcked} | ' +
-          'msgs {messagesAcked}/{messagesSent} | conn {connected} | {clock}',
-        hideCursor: true,
-        etaBuffer: 50,
-      },
-      cliProgress.Presets.shades_classic,
-    );
-  }
+  constructor(private readonly stream: NodeJS.WritableStream) {}
 
   update(s: ProgressSnapshot): void {
-    const payload = { ...s, clock: s.clock ?? '' };
-    if (!this.started) {
+    const payload = { ...s, clock: s.clock ?? '', details: liveDetails(s) };
+    if (!this.bar) {
+      // Live runs have no total: no bar and no percentage, but when the next interval completes.
+      const format =
+        s.total === null
+          ? 'live | {value} readings generated | acked {readingsAcked} | msgs {messagesAcked}/{messagesSent} | conn {connected} | {clock} | {details}'
+          : '{bar} {percentage}% | {value}/{total} readings generated | acked {readingsAcked} | ' +
+            'msgs {messagesAcked}/{messagesSent} | conn {connected} | {details}';
+      this.bar = new cliProgress.SingleBar({ stream: this.stream, format, hideCursor: true, etaBuffer: 50 }, cliProgress.Presets.shades_classic);
       this.bar.start(s.total ?? 0, s.collected, payload);
-      this.started = true;
     }
-    if (s.total === null) this.bar.setTotal(s.collected);
     this.bar.update(s.collected, payload);
   }
 
   stop(s: ProgressSnapshot): void {
-    if (this.started) {
+    if (this.bar) {
       this.update(s);
       this.bar.stop();
     }
@@ -92,9 +102,10 @@ class LineReporter implements ProgressReporter {
     const elapsed = ((now - this.startedAt) / 1000).toFixed(1);
     const generated = s.total === null ? `${s.collected}` : `${s.collected}/${s.total}`;
     const clock = s.clock ? ` clock=${s.clock}` : '';
+    const details = liveDetails(s);
     this.stream.write(
       `[simulate] ${elapsed}s generated=${generated} acked=${s.readingsAcked} ` +
-        `messages=${s.messagesAcked}/${s.messagesSent} connected=${s.connected} reconnects=${s.reconnects}${clock}\n`,
+        `messages=${s.messagesAcked}/${s.messagesSent} connected=${s.connected} reconnects=${s.reconnects}${clock}${details ? ` | ${details}` : ''}\n`,
     );
   }
 }

@@ -45,7 +45,16 @@ export interface RunSummary {
   /** Peak resident set size of the process, MiB. */
   peakRssMb: number;
   mode: 'backfill' | 'live';
+  /** The QoS the readings were published with. */
   qos: 0 | 1;
+  /** The broker published to. */
+  broker: string;
+  /**
+   * How it was checked to be the API's: `stored` (an acknowledged reading was found through the API),
+   * `address` (it is an address the API lists; no token to check more), `unverified` (--bare-broker, or no
+   * valid reading was acknowledged to check with).
+   */
+  brokerCheck: 'stored' | 'address' | 'unverified';
   meters: number;
   devices: number;
   /** Messages published again after a reconnection. */
@@ -67,7 +76,7 @@ export interface RunSummary {
 /** What the run knows beyond the counters: mode, fleet, ledger totals, fault counts. */
 export type SummaryFacts = Pick<
   RunSummary,
-  'mode' | 'qos' | 'meters' | 'devices' | 'readingsAcked' | 'invalidSent' | 'duplicatesSent' | 'faults'
+  'mode' | 'qos' | 'meters' | 'devices' | 'readingsAcked' | 'invalidSent' | 'duplicatesSent' | 'faults' | 'broker' | 'brokerCheck'
 >;
 
 export class RunStats {
@@ -116,6 +125,8 @@ export class RunStats {
       peakRssMb: round(this.peakRssBytes / 1024 / 1024, 1),
       mode: base.mode,
       qos: base.qos,
+      broker: base.broker,
+      brokerCheck: base.brokerCheck,
       meters: base.meters,
       devices: base.devices,
       resent: this.resent,
