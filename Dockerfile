@@ -11,6 +11,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./
+COPY app ./app
 COPY common ./common
 COPY gateway ./gateway
 COPY billing-api ./billing-api

@@ -42,7 +42,7 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
   };
 }
 
-/** Starts `entry` (e.g. gateway/main.ts) as its own process; resolves when it printed `readyText`. */
+/** Starts `entry` (e.g. app/gateway.main.ts) as its own process; resolves when it printed `readyText`. */
 export async function startProcess(entry: string, env: Record<string, string>, readyText = 'started', nodeArgs: string[] = []): Promise<ChildProcess> {
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },

@@ -522,7 +522,7 @@ describe('operations endpoints', () => {
   it('/readyz answers 200 with every check passing (database, migrations, broker)', async () => {
     const res = await stack.api('/readyz', { token: null });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ status: 'ready', checks: { database: true, migrations: true, broker: true } });
+    expect(res.body).toEqual({ status: 'ready', checks: { database: true, migrations: true, broker: true, ingestion: true } });
   });
 
   it('/metrics serves Prometheus text with ingestion and HTTP metrics to a staff token, and nothing without one', async () => {

@@ -109,7 +109,7 @@ describe('the compose entry points, started standalone as compose starts them', 
       // The gateway service answers its own health check and is scraped on GATEWAY_HTTP_PORT.
       const ready = await fetch(`http://127.0.0.1:${opsPort}/readyz`);
       expect(ready.status).toBe(200);
-      expect(await ready.json()).toEqual({ status: 'ready', checks: { database: true, broker: true } });
+      expect(await ready.json()).toEqual({ status: 'ready', checks: { database: true, broker: true, ingestion: true } });
       const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
       expect(metrics).toMatch(/^readings_ingested_total 1$/m);
       expect(metrics).toMatch(/^mqtt_connected_devices 0$/m);

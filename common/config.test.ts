@@ -212,7 +212,7 @@ describe('entry points', () => {
     for (const fn of cleanups) await fn().catch(() => {});
   });
 
-  it.each(['common/main.ts', 'gateway/main.ts', 'billing-api/main.ts'])('%s: a bad configuration is one line and exit code 1', async (entry) => {
+  it.each(['app/main.ts', 'app/gateway.main.ts', 'app/billing-api.main.ts'])('%s: a bad configuration is one line and exit code 1', async (entry) => {
     const exit = await runEntryPoint(entry, { MQTT_PORT: 'abc', API_PORT: '99999', LOG_LEVEL: 'noisy' });
     const line = expectOneLineError(exit, 'MQTT_PORT');
     // every bad variable in that one line
@@ -222,9 +222,9 @@ describe('entry points', () => {
   });
 
   it.each([
-    { entry: 'common/main.ts', variable: 'MQTT_PORT' },
-    { entry: 'gateway/main.ts', variable: 'MQTT_WS_PORT' },
-    { entry: 'billing-api/main.ts', variable: 'API_PORT' },
+    { entry: 'app/main.ts', variable: 'MQTT_PORT' },
+    { entry: 'app/gateway.main.ts', variable: 'MQTT_WS_PORT' },
+    { entry: 'app/billing-api.main.ts', variable: 'API_PORT' },
   ])('$entry: a port already in use ($variable) is one line and exit code 1', async ({ entry, variable }) => {
     const blocker = await listenOn();
     cleanups.push(() => new Promise((r) => blocker.close(() => r())));

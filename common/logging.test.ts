@@ -10,7 +10,7 @@ import { createDatabase } from '../test/support/database.js';
 import { connectDevice, connectRefused, endClient, publishAcked } from '../test/support/mqtt.js';
 import { loadConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { startStack, type Stack } from './stack.js';
+import { startStack, type Stack } from '../test/support/stack.js';
 
 const ADMIN = 'logging-test-admin-token-0123456789';
 let stack: Stack;

@@ -12,7 +12,7 @@ import { freePort } from './db.js';
 
 async function start(dataDir: string, ports: { mqtt: number; ws: number; api: number }) {
   const { DATABASE_URL: _, BILLING_ADMIN_TOKEN: __, ...env } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'common/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'app/main.ts'], {
     env: { ...env, DATA_DIR: dataDir, MQTT_PORT: String(ports.mqtt), MQTT_WS_PORT: String(ports.ws), API_PORT: String(ports.api), LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

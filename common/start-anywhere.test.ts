@@ -22,10 +22,10 @@ interface Started {
   stop(): Promise<number | null>;
 }
 
-/** `node --import tsx common/main.ts` in `cwd` with embedded defaults; resolves once it started or exited. */
+/** `node --import tsx app/main.ts` in `cwd` with embedded defaults; resolves once it started or exited. */
 async function startProduct(cwd: string, env: Record<string, string>): Promise<Started> {
   const { DATABASE_URL: _, BILLING_ADMIN_TOKEN: __, ...rest } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'common/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'app/main.ts'], {
     cwd,
     env: { ...rest, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

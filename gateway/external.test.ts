@@ -51,7 +51,7 @@ function portAnswers(port: number): Promise<boolean> {
   });
 }
 
-/** A gateway process (gateway/main.ts) with its whole output kept, across its lives. */
+/** A gateway process (app/gateway.main.ts) with its whole output kept, across its lives. */
 interface GatewayProcess {
   name: string;
   child: ChildProcess;
@@ -62,7 +62,7 @@ interface GatewayProcess {
 }
 
 function startExternalGateway(name: string, env: Record<string, string>): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'app/gateway.main.ts'], {
     env: { ...process.env, LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -19,7 +19,7 @@ import { connectDevice, endClient, publishAcked, reading, slot } from '../test/s
 import { loadConfig } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { hashSecret } from '../common/secrets.js';
-import { startStack } from '../common/stack.js';
+import { startStack } from '../test/support/stack.js';
 import { LOGGED_TEXT_CHARS } from './client-text.js';
 
 const BASE = '2026-02-01T00:00:00Z';

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../common/config.js';
 import { freePort } from '../common/db.js';
 import { createLogger } from '../common/logger.js';
-import { describeStack, startStack } from '../common/stack.js';
+import { describeStack, startStack } from '../test/support/stack.js';
 import { storageModes } from '../test/support/database.js';
 import { connectDevice, endClient, publishAcked, reading } from '../test/support/mqtt.js';
 import { startTestStack, TEST_ADMIN_TOKEN, type TestStack } from '../test/support/stack.js';
@@ -206,7 +206,7 @@ describe('TLS files at start-up', () => {
   it('is one line on stderr and exit code 1 from the process', async () => {
     const missing = join(dir, 'missing.pem');
     const { TLS_CERT_FILE: _, TLS_KEY_FILE: __, ...env } = process.env;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'app/gateway.main.ts'], {
       env: { ...env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', TLS_CERT_FILE: missing, TLS_KEY_FILE: cert.keyFile, LOG_LEVEL: 'silent' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

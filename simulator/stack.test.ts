@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../common/config.js';
 import { freePort } from '../common/db.js';
 import { createLogger } from '../common/logger.js';
-import { startStack, type Stack } from '../common/stack.js';
+import { startStack, type Stack } from '../test/support/stack.js';
 import { mwhToWhString } from '../common/reading.js';
 import { createTestDatabase, storageModes, type TestDatabase } from '../test/support/database.js';
 import { startGatewayProcess } from '../test/support/processes.js';

@@ -1,5 +1,5 @@
 /**
- * Billing scenarios, against the stack running as its own process (`common/main.ts`: broker, gateway and
+ * Billing scenarios, against the stack running as its own process (`app/main.ts`: broker, gateway and
  * API in one process, as `npm start` runs them).
  *
  * billRun: `accounts` accounts with one 15-minute meter each on the example TOU tariff (tiers, TOU and flat
@@ -78,7 +78,7 @@ export async function billRunScenario(o: { quick: boolean; log: Log; accounts?: 
     o.log(`billRun: loaded ${rows.toLocaleString('en')} readings for ${accounts} meters in ${((performance.now() - t0) / 1000).toFixed(0)} s (${db.storage})`);
 
     const port = await freePort();
-    stack = await startProcess('common/main.ts', { ...stackEnv(db.url, token), API_PORT: String(port), MQTT_PORT: String(await freePort()) });
+    stack = await startProcess('app/main.ts', { ...stackEnv(db.url, token), API_PORT: String(port), MQTT_PORT: String(await freePort()) });
     const api = apiClient(port, token);
     const started = performance.now();
     const run = await api('/v1/billing-runs', { asOf: '2026-08-05T00:00:00Z' });
@@ -115,7 +115,7 @@ export async function freshnessScenario(o: { quick: boolean; log: Log; samples?:
   let apiOnly = null;
   try {
     const [port, mqttPort, dbPort] = [await freePort(), await freePort(), await freePort()];
-    stack = await startProcess('common/main.ts', { ...stackEnv(db.url, token), API_PORT: String(port), MQTT_PORT: String(mqttPort) });
+    stack = await startProcess('app/main.ts', { ...stackEnv(db.url, token), API_PORT: String(port), MQTT_PORT: String(mqttPort) });
     const api = apiClient(port, token);
     const now = Date.now();
     // A billing day eight days back: the open cycle holds at least a week.
@@ -185,7 +185,7 @@ export async function freshnessScenario(o: { quick: boolean; log: Log; samples?:
     loading = false;
     await backgroundLoad;
 
-    apiOnly = await startProcess('billing-api/main.ts', { ...stackEnv(db.url, token), API_PORT: String(dbPort) });
+    apiOnly = await startProcess('app/billing-api.main.ts', { ...stackEnv(db.url, token), API_PORT: String(dbPort) });
     const latency = async (p: number) => {
       const get = apiClient(p, token);
       for (let i = 0; i < 10; i++) await get('/v1/accounts/FRESH/charges');

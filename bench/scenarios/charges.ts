@@ -35,7 +35,7 @@ export async function chargesScenario(o: { meters: number; requests: number; log
     o.log(`charges: loaded ${rows.toLocaleString('en')} readings for ${o.meters} meters in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 
     const port = await freePort();
-    api = await startProcess('billing-api/main.ts', { DATABASE_URL: db.url, API_PORT: String(port), API_HOST: '127.0.0.1', BILLING_ADMIN_TOKEN: token, BILLING_CRON: 'off' });
+    api = await startProcess('app/billing-api.main.ts', { DATABASE_URL: db.url, API_PORT: String(port), API_HOST: '127.0.0.1', BILLING_ADMIN_TOKEN: token, BILLING_CRON: 'off' });
     const get = async (meter: number) => {
       const started = performance.now();
       const res = await fetch(`http://127.0.0.1:${port}/v1/meters/MTR-${meter}/charges?from=2026-07-01T00:00:00-07:00&to=2026-08-01T00:00:00-07:00`, {

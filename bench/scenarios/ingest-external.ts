@@ -211,7 +211,7 @@ export async function ingestExternalScenario(options: IngestExternalOptions) {
     // First the broker alone (before any gateway session exists, which Mosquitto would also queue for).
     const brokerSeconds = await brokerOnly(url, payloads, o);
 
-    gateway = await startProcess('gateway/main.ts', {
+    gateway = await startProcess('app/gateway.main.ts', {
       DATABASE_URL: db.url,
       MQTT_MODE: 'external',
       MQTT_URL: url,

@@ -61,7 +61,7 @@ export async function ingestSingleScenario(o: IngestSingleOptions) {
     await provisionBenchMeters(db.client, o.meters);
 
     const port = await freePort();
-    gateway = await startProcess('gateway/main.ts', { DATABASE_URL: db.url, MQTT_PORT: String(port), MQTT_WS_PORT: '0' });
+    gateway = await startProcess('app/gateway.main.ts', { DATABASE_URL: db.url, MQTT_PORT: String(port), MQTT_WS_PORT: '0' });
     const msgsPerSec = await drive(port, o);
     await stopProcess(gateway);
     gateway = null;

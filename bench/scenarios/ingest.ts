@@ -58,7 +58,7 @@ export async function ingestScenario(o: IngestOptions) {
     const total = o.connections * perConnection * o.batch;
 
     const port = await freePort();
-    gateway = await startProcess('gateway/main.ts', { DATABASE_URL: db.url, MQTT_PORT: String(port), MQTT_WS_PORT: '0' }, 'started', o.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`] : []);
+    gateway = await startProcess('app/gateway.main.ts', { DATABASE_URL: db.url, MQTT_PORT: String(port), MQTT_WS_PORT: '0' }, 'started', o.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`] : []);
     for (let c = 0; c < o.connections; c++) {
       clients.push(
         await new Promise<mqtt.MqttClient>((resolve, reject) => {

@@ -12,7 +12,7 @@ export async function memoryScenario(o: { connections: number }) {
   try {
     await provisionBenchMeters(db.client, o.connections);
     const port = await freePort();
-    gateway = await startProcess('gateway/main.ts', { DATABASE_URL: db.url, MQTT_PORT: String(port), MQTT_WS_PORT: '0' });
+    gateway = await startProcess('app/gateway.main.ts', { DATABASE_URL: db.url, MQTT_PORT: String(port), MQTT_WS_PORT: '0' });
     const idleRssMb = rssMb(gateway.pid!);
     const t0 = performance.now();
     for (let i = 0; i < o.connections; i += 200) {

@@ -1,10 +1,91 @@
-/** The real stack (broker, gateway, API) in the test process, on free ports, against a fresh database. */
-import { loadConfig } from '../../common/config.js';
-import { createLogger } from '../../common/logger.js';
-import { startStack, type Stack } from '../../common/stack.js';
-import { createDatabase, type StorageMode } from './database.js';
+/**
+ * The real stack (broker, gateway, API) in the test process, on free ports, against a fresh database,
+ * started by the same app/ functions the processes run. `Stack` is a flat view of what tests reach into.
+ */
+import type { BillingComponents, ScheduledJob } from '../../billing-api/billing/index.js';
+import { loadConfig, type Config } from '../../common/config.js';
+import type { Pool } from '../../common/db.js';
+import { createLogger, type Logger } from '../../common/logger.js';
+import type { Metrics } from '../../common/metrics.js';
+import type { StorageMode } from '../../common/migrate.js';
+import { startAllInOne } from '../../app/all-in-one.js';
+import type { RunningProcess } from '../../app/process.js';
+import { startBillingApiService } from '../../app/wire-billing-api.js';
+import { startGatewayService, type WiredGateway } from '../../app/wire-gateway.js';
+import type { ExternalGateway } from '../../gateway/external.js';
+import type { Gateway } from '../../gateway/gateway.js';
+import { createDatabase } from './database.js';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+
+export interface Stack {
+  pool: Pool;
+  databaseUrl: string;
+  databaseMode: 'external' | 'embedded';
+  storageMode: StorageMode;
+  metrics: Metrics;
+  /** the embedded gateway (MQTT_MODE=embedded) */
+  gateway: Gateway | null;
+  /** the subscriber of an external broker (MQTT_MODE=external) */
+  externalGateway: ExternalGateway | null;
+  ports: { mqtt: number | null; ws: number | null; api: number | null; mqtts: number | null; ops: number | null };
+  generatedAdminToken: string | null;
+  billing: BillingComponents | null;
+  billingJob: ScheduledJob | null;
+  /** the start-up summary the process prints */
+  summary(): string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts what `npm start` (gateway and API), `npm run gateway` (gateway only) or `npm run billing-api`
+ * (API only) starts, in this process.
+ */
+export async function startStack({ config, log, components }: { config: Config; log: Logger; components: { gateway: boolean; api: boolean } }): Promise<Stack> {
+  if (components.gateway && components.api) {
+    const p = await startAllInOne(config, log);
+    return flatten(p, p.database, p.metrics, p.gateway, { billing: p.billing, api: p.api });
+  }
+  if (components.gateway) {
+    const p = await startGatewayService(config, log);
+    return { ...flatten(p, p.database, p.metrics, p.gateway, null), ports: { ...gatewayPorts(p.gateway), api: null, ops: p.ops?.port ?? null } };
+  }
+  const p = await startBillingApiService(config, log);
+  return flatten(p, p.database, p.metrics, null, { billing: p.billing, api: p.api });
+}
+
+function gatewayPorts(gateway: WiredGateway | null) {
+  return gateway?.kind === 'embedded' ? gateway.ports : { mqtt: null, ws: null, mqtts: null };
+}
+
+function flatten(
+  running: RunningProcess,
+  database: { pool: Pool; url: string; mode: 'external' | 'embedded'; storageMode: StorageMode },
+  metrics: Metrics,
+  gateway: WiredGateway | null,
+  api: { billing: BillingComponents; api: { port: number; generatedAdminToken: string | null; billingJob: ScheduledJob | null } } | null,
+): Stack {
+  return {
+    pool: database.pool,
+    databaseUrl: database.url,
+    databaseMode: database.mode,
+    storageMode: database.storageMode,
+    metrics,
+    gateway: gateway?.kind === 'embedded' ? gateway.gateway : null,
+    externalGateway: gateway?.kind === 'external' ? gateway.gateway : null,
+    ports: { ...gatewayPorts(gateway), api: api?.api.port ?? null, ops: null },
+    generatedAdminToken: api?.api.generatedAdminToken ?? null,
+    billing: api?.billing ?? null,
+    billingJob: api?.api.billingJob ?? null,
+    summary: () => running.summary(),
+    stop: () => running.stop(),
+  };
+}
+
+/** The start-up summary of a stack: where everything listens, the database mode, a generated admin token. */
+export function describeStack(stack: Stack, _config?: Config): string[] {
+  return stack.summary();
+}
 
 export interface TestStack extends Stack {
   mqttUrl: string;
