@@ -1,7 +1,7 @@
 /**
  * Public API of the rating core (see README.md). Everything here is pure: no database, broker or clock.
  */
-export { rateWindow, type BillingDemand, type Charges, type DemandHistoryEntry, type RatedPiece, type RateWindowInput } from './rate.js';
+export { peakDemandKw, rateWindow, type BillingDemand, type Charges, type DemandHistoryEntry, type RatedPiece, type RateWindowInput } from './rate.js';
 export { classifyInterval, type IntervalClassification } from './compiled-tariff.js';
 export { resolveTariffTimeline, type TariffAssignment, type TariffTimelineEntry } from './timeline.js';
 export type { Coverage, MeterInterval, Quality, TimeSpan } from './intervals.js';

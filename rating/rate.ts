@@ -25,7 +25,8 @@ import {
 } from './intervals.js';
 import type { ChargeLine, PieceContext, PricedLine, TaxLine } from './lines.js';
 import { price } from './lines.js';
-import { daysInMonth, dayNumberOf, type ZoneClock } from './local-time.js';
+import type { ZoneClock } from './local-time.js';
+import type { TariffDocument } from './tariff.schema.js';
 import { Dec, formatDecimal, formatMoney, fromMilli, ZERO } from './money.js';
 import { allNumbers, isZeroMwh } from './mwh.js';
 import { piecesOfWindow, type TariffTimelineEntry } from './timeline.js';
@@ -229,26 +230,20 @@ function ratePiece(piece: PieceContext, context: { reference: TimeSpan; history:
 }
 
 /**
- * The ratchet: lookbackPercent x the highest peak among the preceding cycles that end by the start of the
- * reference (the billing cycle, or the window), start within `horizonMonths` local calendar months before
- * it, and whose month is flagged (the local month of the cycle's middle instant). Null when none counts.
+ * The ratchet: lookbackPercent x the highest peak among the preceding billing cycles looked back: the
+ * `horizonMonths` latest cycles of the history that end by the start of the reference (the billing cycle,
+ * or the window), counting only those whose month is flagged (the local month of the cycle's middle
+ * instant). The history lists every preceding cycle (0 kW for a cycle without readings). Null when none
+ * counts.
  */
-function ratchetOf(
-  billingDemand: NonNullable<CompiledTariff['billingDemand']>,
-  clock: ZoneClock,
-  reference: TimeSpan,
-  history: DemandHistoryEntry[],
-): Ratchet | null {
-  const start = clock.localTime(reference.from);
-  const horizonMonth = start.month - billingDemand.horizonMonths;
-  const horizonYear = start.year + Math.floor((horizonMonth - 1) / 12);
-  const month = ((((horizonMonth - 1) % 12) + 12) % 12) + 1;
-  const day = Math.min(start.day, daysInMonth(horizonYear, month));
-  const horizon = clock.startOfDay(dayNumberOf(horizonYear, month, day));
+function ratchetOf(billingDemand: NonNullable<CompiledTariff['billingDemand']>, clock: ZoneClock, reference: TimeSpan, history: DemandHistoryEntry[]): Ratchet | null {
+  const looked = history
+    .filter((entry) => entry.to <= reference.from)
+    .sort((a, b) => b.from - a.from)
+    .slice(0, billingDemand.horizonMonths);
   let best: DemandHistoryEntry | null = null;
   let bestKw = ZERO;
-  for (const entry of history) {
-    if (entry.to > reference.from || entry.from < horizon) continue;
+  for (const entry of looked) {
     const middle = clock.localTime(entry.from + Math.floor((entry.to - entry.from) / 2));
     if (!billingDemand.months[middle.month]) continue;
     const kw = new Dec(entry.peakKw);
@@ -256,6 +251,27 @@ function ratchetOf(
   }
   if (!best) return null;
   return { kw: bestKw.mul(billingDemand.percent), from: best.from, to: best.to, peakKw: bestKw, percent: billingDemand.percent };
+}
+
+/**
+ * The highest demand (kW, exact decimal string) of a meter's intervals in a span, measured as `tariff`
+ * measures demand (its demand window): what `demandHistory` takes for each preceding billing cycle.
+ */
+export function peakDemandKw(input: { tariff: TariffDocument; intervals: MeterInterval[]; span: TimeSpan; meterIntervalSeconds: number }): string {
+  const tariff = compileTariff(input.tariff);
+  const intervals = intervalsInWindow(input.intervals, input.span, input.meterIntervalSeconds);
+  const piece: PieceContext = {
+    tariff,
+    tariffId: input.tariff.id,
+    intervals,
+    numeric: allNumbers(intervals),
+    share: new Dec(1),
+    days: 0,
+    months: ZERO,
+    billingDemandKw: ZERO,
+  };
+  const classes = intervals.map((interval) => tariff.classifier.classify(interval.start));
+  return formatDecimal(fromMilli(measureDemand(piece, classes).peak));
 }
 
 /** Net metering nets import against export across the window: not rated yet, so a window with export is refused. */
