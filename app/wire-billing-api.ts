@@ -13,8 +13,9 @@ import { createMetrics, type Metrics } from '../common/metrics.js';
 import { PortInUseError, readTlsFiles, type TlsMaterial } from '../gateway/gateway.js';
 import { describeDatabase, openDatabase, type Database } from './database.js';
 import { stopInReverse, type RunningProcess } from './process.js';
-import type { ReadinessCheck } from './readiness.js';
-import { readinessChecks } from './readiness.js';
+import { readinessChecks, type ReadinessCheck } from './readiness.js';
+
+export type { BillingComponents, ScheduledJob };
 
 /**
  * The billing services. `live`: this process's gateway feeds the running-charges store with every commit

@@ -17,6 +17,7 @@ import { stopInReverse, type RunningProcess } from './process.js';
 import { readinessChecks } from './readiness.js';
 
 export type OnCommitted = GatewayOptions['onCommitted'];
+export type { ExternalGateway, Gateway };
 
 interface GatewayHandle {
   /** listening (embedded) or subscribed (external), and close() not begun */

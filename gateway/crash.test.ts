@@ -9,7 +9,7 @@ import { createTestDatabase, storageModes, type TestDatabase } from '../test/sup
 import { connectDevice, endClient, publishAcked, reading, slot } from '../test/support/mqtt.js';
 import { freePort } from '../common/db.js';
 import { startGatewayProcess } from '../test/support/processes.js';
-import { ProvisioningService } from '../billing-api/provisioning.service.js';
+import { provisionMeters } from '../test/support/devices.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -31,15 +31,8 @@ describe.each(storageModes())('gateway killed with SIGKILL mid-stream (%s storag
   });
 
   it('loses and duplicates nothing', async () => {
-    const provisioning = new ProvisioningService(db.pool, 1024);
-    await provisioning.createAccount({ id: 'ACC-1', name: 'Crash test', timezone: 'UTC', billingDay: 1 });
-    const meterIds: string[] = [];
-    const secrets: Record<string, string> = {};
-    for (let m = 0; m < METERS; m++) {
-      const created = await provisioning.createMeter({ id: `MTR-${m}`, accountId: 'ACC-1', timezone: 'UTC', intervalSeconds: 900 });
-      meterIds.push(created.id);
-      secrets[created.id] = created.mqttPassword!;
-    }
+    const meterIds = Array.from({ length: METERS }, (_, m) => `MTR-${m}`);
+    const secrets = await provisionMeters(db.pool, { accountId: 'ACC-1', accountName: 'Crash test', meterIds });
     const port = await freePort();
     gateway = await startGateway(db.url, port, mode);
     const url = `mqtt://127.0.0.1:${port}`;
@@ -91,13 +84,11 @@ describe('SIGTERM', () => {
   });
 
   it('stops accepting, commits and acknowledges what is in flight, then exits 0', async () => {
-    const provisioning = new ProvisioningService(db.pool, 1024);
-    await provisioning.createAccount({ id: 'ACC-1', name: 'Sigterm', timezone: 'UTC', billingDay: 1 });
-    const created = await provisioning.createMeter({ id: 'MTR-1', accountId: 'ACC-1', timezone: 'UTC', intervalSeconds: 900 });
+    const secrets = await provisionMeters(db.pool, { accountId: 'ACC-1', accountName: 'Sigterm', meterIds: ['MTR-1'] });
     const port = await freePort();
     const child = await startGateway(db.url, port, storageModes()[0]);
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const client = await connectDevice(`mqtt://127.0.0.1:${port}`, 'MTR-1', created.mqttPassword!);
+    const client = await connectDevice(`mqtt://127.0.0.1:${port}`, 'MTR-1', secrets['MTR-1']);
 
     // Hold the commit back so the message is in flight when SIGTERM arrives.
     const { default: pg } = await import('pg');
@@ -112,7 +103,7 @@ describe('SIGTERM', () => {
     await sleep(300);
     expect(acked).toBe(false);
     // No new connections while draining.
-    await expect(connectDevice(`mqtt://127.0.0.1:${port}`, 'MTR-1', created.mqttPassword!)).rejects.toThrow();
+    await expect(connectDevice(`mqtt://127.0.0.1:${port}`, 'MTR-1', secrets['MTR-1'])).rejects.toThrow();
     await locker.query('COMMIT');
     await locker.end();
     await publish;

@@ -2,7 +2,6 @@
  * The real stack (broker, gateway, API) in the test process, on free ports, against a fresh database,
  * started by the same app/ functions the processes run. `Stack` is a flat view of what tests reach into.
  */
-import type { BillingComponents, ScheduledJob } from '../../billing-api/billing/index.js';
 import { loadConfig, type Config } from '../../common/config.js';
 import type { Pool } from '../../common/db.js';
 import { createLogger, type Logger } from '../../common/logger.js';
@@ -10,10 +9,8 @@ import type { Metrics } from '../../common/metrics.js';
 import type { StorageMode } from '../../common/migrate.js';
 import { startAllInOne } from '../../app/all-in-one.js';
 import type { RunningProcess } from '../../app/process.js';
-import { startBillingApiService } from '../../app/wire-billing-api.js';
-import { startGatewayService, type WiredGateway } from '../../app/wire-gateway.js';
-import type { ExternalGateway } from '../../gateway/external.js';
-import type { Gateway } from '../../gateway/gateway.js';
+import { startBillingApiService, type BillingComponents, type ScheduledJob } from '../../app/wire-billing-api.js';
+import { startGatewayService, type ExternalGateway, type Gateway, type WiredGateway } from '../../app/wire-gateway.js';
 import { createDatabase } from './database.js';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
