@@ -11,7 +11,19 @@
  * tariff once per process instead of validating and compiling it on every request.
  */
 import type { Pool } from '../common/db.js';
-import { rateWindow, RatingError, resolveTariffTimeline, type Charges, type MeterInterval, type TariffAssignment } from '../rating/index.js';
+import {
+  peakDemandKw,
+  rateWindow,
+  RatingError,
+  resolveTariffTimeline,
+  type Charges,
+  type DemandHistoryEntry,
+  type MeterInterval,
+  type TariffAssignment,
+  type TariffDocument,
+  type TariffTimelineEntry,
+} from '../rating/index.js';
+import { cycleContaining } from './billing/cycles.js';
 import { ApiError, notFound } from './errors.js';
 import type { TariffsRepository } from './tariffs.repository.js';
 
@@ -96,16 +108,21 @@ export class ChargesService {
     const intervals = row.d ? decodeIntervals(Buffer.from(row.d, 'base64')) : [];
     let charges: Charges;
     try {
+      const tariffTimeline = resolveTariffTimeline(assignments, documents);
+      const ratchet = ratchetTariff(tariffTimeline, from, to);
+      const demandHistory = ratchet ? await this.demandHistory(meterId, row.account_id, row.interval_seconds, from, ratchet) : undefined;
       charges = rateWindow({
-        tariffTimeline: resolveTariffTimeline(assignments, documents),
+        tariffTimeline,
         intervals,
         billingWindow: { from, to },
         meterIntervalSeconds: row.interval_seconds,
         billingCycle: opts.billingCycle,
+        ...(demandHistory ? { demandHistory } : {}),
       });
     } catch (err) {
       if (err instanceof RatingError) {
-        throw new ApiError(err.code === 'no_tariff_in_effect' ? 409 : 400, err.code, err.message, err.details.map((message) => ({ message })));
+        const status = err.code === 'no_tariff_in_effect' || err.code === 'net_metering_not_rated' ? 409 : 400;
+        throw new ApiError(status, err.code, err.message, err.details.map((message) => ({ message })));
       }
       throw err;
     }
@@ -120,10 +137,46 @@ export class ChargesService {
     };
   }
 
+  /**
+   * The peak demand of each of the billing cycles (the account's) preceding the one that holds `from`, as
+   * far back as the ratchet looks, from the stored readings and measured as the tariff measures demand.
+   * A cycle without readings has a peak of 0.
+   */
+  private async demandHistory(meterId: string, accountId: string, intervalSeconds: number, from: number, tariff: TariffDocument): Promise<DemandHistoryEntry[]> {
+    const account = await this.pool.query<{ timezone: string; billing_day: number }>({
+      name: 'charges-account-cycle',
+      text: 'SELECT timezone, billing_day FROM accounts WHERE id = $1',
+      values: [accountId],
+    });
+    if (!account.rowCount) return [];
+    const { timezone, billing_day: billingDay } = account.rows[0];
+    const cycles: { from: number; to: number }[] = [];
+    let cycle = cycleContaining(from, timezone, billingDay);
+    for (let k = 0; k < tariff.billingDemand!.lookbackHorizonMonths; k++) {
+      cycle = cycleContaining(cycle.from - 1, timezone, billingDay);
+      cycles.push(cycle);
+    }
+    const earliest = cycles[cycles.length - 1].from;
+    const intervals = await this.intervals(meterId, earliest, cycles[0].to);
+    return cycles.map((c) => {
+      const inCycle = intervals.filter((i) => i.intervalStart >= c.from && i.intervalStart < c.to);
+      return { from: c.from, to: c.to, peakKw: peakDemandKw({ tariff, intervals: inCycle, span: c, meterIntervalSeconds: intervalSeconds }) };
+    });
+  }
+
   private async inputs(meterId: string, from: number, to: number, scopeAccountId: string | null): Promise<ChargesInputsRow | null> {
     const res = await this.pool.query<ChargesInputsRow>({ name: 'charges-inputs', text: CHARGES_INPUTS_SQL, values: [meterId, from, to, scopeAccountId] });
     return res.rowCount ? res.rows[0] : null;
   }
+}
+
+/** The first document with a demand ratchet that rates a part of [from, to), if any. */
+function ratchetTariff(timeline: TariffTimelineEntry[], from: number, to: number): TariffDocument | undefined {
+  const sorted = [...timeline].sort((a, b) => a.from - b.from);
+  return sorted.find((entry, i) => {
+    const end = entry.to ?? sorted[i + 1]?.from ?? Number.POSITIVE_INFINITY;
+    return entry.tariff.billingDemand !== undefined && entry.from < to && end > from;
+  })?.tariff;
 }
 
 /** Decodes the packed records (see CHARGES_INPUTS_SQL) into rating intervals, sorted by start. Exported for tests. */

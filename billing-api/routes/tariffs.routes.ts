@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { parseInstant } from '../../common/reading.js';
-import { tariffSchema, urdbToTariff, UrdbImportError, type TariffDocument } from '../../rating/index.js';
+import { importUrdb, tariffSchema, UrdbImportError, type TariffDocument, type UrdbIssue } from '../../rating/index.js';
 import { ADMIN_ONLY, requireAccountAccess } from '../auth.js';
 import type { ChargesService } from '../charges.service.js';
 import { badRequest, conflict, notFound } from '../errors.js';
@@ -14,6 +14,18 @@ const urdbImportSchema = z.strictObject({
   id: idSchema.optional().describe('tariff id; default: the URDB label'),
   timezone: timezoneSchema.describe("IANA zone of the utility's clock, in which the URDB schedules are read"),
   rate: z.record(z.string(), z.unknown()).describe('one URDB rate object as the OpenEI API (v3-v8, detail=full) returns it'),
+  tierScope: z
+    .enum(['window', 'period'])
+    .optional()
+    .describe('what energy tier limits count: the whole billing window across periods (window, default) or each period (period)'),
+  billingDemand: z
+    .strictObject({ lookbackHorizonMonths: z.int().min(1).max(36).describe('billing cycles a ratchet looks back when lookbackrange does not say') })
+    .optional()
+    .describe('demand ratchet options'),
+  effectiveFrom: instantSchema
+    .nullable()
+    .optional()
+    .describe("the version's effectiveFrom; default: the rate's startdate; null: none (in effect from the beginning of time)"),
 });
 
 const assignmentSchema = z.strictObject({ tariffId: idSchema, effectiveFrom: instantSchema });
@@ -37,18 +49,37 @@ export const tariffsRoutes: FastifyPluginAsyncZod<{ tariffs: TariffsRepository; 
 
   app.post(
     '/v1/tariffs/urdb',
-    { config: ADMIN_ONLY, schema: { tags: ['tariffs'], body: urdbImportSchema, description: 'Imports one URDB rate (contract section 4). Unsupported features are refused with a 400 naming each field.' } },
+    {
+      config: ADMIN_ONLY,
+      schema: {
+        tags: ['tariffs'],
+        body: urdbImportSchema,
+        description:
+          'Imports one URDB rate (contract section 4). Unsupported features are refused with a 400 naming each field; data that ' +
+          'looks wrong but can be rated as stated (negative or implausibly high prices, a rate whose enddate has passed, a ' +
+          'ratchet without its look-back) is imported and listed in `warnings`, each naming its field.',
+      },
+    },
     async (req, reply) => {
       let document: TariffDocument;
+      let warnings: UrdbIssue[];
       try {
-        document = urdbToTariff(req.body.rate, { timeZone: req.body.timezone, id: req.body.id });
+        ({ tariff: document, warnings } = importUrdb(req.body.rate, {
+          timeZone: req.body.timezone,
+          id: req.body.id,
+          tierScope: req.body.tierScope,
+          billingDemand: req.body.billingDemand,
+          ...(req.body.effectiveFrom !== undefined ? { effectiveFrom: req.body.effectiveFrom } : {}),
+          asOf: Date.now(),
+        }));
       } catch (err) {
         if (err instanceof UrdbImportError) {
           throw badRequest(`URDB rate refused: ${err.issues.length} problem(s)`, err.issues.map((i) => ({ field: i.path, message: i.message })));
         }
         throw err;
       }
-      return reply.code(201).send(await store(document, 'urdb', req.body.rate));
+      const stored = await store(document, 'urdb', req.body.rate);
+      return reply.code(201).send({ ...stored, warnings: warnings.map((w) => ({ field: w.path, message: w.message })) });
     },
   );
 
