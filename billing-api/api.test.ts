@@ -9,10 +9,17 @@ import { createTestDatabase, storageModes, type TestDatabase } from '../test/sup
 import { startTestStack, TEST_ADMIN_TOKEN, type TestStack } from '../test/support/stack.js';
 import { connectDevice, endClient } from '../test/support/mqtt.js';
 import { createLogger } from '../common/logger.js';
+import type { Pool } from '../common/db.js';
 import { createMetrics } from '../common/metrics.js';
-import { buildApp } from './app.js';
-import { BOOTSTRAP_TOKEN_ID, ensureAdminToken } from './admin-token.js';
-import { tokenDigester } from './token-digest.js';
+import { buildApp, createBillingApi } from './index.js';
+import { BOOTSTRAP_TOKEN_ID, ensureAdminToken } from './provisioning/admin-token.js';
+import { tokenDigester } from './provisioning/token-digest.js';
+
+/** The application production runs, over `pool`, without a gateway or a scheduled run. */
+function appOf(pool: Pool) {
+  const log = createLogger('silent');
+  return { services: createBillingApi(pool, log, { scryptN: 1024, graceDays: 3, live: false, cacheMeters: 0 }), log, metrics: createMetrics(), readiness: [] };
+}
 
 const mode = storageModes()[0];
 const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest();
@@ -565,11 +572,11 @@ describe('operations endpoints', () => {
   });
 
   it('/readyz answers 503 and names the failing check when one fails or throws', async () => {
+    const log = createLogger('silent');
     const app = await buildApp({
-      pool: stack.pool,
-      log: createLogger('silent'),
+      services: createBillingApi(stack.pool, log, { scryptN: 1024, graceDays: 3, live: false, cacheMeters: 0 }),
+      log,
       metrics: createMetrics(),
-      scryptN: 1024,
       readiness: [
         { name: 'database', check: async () => true },
         { name: 'migrations', check: async () => false },
@@ -621,7 +628,7 @@ describe('bootstrap admin token', () => {
       expect(Buffer.compare(rows.rows[0].token_hash, (await tokenDigester(db.pool))(first.generated!))).toBe(0);
 
       // The generated token authenticates as admin in the application production runs.
-      const app = await buildApp({ pool: db.pool, log: createLogger('silent'), metrics: createMetrics(), readiness: [], scryptN: 1024 });
+      const app = await buildApp(appOf(db.pool));
       try {
         const ok = await app.inject({ method: 'POST', url: '/v1/tokens', headers: { authorization: `Bearer ${first.generated}` }, payload: { role: 'reader' } });
         expect(ok.statusCode).toBe(201);
@@ -647,7 +654,7 @@ describe('bootstrap admin token', () => {
       expect((await ensureAdminToken(db.pool, 'operator-chosen-admin-token-2')).generated).toBeNull();
       const rows = await db.pool.query('SELECT token_hash FROM api_tokens WHERE id = $1', [BOOTSTRAP_TOKEN_ID]);
       expect(Buffer.compare(rows.rows[0].token_hash, (await tokenDigester(db.pool))('operator-chosen-admin-token-2'))).toBe(0);
-      const app = await buildApp({ pool: db.pool, log: createLogger('silent'), metrics: createMetrics(), readiness: [], scryptN: 1024 });
+      const app = await buildApp(appOf(db.pool));
       try {
         const get = (token: string) => app.inject({ method: 'GET', url: '/v1/accounts', headers: { authorization: `Bearer ${token}` } });
         expect((await get('operator-chosen-admin-token-2')).statusCode).toBe(200);

@@ -1,40 +1,35 @@
 /**
- * The billing API as a Fastify application. `buildApp()` never listens (server.ts / main.ts do), so tests
- * build exactly the application production runs and drive it over real HTTP or `inject()`.
+ * The billing API as a Fastify application. `buildApp(deps)` never listens and builds no service: it is
+ * given them (`createBillingApi`, ./services.ts) and registers the cross-cutting HTTP parts (http/) and each
+ * domain's routes. Tests build exactly the application production runs and drive it over real HTTP or
+ * `inject()`.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import rateLimit from '@fastify/rate-limit';
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { Histogram } from 'prom-client';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Pool } from '../common/db.js';
 import type { Logger } from '../common/logger.js';
 import type { Metrics } from '../common/metrics.js';
-import { sha256 } from '../common/secrets.js';
-import { authPlugin } from './auth.js';
-import { badRequest, installErrorHandler, nulByteDetails, tooManyRequests } from './errors.js';
-import { ProvisioningService } from './provisioning.service.js';
-import { ReadingsRepository } from './readings.repository.js';
-import { healthRoutes, type ReadinessCheck } from './routes/health.routes.js';
-import { serviceInfoRoutes } from './routes/service-info.routes.js';
-import { provisioningRoutes } from './routes/provisioning.routes.js';
-import { readingsRoutes } from './routes/readings.routes.js';
+import { billingRoutes } from './billing/billing.routes.js';
+import type { BillingComponents } from './billing/index.js';
+import { consumptionRoutes } from './consumption/consumption.routes.js';
+import { authPlugin } from './http/auth.js';
+import { installErrorHandler } from './http/errors.js';
+import { healthRoutes, type ReadinessCheck } from './http/health.routes.js';
+import { refuseNulBytes } from './http/nul-bytes.js';
+import { registerOpenApi } from './http/openapi.js';
+import { registerRateLimit } from './http/rate-limit.js';
+import { observeRequestDurations } from './http/request-metrics.js';
+import { serviceInfoRoutes } from './http/service-info.routes.js';
+import { provisioningRoutes } from './provisioning/provisioning.routes.js';
+import { readingsRoutes } from './readings/readings.routes.js';
 import { tariffsRoutes } from './routes/tariffs.routes.js';
-import { TariffsRepository } from './tariffs.repository.js';
-import { ChargesService } from './charges.service.js';
-import { createBilling, type BillingComponents } from './billing/index.js';
-import { billingRoutes } from './routes/billing.routes.js';
-import { consumptionRoutes } from './routes/consumption.routes.js';
+import { createBillingApi, type BillingApiServices } from './services.js';
 
-export interface AppOptions {
-  pool: Pool;
+export interface AppDeps {
+  services: BillingApiServices;
   log: Logger;
   metrics: Metrics;
   readiness: ReadinessCheck[];
-  scryptN: number;
-  /** billing services (common/stack.ts wires them to the gateway and the scheduled job); default: unfed, grace 3 days */
-  billing?: BillingComponents;
   /** Serve HTTPS with this PEM certificate (chain) and key (TLSv1.2 at least); unset: HTTP. */
   https?: { cert: Buffer | string; key: Buffer | string };
   /** Requests per minute per bearer token (per client address without one); unset: no limit. */
@@ -44,103 +39,53 @@ export interface AppOptions {
 }
 
 /**
- * Never rate limited: probes must see the service even while a client is being limited. They answer a
- * status and nothing else; /metrics (large, needs a token) is limited like every other route.
+ * Transitional: the options of callers that still hand over a pool (common/stack.ts, app/wire-billing-api.ts)
+ * with the billing components of `createBilling`. Use `AppDeps` with `createBillingApi`.
  */
-const RATE_LIMIT_EXEMPT = new Set(['/healthz', '/readyz']);
+export interface PoolAppOptions extends Omit<AppDeps, 'services'> {
+  pool: Pool;
+  scryptN: number;
+  billing?: BillingComponents;
+}
 
-export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+export async function buildApp(deps: AppDeps | PoolAppOptions): Promise<FastifyInstance> {
+  const { services, log, metrics, readiness, https, rateLimitPerMinute, metricsToken } = 'services' in deps ? deps : withServices(deps);
   const serverOptions = {
-    loggerInstance: opts.log as unknown as FastifyBaseLogger,
+    loggerInstance: log as unknown as FastifyBaseLogger,
     requestIdHeader: 'x-request-id',
     bodyLimit: 4 * 1024 * 1024,
   };
   // An HTTPS Fastify instance differs from an HTTP one only in its raw server type.
   const app = (
-    (opts.https
-      ? Fastify({ ...serverOptions, https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.2' } })
+    (https
+      ? Fastify({ ...serverOptions, https: { cert: https.cert, key: https.key, minVersion: 'TLSv1.2' } })
       : Fastify(serverOptions)) as unknown as FastifyInstance
   ).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
+  if (rateLimitPerMinute) await registerRateLimit(app, { perMinute: rateLimitPerMinute, metrics });
+  refuseNulBytes(app);
+  observeRequestDurations(app, metrics);
+  await registerOpenApi(app);
+  await app.register(authPlugin, { tokens: services.tokens, metricsToken });
 
-  if (opts.rateLimitPerMinute) {
-    // Keyed by the SHA-256 of the bearer token (never the token itself), or by the client address when
-    // there is none. The hook is added before the auth plugin's, so a refused request costs no lookup.
-    const max = opts.rateLimitPerMinute;
-    await app.register(rateLimit, {
-      global: false,
-      max,
-      timeWindow: 60_000,
-      cache: 20_000,
-      allowList: (request) => RATE_LIMIT_EXEMPT.has(request.routeOptions.url ?? ''),
-      keyGenerator: (request) => {
-        const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
-        return match ? `token:${sha256(match[1]).toString('base64url')}` : `address:${request.ip}`;
-      },
-      onExceeded: (request, key) => {
-        opts.metrics.httpRateLimited.inc();
-        request.log.debug({ limitedBy: key.startsWith('token:') ? 'token' : 'address', route: request.routeOptions.url }, 'rate limited');
-      },
-      // Thrown by the plugin after it set Retry-After; the error handler answers in the contract's shape.
-      errorResponseBuilder: (_request, context) => tooManyRequests(max, context.after),
-    });
-    app.addHook('onRequest', app.rateLimit());
-  }
-
-  // PostgreSQL text cannot hold a NUL byte: refused here for every route, with the place named, before any
-  // schema or query sees it (after authentication, so 401 and 403 come first).
-  app.addHook('preValidation', async (request) => {
-    const details = nulByteDetails({ params: request.params, querystring: request.query, body: request.body });
-    if (details.length) throw badRequest(`invalid request: ${details.length} problem(s)`, details);
-  });
-
-  const httpDuration = new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'HTTP request duration by route and status',
-    labelNames: ['method', 'route', 'status_code'],
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [opts.metrics.registry],
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    httpDuration.observe(
-      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
-  });
-
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Smart-meter billing gateway API',
-        version: '0.1.0',
-        description: 'Provisioning, interval data, quarantine, tariffs, charges and bills. Contract: shared/CONTRACT.md. Times are UTC with Z on output; windows are half-open [from, to) on intervalStart; energy and money are exact decimal strings; every four-digit year is read exactly (0099 is the year 99). Service window: a reading whose intervalStart is earlier than its meter\'s creation minus READING_BACKFILL_DAYS (default 1096) is quarantined as before_service_window; a meter is billed from its service start (its creation, or its first reading inside that window when earlier), never from a reading outside it. A NUL byte in any id, query string or JSON string is a 400 naming the field. GET /metrics needs a bearer token (METRICS_TOKEN, admin or reader).',
-      },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
-    transform: jsonSchemaTransform,
-  });
-  // Registered before the UI plugin, whose routes are added as soon as it is registered.
-  app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), public: true } as never;
-  });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
-  app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
-
-  await app.register(authPlugin, { pool: opts.pool, metricsToken: opts.metricsToken });
-  const provisioning = new ProvisioningService(opts.pool, opts.scryptN);
-  const readings = new ReadingsRepository(opts.pool);
-  await app.register(healthRoutes, { checks: opts.readiness, registry: opts.metrics.registry });
+  await app.register(healthRoutes, { checks: readiness, registry: metrics.registry });
   await app.register(serviceInfoRoutes);
-  await app.register(provisioningRoutes, { provisioning });
-  await app.register(readingsRoutes, { readings, provisioning });
-  const tariffs = new TariffsRepository(opts.pool);
-  await app.register(tariffsRoutes, { tariffs, charges: new ChargesService(opts.pool, tariffs), provisioning });
-  const billing = opts.billing ?? createBilling(opts.pool, opts.log, { graceDays: 3, live: false, cacheMeters: 0 });
-  await app.register(billingRoutes, { billing: billing.service, running: billing.running });
-  await app.register(consumptionRoutes, { consumption: billing.consumption, provisioning });
+  await app.register(provisioningRoutes, { provisioning: services.provisioning });
+  await app.register(readingsRoutes, { readings: services.readings });
+  await app.register(tariffsRoutes, { tariffs: services.tariffs, charges: services.charges, provisioning: services.provisioning });
+  await app.register(billingRoutes, { billing: services.billing, running: services.running });
+  await app.register(consumptionRoutes, { consumption: services.consumption });
   return app;
+}
+
+/** The services of a transitional caller: its billing components, the other services built from its pool. */
+function withServices({ pool, scryptN, billing, ...rest }: PoolAppOptions): AppDeps {
+  if (!billing) throw new Error('buildApp: pass the billing services (createBillingApi in billing-api/index.ts)');
+  const built = createBillingApi(pool, rest.log, { scryptN, graceDays: billing.service.graceDays, live: billing.store.opts.live, cacheMeters: billing.store.opts.capacity });
+  return {
+    ...rest,
+    services: { ...built, tariffCatalog: billing.tariffs, billing: billing.service, running: billing.running, consumption: billing.consumption, store: billing.store },
+  };
 }

@@ -14,10 +14,10 @@ import { createLogger } from '../common/logger.js';
 import { createMetrics } from '../common/metrics.js';
 import { parseInstant } from '../common/reading.js';
 import { postgresZoneNames, zoneProblem } from '../common/timezones.js';
-import { buildApp } from './app.js';
-import { BOOTSTRAP_TOKEN_ID } from './admin-token.js';
-import { tokenDigester } from './token-digest.js';
-import { createTariff, flatTariff } from './billing/test-support.js';
+import { buildApp, createBillingApi } from './index.js';
+import { BOOTSTRAP_TOKEN_ID } from './provisioning/admin-token.js';
+import { tokenDigester } from './provisioning/token-digest.js';
+import { createTariff, flatTariff } from './test-support.js';
 
 const mode = storageModes()[0];
 const METRICS_TOKEN = 'metrics-scrape-token-0123456789';
@@ -361,7 +361,9 @@ describe('tokens: revocation is final, storage is keyed, /metrics needs a token'
   });
 
   it('/metrics is rate limited like every route; probes are not', async () => {
-    const app = await buildApp({ pool: stack.pool, log: createLogger('silent'), metrics: createMetrics(), readiness: [], scryptN: 1024, rateLimitPerMinute: 3, metricsToken: METRICS_TOKEN });
+    const log = createLogger('silent');
+    const services = createBillingApi(stack.pool, log, { scryptN: 1024, graceDays: 3, live: false, cacheMeters: 0 });
+    const app = await buildApp({ services, log, metrics: createMetrics(), readiness: [], rateLimitPerMinute: 3, metricsToken: METRICS_TOKEN });
     try {
       const statuses: number[] = [];
       for (let i = 0; i < 5; i++) statuses.push((await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).statusCode);

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageModes } from '../../test/support/database.js';
 import { connectDevice, endClient, publishAcked } from '../../test/support/mqtt.js';
 import { provisionFleet, startTestStack, type TestStack } from '../../test/support/stack.js';
-import { billingRun, createTariff, flatTariff, insertReadings, lineOf } from './test-support.js';
+import { billingRun, createTariff, flatTariff, insertReadings, lineOf } from '../test-support.js';
 
 const Q = 900_000;
 const slots = (fromIso: string, count: number, importWh: number) =>

@@ -11,6 +11,7 @@
 import Decimal from 'decimal.js';
 import type { ChargeLine, Coverage, RatedPiece } from '../../rating/index.js';
 import { contentHash } from './canonical-json.js';
+import { cycleDays, isoUtc, type BillingCycle } from './cycles.js';
 import type { TariffVersionRef } from './tariff-catalog.js';
 import type { ValidationWarning, WarningCode } from './validation.js';
 
@@ -88,6 +89,32 @@ export interface BillDocument {
 }
 
 export type BillHeader = Omit<BillDocument, 'meters' | 'adjustments' | 'subtotal' | 'taxes' | 'adjustmentsTotal' | 'total' | 'asOf' | 'coverage'>;
+
+/**
+ * The header of an account's bill for a cycle: its id (`{accountId}.{firstDay}`), the cycle in UTC and as
+ * local days of the account's zone, the bill date (the local date of `closedAt`, given), the run.
+ */
+export function billHeader(
+  account: { accountId: string; timezone: string; billingDay: number },
+  cycle: BillingCycle,
+  run: { id: string; asOf: string; cutoff: string; graceDays: number },
+  closedAt: number,
+  billDate: string,
+  currency: string,
+): BillHeader {
+  const days = cycleDays(cycle, account.timezone);
+  return {
+    id: `${account.accountId}.${days.firstDay}`,
+    accountId: account.accountId,
+    timezone: account.timezone,
+    billingDay: account.billingDay,
+    cycle: { from: isoUtc(cycle.from), to: isoUtc(cycle.to), ...days },
+    billDate,
+    closedAt: isoUtc(closedAt),
+    run,
+    currency,
+  };
+}
 
 /** Assembles a bill and its content hash (SHA-256 of the canonical JSON of the document). */
 export function assembleBill(header: BillHeader, minorUnit: number, meters: MeterBillSection[], adjustments: AdjustmentLine[]): { document: BillDocument; contentHash: string } {

@@ -3,10 +3,13 @@
  * estimates) and reading them back. Set-based: every call handles a whole batch of accounts or meters in
  * one round trip. Bills are only ever INSERTed (the database refuses UPDATE and DELETE, migrations/004).
  */
-import type { Pool } from '../../common/db.js';
+import { inTransaction, type Pool, type PoolClient } from '../../common/db.js';
+import type { Queryable } from '../queryable.js';
+import type { BilledSoFar } from './adjustment-line.js';
 import type { BillDocument } from './bill-document.js';
 import type { Estimate } from './estimation.js';
-import type { Queryable } from './tariff-catalog.js';
+
+export type { BilledSoFar } from './adjustment-line.js';
 
 export interface AccountBillingState {
   accountId: string;
@@ -39,12 +42,6 @@ export interface LateCycle {
   cycleTo: number;
 }
 
-export interface BilledSoFar {
-  /** the meter's total on the bill plus every adjustment of it so far; "0" when the bill had no such meter */
-  previouslyBilled: string;
-  currency: string;
-}
-
 export interface StoredRun {
   id: string;
   trigger: 'api' | 'schedule';
@@ -74,8 +71,42 @@ export interface BillSummary {
 const ms = (d: Date) => d.getTime();
 const iso = (d: Date) => d.toISOString();
 
+/** An account and its meters, as running charges read them. */
+export interface AccountMeters {
+  timezone: string;
+  billingDay: number;
+  meters: { id: string; intervalSeconds: number }[];
+}
+
 export class BillingRepository {
   constructor(private readonly pool: Pool) {}
+
+  /**
+   * Runs `fn` in one transaction; `startedAt` is the transaction's start (now()): a bill's closedAt and the
+   * received_at of the estimates it stores.
+   */
+  async transaction<T>(fn: (client: PoolClient, startedAt: number) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, async (client) => {
+      const startedAt = (await client.query<{ now: Date }>('SELECT now()')).rows[0].now.getTime();
+      return fn(client, startedAt);
+    });
+  }
+
+  /** The account's zone and billing day and its meters (by id), or null when it does not exist. */
+  async accountMeters(accountId: string): Promise<AccountMeters | null> {
+    const res = await this.pool.query<{ timezone: string; billing_day: number; meter_id: string | null; interval_seconds: number | null }>({
+      name: 'running-charges-account',
+      text: `SELECT a.timezone, a.billing_day, m.id AS meter_id, m.interval_seconds
+             FROM accounts a LEFT JOIN meters m ON m.account_id = a.id WHERE a.id = $1 ORDER BY m.id`,
+      values: [accountId],
+    });
+    if (!res.rowCount) return null;
+    return {
+      timezone: res.rows[0].timezone,
+      billingDay: res.rows[0].billing_day,
+      meters: res.rows.filter((r) => r.meter_id !== null).map((r) => ({ id: r.meter_id!, intervalSeconds: r.interval_seconds! })),
+    };
+  }
 
   /** Accounts after `after` (by id), for paging through the fleet. */
   async accountIds(after: string, limit: number): Promise<string[]> {
@@ -227,11 +258,7 @@ export class BillingRepository {
   async insertEstimates(client: Queryable, rows: { meterId: string; intervalSeconds: number; estimate: Estimate }[], receivedAt: number): Promise<void> {
     if (!rows.length) return;
     await client.query(
-      `INSERT INTO readings (meter_id, interval_start, interval_seconds, import_mwh, export_mwh, quality, received_at)
-       SELECT m, timestamptz 'epoch' + s * interval '1 millisecond', n, i, e, 'estimated', $6
-       FROM unnest($1::text[], $2::bigint[], $3::int[], $4::bigint[], $5::bigint[]) AS u(m, s, n, i, e)
-       ORDER BY m, s
-       ON CONFLICT (meter_id, interval_start) DO NOTHING`,
+      `SELECT insert_readings_if_absent($1::text[], $2::bigint[], $3::int[], $4::bigint[], $5::bigint[], 'estimated', $6::timestamptz)`,
       [
         rows.map((r) => r.meterId),
         rows.map((r) => r.estimate.intervalStart),

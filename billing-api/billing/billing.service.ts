@@ -9,19 +9,24 @@
  * at once, estimate the gaps (VEE), validate, rate (the pure core), find readings committed late into
  * earlier bills and re-rate those periods (adjustment lines), then insert bills, estimates, meter lines
  * and adjustments set-based. Batches run a few at a time, so the database works while Node rates.
+ *
+ * Orchestration only: the rating of a meter's cycle (./rate-cycle.ts), the adjustment of a late period
+ * (./adjustment-line.ts) and the bill itself (./bill-document.ts) are pure modules; the SQL is the
+ * repositories'.
  */
-import { inTransaction, type Pool, type PoolClient } from '../../common/db.js';
+import type { PoolClient } from '../../common/db.js';
 import type { Logger } from '../../common/logger.js';
 import { randomId } from '../../common/secrets.js';
-import { rateWindow, RatingError, type Charges, type MeterInterval } from '../../rating/index.js';
-import { badRequest } from '../errors.js';
-import { assembleBill, isZeroMoney, moneyDifference, type AdjustmentLine, type BillHeader, type MeterBillSection } from './bill-document.js';
-import { BillingRepository, type AccountBillingState, type BillingMeter, type StoredRun } from './billing.repository.js';
-import { cycleContaining, cycleDays, isoUtc, localDate, type BillingCycle } from './cycles.js';
-import { estimateGaps, findGaps, neighbourMarginMs, profileHistoryWindow, type Estimate } from './estimation.js';
-import { loadIntervals, loadPackedIntervals } from './interval-loader.js';
+import { RatingError, type MeterInterval } from '../../rating/index.js';
+import { CurrencyMismatch, InvalidInput } from '../domain-errors.js';
+import type { ReadingsRepository } from '../readings/readings.repository.js';
+import { adjustmentLine } from './adjustment-line.js';
+import { assembleBill, billHeader, type AdjustmentLine } from './bill-document.js';
+import type { AccountBillingState, BillingMeter, BillingRepository, BillSummary, StoredRun } from './billing.repository.js';
+import { cycleContaining, isoUtc, localDate, type BillingCycle } from './cycles.js';
+import { findGaps, neighbourMarginMs, profileHistoryWindow } from './estimation.js';
+import { rateMeterCycle, type RatedMeterCycle } from './rate-cycle.js';
 import type { MeterTariffs, TariffCatalog } from './tariff-catalog.js';
-import { validateCycle } from './validation.js';
 
 const DAY_MS = 86_400_000;
 /**
@@ -79,18 +84,17 @@ interface RoundOutcome {
 }
 
 export class BillingService {
-  private readonly repo: BillingRepository;
   private readonly batchSize: number;
   private readonly concurrency: number;
   private readonly clock: () => number;
 
   constructor(
-    private readonly pool: Pool,
+    private readonly repo: BillingRepository,
+    private readonly readings: ReadingsRepository,
     private readonly tariffs: TariffCatalog,
     private readonly log: Logger,
     private readonly opts: BillingOptions,
   ) {
-    this.repo = new BillingRepository(pool);
     this.batchSize = opts.batchSize ?? 100;
     this.concurrency = opts.concurrency ?? 3;
     this.clock = opts.clock ?? Date.now;
@@ -100,16 +104,27 @@ export class BillingService {
     return this.opts.graceDays;
   }
 
-  get repository(): BillingRepository {
-    return this.repo;
+  /** A billing run as stored, or null. */
+  run(id: string): Promise<StoredRun | null> {
+    return this.repo.getRun(id);
+  }
+
+  /** An account's bills by cycle start, after the cursor (a cycle start); null when the account does not exist. */
+  async bills(accountId: string, after: number | null, limit: number): Promise<BillSummary[] | null> {
+    const items = await this.repo.listBills(accountId, after, limit);
+    if (!items.length && after === null && !(await this.repo.accountExists(accountId))) return null;
+    return items;
+  }
+
+  /** A closed bill as stored, with its content hash, or null. */
+  bill(id: string) {
+    return this.repo.getBill(id);
   }
 
   /** Closes every cycle that ended at or before asOf - grace. asOf may not be in the future. */
   async closeCycles(asOf: number, trigger: 'api' | 'schedule' = 'api'): Promise<BillingRunResult> {
     const now = this.clock();
-    if (asOf > now) {
-      throw badRequest('invalid body: 1 problem(s)', [{ field: 'body.asOf', message: `must not be in the future (now is ${isoUtc(now)})` }]);
-    }
+    if (asOf > now) throw new InvalidInput([{ field: 'asOf', message: `must not be in the future (now is ${isoUtc(now)})` }]);
     const cutoff = asOf - this.opts.graceDays * DAY_MS;
     const run = await this.repo.createRun(randomId('run'), trigger, asOf, cutoff);
     const log = this.log.child({ billingRun: run.id });
@@ -148,9 +163,8 @@ export class BillingService {
     const failures: RunFailure[] = [];
     let due: DueAccount[] = [];
     try {
-      return await inTransaction(this.pool, async (client) => {
-        // The transaction's start: the bill's closedAt, and received_at of the estimates it stores.
-        const closedAt = (await client.query<{ now: Date }>('SELECT now()')).rows[0].now.getTime();
+      // The transaction's start: the bill's closedAt, and received_at of the estimates it stores.
+      return await this.repo.transaction(async (client, closedAt) => {
         const locked = await this.repo.tryLockAccounts(client, accountIds);
         const found = await this.dueAccounts(client, locked, cutoff);
         due = found.due;
@@ -169,7 +183,7 @@ export class BillingService {
         const bills = rated.map((r) => {
           const zone = r.due.state.timezone;
           if (!billDates.has(zone)) billDates.set(zone, localDate(closedAt, zone));
-          const header = this.header(r.due, run, closedAt, billDates.get(zone)!, r.meters[0].charges.currency);
+          const header = billHeader(r.due.state, r.due.cycle, { id: run.id, asOf: run.asOf, cutoff: run.cutoff, graceDays: this.opts.graceDays }, closedAt, billDates.get(zone)!, r.meters[0].charges.currency);
           return { ...assembleBill(header, r.minorUnit, r.meters.map((m) => m.section), adjustments.get(r.due.state.accountId) ?? []), rated: r };
         });
         const inserted = await this.repo.insertBills(client, bills, run.id, closedAt);
@@ -227,12 +241,13 @@ export class BillingService {
     const jobs = due.flatMap((d) => (metersOf.get(d.state.accountId) ?? []).filter((m) => m.firstActivity < d.cycle.to).map((meter) => ({ due: d, meter })));
     // Packed until used: each meter's intervals are decoded once, right before it is rated, and dropped after
     // (a hundred decoded meter-months held at once cost the garbage collector more than the decoding).
-    const loaded = await loadPackedIntervals(
-      client,
+    const loaded = await this.readings.packedWindows(
       jobs.map(({ due: d, meter }) => {
         const margin = neighbourMarginMs(meter.intervalSeconds);
         return { meterId: meter.id, from: d.cycle.from - margin, to: d.cycle.to + margin, intervalSeconds: meter.intervalSeconds };
       }),
+      {},
+      client,
     );
     // Meters whose gaps need the same-weekday profile wait for their history (one query for all of them, after
     // the others are rated); rateMeter is pure, so rating in this order gives what rating in job order gives.
@@ -240,7 +255,8 @@ export class BillingService {
     const attempt = (i: number, readings: MeterInterval[], history: MeterInterval[] | undefined) => {
       const job = jobs[i];
       try {
-        results[i] = { rated: this.rateMeter(job.due.cycle, job.meter, readings, history, tariffs.get(job.meter.id)!) };
+        const rated = rateMeterCycle({ cycle: job.due.cycle, meter: job.meter, readings, history, tariffs: tariffs.get(job.meter.id)!, versionOf: this.versionOf });
+        results[i] = { rated: { meter: job.meter, ...rated } };
       } catch (error) {
         results[i] = { error };
       }
@@ -253,13 +269,13 @@ export class BillingService {
       else attempt(i, readings, undefined);
     });
     if (historyJobs.length) {
-      const histories = await loadIntervals(
-        client,
+      const histories = await this.readings.windows(
         historyJobs.map((i) => {
           const window = profileHistoryWindow(jobs[i].due.cycle);
           return { meterId: jobs[i].meter.id, from: window.from, to: window.to, intervalSeconds: jobs[i].meter.intervalSeconds };
         }),
         { actualOnly: true },
+        client,
       );
       historyJobs.forEach((i, k) => attempt(i, loaded[i].decode(), histories[k]));
     }
@@ -282,7 +298,8 @@ export class BillingService {
       if (entry.failed) continue;
       const currencies = [...new Set(entry.meters.map((m) => m.charges.currency))];
       if (currencies.length > 1) {
-        failures.push({ ...failureOf(entry.due, null, null), code: 'currency_mismatch', message: `the account's meters are rated in different currencies (${currencies.join(', ')})` });
+        const mismatch = new CurrencyMismatch(currencies);
+        failures.push({ ...failureOf(entry.due, null, null), code: mismatch.code, message: mismatch.message });
         continue;
       }
       rated.push({ due: entry.due, meters: entry.meters, minorUnit: entry.meters[0].minorUnit });
@@ -290,47 +307,7 @@ export class BillingService {
     return rated;
   }
 
-  private rateMeter(cycle: BillingCycle, meter: BillingMeter, readings: MeterInterval[], history: MeterInterval[] | undefined, tariffs: MeterTariffs): RatedMeter {
-    if (!tariffs.hasAssignment) throw new RatingError('no_tariff_in_effect', `meter "${meter.id}" has no tariff assigned`, []);
-    const historyMap = history ? new Map(history.map((r) => [r.intervalStart, { importMwh: Number(r.importMwh), exportMwh: Number(r.exportMwh) }])) : undefined;
-    const estimation = estimateGaps({ cycle, intervalSeconds: meter.intervalSeconds, zone: meter.timezone, readings, history: historyMap });
-    const stored = readings.filter((r) => r.intervalStart >= cycle.from && r.intervalStart < cycle.to);
-    const intervals: MeterInterval[] = [
-      ...stored,
-      ...estimation.estimates.map((e) => ({ intervalStart: e.intervalStart, intervalSeconds: meter.intervalSeconds, importMwh: e.importMwh, exportMwh: e.exportMwh, quality: 'estimated' as const })),
-    ];
-    const charges = rateWindow({ tariffTimeline: tariffs.timeline, intervals, billingWindow: cycle, billingCycle: cycle, meterIntervalSeconds: meter.intervalSeconds });
-    const validation = validateCycle(stored, meter.intervalSeconds, estimation.unestimated);
-    const section: MeterBillSection = {
-      meterId: meter.id,
-      intervalSeconds: meter.intervalSeconds,
-      tariffId: charges.pieces[charges.pieces.length - 1].tariffId,
-      tariffIds: charges.tariffIds,
-      tariffVersions: this.versionsOf(tariffs, cycle),
-      lines: charges.lines,
-      subtotal: charges.subtotal,
-      taxes: charges.taxes,
-      total: charges.total,
-      asOf: charges.asOf,
-      coverage: charges.coverage,
-      pieces: charges.pieces,
-      estimated: {
-        linear: estimation.estimates.filter((e) => e.method === 'linear').length,
-        profile: estimation.estimates.filter((e) => e.method === 'profile').length,
-      },
-      warnings: validation.warnings,
-      warningsOmitted: validation.omitted,
-    };
-    return { meter, charges, section, estimates: estimation.estimates, minorUnit: minorUnitOf(charges, tariffs) };
-  }
-
-  /** The tariff versions whose time in effect overlaps the cycle, in time order. */
-  private versionsOf(tariffs: MeterTariffs, cycle: BillingCycle) {
-    const entries = [...tariffs.timeline].sort((a, b) => a.from - b.from);
-    return entries
-      .filter((e, i) => e.from < cycle.to && (e.to ?? entries[i + 1]?.from ?? Number.POSITIVE_INFINITY) > cycle.from)
-      .map((e) => this.tariffs.versionOf(e.tariff));
-  }
+  private readonly versionOf = (document: Parameters<TariffCatalog['versionOf']>[0]) => this.tariffs.versionOf(document);
 
   /**
    * Adjustment lines for readings committed since each account's previous close into cycles already
@@ -354,70 +331,29 @@ export class BillingService {
     const meterById = new Map([...metersOf.values()].flat().map((m) => [m.id, m]));
     const [billed, readings] = await Promise.all([
       this.repo.billedSoFar(client, late),
-      loadIntervals(client, late.map((l) => ({ meterId: l.meterId, from: l.cycleFrom, to: l.cycleTo, intervalSeconds: meterById.get(l.meterId)!.intervalSeconds }))),
+      this.readings.windows(late.map((l) => ({ meterId: l.meterId, from: l.cycleFrom, to: l.cycleTo, intervalSeconds: meterById.get(l.meterId)!.intervalSeconds })), {}, client),
     ]);
     late.forEach((l, i) => {
       const meter = meterById.get(l.meterId)!;
-      const cycle = { from: l.cycleFrom, to: l.cycleTo };
-      const meterTariffs = tariffs.get(l.meterId)!;
-      let charges: Charges;
+      let line: AdjustmentLine | null;
       try {
-        charges = rateWindow({ tariffTimeline: meterTariffs.timeline, intervals: readings[i], billingWindow: cycle, billingCycle: cycle, meterIntervalSeconds: meter.intervalSeconds });
+        line = adjustmentLine({ ...l, meterIntervalSeconds: meter.intervalSeconds }, readings[i], billed[i], tariffs.get(l.meterId)!, this.versionOf);
       } catch (err) {
         this.log.warn({ err, meterId: l.meterId, billId: l.billId }, 'late data could not be re-rated; no adjustment');
         return;
       }
-      if (charges.currency !== billed[i].currency) return;
-      const minorUnit = minorUnitOf(charges, meterTariffs);
-      const amount = moneyDifference(charges.total, billed[i].previouslyBilled, minorUnit);
-      if (isZeroMoney(amount)) return;
-      const line: AdjustmentLine = {
-        type: 'adjustment',
-        meterId: l.meterId,
-        reason: 'late_data',
-        correctsBillId: l.billId,
-        period: { from: isoUtc(l.cycleFrom), to: isoUtc(l.cycleTo) },
-        previouslyBilled: moneyDifference(billed[i].previouslyBilled, '0', minorUnit),
-        rerated: { subtotal: charges.subtotal, taxes: charges.taxes, total: charges.total, coverage: charges.coverage, tariffVersions: this.versionsOf(meterTariffs, cycle) },
-        amount,
-      };
-      const accountId = meter.accountId;
-      const lines = result.get(accountId) ?? [];
+      if (!line) return;
+      const lines = result.get(meter.accountId) ?? [];
       lines.push(line);
-      result.set(accountId, lines);
+      result.set(meter.accountId, lines);
     });
     for (const lines of result.values()) lines.sort((a, b) => a.period.from.localeCompare(b.period.from) || a.meterId.localeCompare(b.meterId));
     return result;
   }
-
-  private header(due: DueAccount, run: StoredRun, closedAt: number, billDate: string, currency: string): BillHeader {
-    const { state, cycle } = due;
-    const days = cycleDays(cycle, state.timezone);
-    return {
-      id: `${state.accountId}.${days.firstDay}`,
-      accountId: state.accountId,
-      timezone: state.timezone,
-      billingDay: state.billingDay,
-      cycle: { from: isoUtc(cycle.from), to: isoUtc(cycle.to), ...days },
-      billDate,
-      closedAt: isoUtc(closedAt),
-      run: { id: run.id, asOf: run.asOf, cutoff: run.cutoff, graceDays: this.opts.graceDays },
-      currency,
-    };
-  }
 }
 
-interface RatedMeter {
+interface RatedMeter extends RatedMeterCycle {
   meter: BillingMeter;
-  charges: Charges;
-  section: MeterBillSection;
-  estimates: Estimate[];
-  minorUnit: number;
-}
-
-function minorUnitOf(charges: Charges, tariffs: MeterTariffs): number {
-  const entry = tariffs.timeline.find((e) => e.tariff.id === charges.pieces[charges.pieces.length - 1]?.tariffId) ?? tariffs.timeline[0];
-  return entry.tariff.currency.minorUnit;
 }
 
 function failureOf(due: DueAccount, meterId: string | null, err: unknown): RunFailure {

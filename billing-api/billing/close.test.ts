@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageModes } from '../../test/support/database.js';
 import { startTestStack, type TestStack } from '../../test/support/stack.js';
-import { billingRun, billsOf, createAccount, createMeter, createTariff, flatTariff, insertReadings, lineOf } from './test-support.js';
+import { billingRun, billsOf, createAccount, createMeter, createTariff, flatTariff, insertReadings, lineOf } from '../test-support.js';
 
 /** An independent canonical form: keys sorted at every level, then JSON.stringify. */
 const canonical = (v: unknown): unknown =>

@@ -17,7 +17,7 @@ import { createTestDatabase, storageModes, type TestDatabase } from '../../test/
 import { ChargesService } from '../charges.service.js';
 import { TariffsRepository } from '../tariffs.repository.js';
 import { createBilling } from './index.js';
-import { loadIntervals } from './interval-loader.js';
+import { ReadingsRepository } from '../readings/readings.repository.js';
 
 const ZONE = 'America/Los_Angeles';
 const JULY = { from: Date.parse('2026-07-01T07:00:00Z'), to: Date.parse('2026-08-01T07:00:00Z') };
@@ -140,7 +140,7 @@ describe.each(storageModes())('fast paths of charges and bill runs (%s storage)'
       { meterId: 'M-4', from: JULY.from, to: JULY.to, intervalSeconds: 900 },
       { meterId: 'M-2', from: JULY.from - 3_600_000, to: JULY.to + 3_600_000, intervalSeconds: 900 },
     ];
-    const loaded = await loadIntervals(db.pool, windows);
+    const loaded = await new ReadingsRepository(db.pool).windows(windows);
     for (const [k, w] of windows.entries()) {
       const rows = await db.pool.query(
         `SELECT (extract(epoch FROM interval_start) * 1000)::float8 AS s, import_mwh::text AS i, export_mwh::text AS e, quality AS q

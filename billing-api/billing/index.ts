@@ -1,13 +1,15 @@
 /**
- * Billing (issue 5): running charges, consumption, billing runs, bills, adjustments, estimation.
- * `createBilling()` assembles the services from their side effects (pool, logger, clock); the process
- * assembly (common/stack.ts) hands the running-charges store to the gateway's onCommitted hook and the
- * billing service to the scheduled job. See ../README.md, section Billing.
+ * Transitional: the billing components in the shape common/stack.ts, app/ and test/support still use.
+ * New callers use `createBillingApi` (../services.ts, exported by ../index.ts), which builds these services
+ * and the rest of the API's.
  */
 import type { Pool } from '../../common/db.js';
 import type { Logger } from '../../common/logger.js';
+import { ProvisioningRepository } from '../provisioning/provisioning.repository.js';
+import { ReadingsRepository } from '../readings/readings.repository.js';
+import { ConsumptionService } from '../consumption/consumption.service.js';
+import { BillingRepository } from './billing.repository.js';
 import { BillingService, type BillsClosedCounter } from './billing.service.js';
-import { ConsumptionService } from './consumption.service.js';
 import { OpenCycleStore, RunningChargesService } from './running-charges.js';
 import { TariffCatalog } from './tariff-catalog.js';
 
@@ -36,13 +38,15 @@ export interface BillingSetup {
 
 export function createBilling(pool: Pool, log: Logger, setup: BillingSetup): BillingComponents {
   const clock = setup.clock ?? Date.now;
+  const readings = new ReadingsRepository(pool);
+  const billingRepository = new BillingRepository(pool);
   const tariffs = new TariffCatalog(pool);
-  const store = new OpenCycleStore(pool, { capacity: setup.cacheMeters, live: setup.live });
+  const store = new OpenCycleStore(readings, { capacity: setup.cacheMeters, live: setup.live });
   return {
     tariffs,
     store,
-    service: new BillingService(pool, tariffs, log.child({ component: 'billing' }), { graceDays: setup.graceDays, clock, billsClosed: setup.billsClosed }),
-    running: new RunningChargesService(pool, tariffs, store, clock),
-    consumption: new ConsumptionService(pool, tariffs),
+    service: new BillingService(billingRepository, readings, tariffs, log.child({ component: 'billing' }), { graceDays: setup.graceDays, clock, billsClosed: setup.billsClosed }),
+    running: new RunningChargesService(billingRepository, tariffs, store, clock),
+    consumption: new ConsumptionService(readings, tariffs, new ProvisioningRepository(pool)),
   };
 }

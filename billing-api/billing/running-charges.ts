@@ -7,7 +7,7 @@
  * bill at close when nothing arrives late and nothing is missing.
  *
  * How it stays cheap: `OpenCycleStore` keeps each requested meter's open-cycle intervals in memory (sorted
- * typed arrays, ~17 bytes per interval, least recently used meters evicted) and applies every reading the
+ * typed arrays, 25 bytes per interval, least recently used meters evicted) and applies every reading the
  * gateway commits in this process (the IngestBatcher's onCommitted hook, called after the commit and
  * before the PUBACK) — inserts, and actual readings replacing estimates, exactly as the database does. The
  * rating of a meter is memoized until one of its intervals or its tariff timeline changes. A request thus
@@ -19,13 +19,13 @@
  * as its own process) nothing feeds the store, so every request re-reads the cycle from the database
  * (`live: false`): still exact, costlier (see README, Performance).
  */
-import type { Pool } from '../../common/db.js';
 import type { Reading } from '../../common/reading.js';
 import { rateWindow, RatingError, type Charges, type Coverage, type MeterInterval } from '../../rating/index.js';
-import { ApiError } from '../errors.js';
 import Decimal from 'decimal.js';
+import { CurrencyMismatch, NoTariffAssigned } from '../domain-errors.js';
+import type { ReadingsRepository } from '../readings/readings.repository.js';
+import type { BillingRepository } from './billing.repository.js';
 import { cycleContaining, cycleDays, isoUtc, type BillingCycle } from './cycles.js';
-import { loadIntervals } from './interval-loader.js';
 import type { MeterTariffs, TariffCatalog } from './tariff-catalog.js';
 
 const ACTUAL = 1;
@@ -58,7 +58,7 @@ export interface OpenCycleStoreOptions {
 export class OpenCycleStore {
   private readonly meters = new Map<string, MeterCycle>();
 
-  constructor(private readonly pool: Pool, readonly opts: OpenCycleStoreOptions) {}
+  constructor(private readonly readings: ReadingsRepository, readonly opts: OpenCycleStoreOptions) {}
 
   get size(): number {
     return this.meters.size;
@@ -110,8 +110,7 @@ export class OpenCycleStore {
 
   private async load(entries: MeterCycle[]): Promise<void> {
     try {
-      const loaded = await loadIntervals(
-        this.pool,
+      const loaded = await this.readings.windows(
         entries.map((e) => ({ meterId: e.meterId, from: e.cycle.from, to: e.cycle.to, intervalSeconds: e.intervalSeconds })),
       );
       entries.forEach((entry, k) => {
@@ -246,7 +245,7 @@ const Dec = Decimal.clone({ precision: 50, rounding: Decimal.ROUND_HALF_UP });
 
 export class RunningChargesService {
   constructor(
-    private readonly pool: Pool,
+    private readonly accounts: BillingRepository,
     private readonly tariffs: TariffCatalog,
     private readonly store: OpenCycleStore,
     private readonly clock: () => number = Date.now,
@@ -254,22 +253,14 @@ export class RunningChargesService {
 
   /** The open cycle's running charges, or null when the account does not exist. */
   async forAccount(accountId: string): Promise<RunningCharges | null> {
-    const res = await this.pool.query<{ timezone: string; billing_day: number; meter_id: string | null; interval_seconds: number | null }>({
-      name: 'running-charges-account',
-      text: `SELECT a.timezone, a.billing_day, m.id AS meter_id, m.interval_seconds
-             FROM accounts a LEFT JOIN meters m ON m.account_id = a.id WHERE a.id = $1 ORDER BY m.id`,
-      values: [accountId],
-    });
-    if (!res.rowCount) return null;
-    const { timezone, billing_day: billingDay } = res.rows[0];
-    const meters = res.rows.filter((r) => r.meter_id !== null).map((r) => ({ id: r.meter_id!, intervalSeconds: r.interval_seconds! }));
+    const account = await this.accounts.accountMeters(accountId);
+    if (!account) return null;
+    const { timezone, billingDay, meters } = account;
     const cycle = cycleContaining(this.clock(), timezone, billingDay);
     const [tariffs, cycles] = await Promise.all([this.tariffs.forMeters(meters.map((m) => m.id)), this.store.cycles(meters, cycle)]);
     const charges = cycles.map((entry, i) => rateMeter(entry, tariffs.get(meters[i].id)!, cycle));
     const currencies = [...new Set(charges.map((c) => c.currency))];
-    if (currencies.length > 1) {
-      throw new ApiError(409, 'currency_mismatch', `the account's meters are rated in different currencies (${currencies.join(', ')})`);
-    }
+    if (currencies.length > 1) throw new CurrencyMismatch(currencies);
     const minorUnit = charges.length ? minorUnitOf(tariffs.get(meters[0].id)!) : 2;
     const sum = (values: string[]) => values.reduce((t, v) => t.plus(v), new Dec(0));
     const subtotal = sum(charges.map((c) => c.subtotal));
@@ -304,9 +295,7 @@ export class RunningChargesService {
 }
 
 function rateMeter(entry: MeterCycle, tariffs: MeterTariffs, cycle: BillingCycle): Charges {
-  if (!tariffs.hasAssignment) {
-    throw new ApiError(409, 'no_tariff', `meter "${entry.meterId}" has no tariff assigned (PUT /v1/meters/${entry.meterId}/tariff)`);
-  }
+  if (!tariffs.hasAssignment) throw new NoTariffAssigned(entry.meterId);
   const key = `${entry.version}|${tariffs.key}|${cycle.from}`;
   if (entry.memo?.key === key) return entry.memo.charges;
   let charges: Charges;
@@ -319,9 +308,8 @@ function rateMeter(entry: MeterCycle, tariffs: MeterTariffs, cycle: BillingCycle
       meterIntervalSeconds: entry.intervalSeconds,
     });
   } catch (err) {
-    if (err instanceof RatingError) {
-      throw new ApiError(err.code === 'no_tariff_in_effect' ? 409 : 400, err.code, `meter "${entry.meterId}": ${err.message}`, err.details.map((message) => ({ message })));
-    }
+    // The rating core's error, naming the meter (the error handler answers it).
+    if (err instanceof RatingError) throw new RatingError(err.code, `meter "${entry.meterId}": ${err.message}`, err.details);
     throw err;
   }
   entry.memo = { key, charges };

@@ -4,10 +4,9 @@
  * goes stale, and the same document object is handed to the rating core every time (it compiles a tariff
  * once per object). New versions and new assignments are seen at once: they are read on every call.
  */
-import type { Pool, PoolClient } from '../../common/db.js';
+import type { Pool } from '../../common/db.js';
+import type { Queryable } from '../queryable.js';
 import { resolveTariffTimeline, type TariffAssignment, type TariffDocument, type TariffTimelineEntry } from '../../rating/index.js';
-
-export type Queryable = Pool | PoolClient;
 
 /** A tariff version as bills name it. */
 export interface TariffVersionRef {

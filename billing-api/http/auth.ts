@@ -1,22 +1,21 @@
 /**
  * Bearer tokens (contract section 3): admin (everything), reader (read-only, every account), customer
- * (read-only, one account). Tokens are stored as keyed digests (token-digest.ts). No token or a bad one: 401. A valid
- * token without the right: 403, or 404 where the resource's existence must not leak to a customer.
+ * (read-only, one account). Tokens are stored as keyed digests (../provisioning/token-digest.ts). No token or
+ * a bad one: 401. A valid token without the right: 403, or 404 where the resource's existence must not leak
+ * to a customer.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Pool } from '../common/db.js';
 import { timingSafeEqual } from 'node:crypto';
-import { sha256 } from '../common/secrets.js';
+import { sha256 } from '../../common/secrets.js';
+import type { Principal, Role } from '../provisioning/provisioning.repository.js';
 import { ApiError, forbidden, notFound } from './errors.js';
-import { tokenDigester } from './token-digest.js';
 
-export type Role = 'admin' | 'reader' | 'customer';
+export type { Principal, Role } from '../provisioning/provisioning.repository.js';
 
-export interface Principal {
-  tokenId: string;
-  role: Role;
-  accountId: string | null;
+/** Who a token is (the provisioning repository): null when unknown or revoked. */
+export interface TokenLookup {
+  principalOf(token: string): Promise<Principal | null>;
 }
 
 declare module 'fastify' {
@@ -28,7 +27,7 @@ declare module 'fastify' {
 const unauthorized = (message: string) => new ApiError(401, 'unauthorized', message);
 
 export const authPlugin = fp(
-  async (app: FastifyInstance, opts: { pool: Pool; metricsToken?: string }) => {
+  async (app: FastifyInstance, opts: { tokens: TokenLookup; metricsToken?: string }) => {
     app.decorateRequest('principal', null);
     const metricsDigest = opts.metricsToken ? sha256(opts.metricsToken) : null;
     app.addHook('onRequest', async (request) => {
@@ -45,17 +44,12 @@ export const authPlugin = fp(
           return;
         }
       }
-      const res = await opts.pool.query<{ id: string; role: Role; account_id: string | null }>({
-        name: 'auth-token',
-        text: 'SELECT id, role, account_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL',
-        values: [(await tokenDigester(opts.pool))(match[1])],
-      });
-      if (res.rowCount === 0) throw unauthorized('unknown or revoked token');
-      const row = res.rows[0];
-      request.principal = { tokenId: row.id, role: row.role, accountId: row.account_id };
+      const principal = await opts.tokens.principalOf(match[1]);
+      if (!principal) throw unauthorized('unknown or revoked token');
+      request.principal = principal;
       // Route-level role rules are enforced before the body is validated: 401, then 403, then 400.
       const roles = (request.routeOptions.config as { roles?: Role[] }).roles;
-      if (roles && !roles.includes(row.role)) throw forbidden();
+      if (roles && !roles.includes(principal.role)) throw forbidden();
     });
   },
   { name: 'auth' },

@@ -1,9 +1,14 @@
 /**
  * The error shape of contract section 3: `{"error": {"code", "message", "details": [...]}}`. A 400 lists
  * every problem found in the request, each with the field it concerns.
+ *
+ * The one place where errors become HTTP answers: HTTP's own (`ApiError`: 401, 403, 429, a route's 400 or
+ * 404), the domains' (`DomainError`, ../domain-errors.ts) and the rating core's (`RatingError`).
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { RatingError } from '../../rating/index.js';
+import { CurrencyMismatch, DomainError, InvalidInput, NoTariffAssigned, NotFound } from '../domain-errors.js';
 
 export interface ErrorDetail {
   field?: string;
@@ -41,6 +46,10 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (err instanceof ApiError) {
       return reply.code(err.statusCode).send(errorBody(err.code, err.message, err.details));
     }
+    if (err instanceof DomainError || err instanceof RatingError) {
+      const mapped = httpErrorOf(err, request);
+      return reply.code(mapped.statusCode).send(errorBody(mapped.code, mapped.message, mapped.details));
+    }
     if (hasZodFastifySchemaValidationErrors(err)) {
       const where = (err as { validationContext?: string }).validationContext ?? 'request';
       const details = err.validation.flatMap((v) => {
@@ -67,28 +76,34 @@ export function installErrorHandler(app: FastifyInstance): void {
   });
 }
 
-/** Postgres unique violation -> 409 with a readable message. */
-export function isUniqueViolation(err: unknown): boolean {
-  return (err as { code?: string })?.code === '23505';
+/**
+ * The HTTP answer to a domain or rating error. An invalid input is named where the request carried it
+ * (`body.asOf`, `querystring.tz`): the first part of the request that holds a field of that name.
+ */
+export function httpErrorOf(err: DomainError | RatingError, request: Pick<FastifyRequest, 'body' | 'query' | 'params'>): ApiError {
+  if (err instanceof RatingError) {
+    const status = err.code === 'no_tariff_in_effect' || err.code === 'net_metering_not_rated' ? 409 : 400;
+    return new ApiError(status, err.code, err.message, err.details.map((message) => ({ message })));
+  }
+  if (err instanceof InvalidInput) {
+    const details = err.problems.map((p) => {
+      const part = requestPartOf(request, p.field);
+      return p.field === undefined ? { message: p.message } : { field: `${part}.${p.field}`, message: p.message };
+    });
+    return new ApiError(400, err.code, `invalid ${requestPartOf(request, err.problems[0]?.field)}: ${err.message}`, details);
+  }
+  if (err instanceof NotFound) return new ApiError(404, err.code, err.message);
+  if (err instanceof NoTariffAssigned) return new ApiError(409, err.code, `${err.message} (PUT /v1/meters/${err.meterId}/tariff)`);
+  if (err instanceof CurrencyMismatch) return new ApiError(409, err.code, err.message);
+  return new ApiError(409, err.code, err.message);
 }
 
-/** Where a request carries a NUL byte (params, querystring, body; keys and values): one detail per place. */
-export function nulByteDetails(parts: Record<string, unknown>): ErrorDetail[] {
-  const details: ErrorDetail[] = [];
-  const visit = (value: unknown, path: string, depth: number) => {
-    if (details.length >= 20 || depth > 32) return;
-    if (typeof value === 'string') {
-      if (value.includes('\u0000')) details.push({ field: path, message: 'must not contain a NUL byte (\\u0000)' });
-    } else if (Array.isArray(value)) {
-      value.forEach((v, i) => visit(v, `${path}.${i}`, depth + 1));
-    } else if (value && typeof value === 'object') {
-      for (const [k, v] of Object.entries(value)) {
-        const field = `${path}.${k.replace(/\u0000/g, '\\u0000')}`;
-        if (k.includes('\u0000')) details.push({ field, message: 'field name must not contain a NUL byte (\\u0000)' });
-        else visit(v, field, depth + 1);
-      }
-    }
-  };
-  for (const [where, value] of Object.entries(parts)) visit(value, where, 0);
-  return details;
+type RequestPart = 'body' | 'querystring' | 'params';
+
+function requestPartOf(request: Pick<FastifyRequest, 'body' | 'query' | 'params'>, field: string | undefined): RequestPart {
+  const holds = (value: unknown) => field !== undefined && value !== null && typeof value === 'object' && Object.hasOwn(value, field.split('.')[0]);
+  if (holds(request.body)) return 'body';
+  if (holds(request.query)) return 'querystring';
+  if (holds(request.params)) return 'params';
+  return 'body';
 }

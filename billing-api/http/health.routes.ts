@@ -3,7 +3,7 @@
  * bearer token: METRICS_TOKEN, or an admin or reader token; rate limited like every route).
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { METRICS_READERS } from '../auth.js';
+import { METRICS_READERS } from './auth.js';
 import type { Registry } from 'prom-client';
 
 export interface ReadinessCheck {

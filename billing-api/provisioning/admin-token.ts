@@ -1,6 +1,6 @@
 /**
  * The bootstrap admin token. With BILLING_ADMIN_TOKEN set, that token is the bootstrap admin (its keyed
- * digest is stored, billing-api/token-digest.ts). Unset: on the first start a token is generated, stored
+ * digest is stored, token-digest.ts). Unset: on the first start a token is generated, stored
  * and returned so start-up can print it once; later starts find it and print nothing.
  *
  * Revocation is final: a revoked bootstrap token stays revoked across restarts while BILLING_ADMIN_TOKEN
@@ -10,8 +10,8 @@
  * Safe when several processes start at once (one transaction under an advisory lock; only the process
  * that inserted a generated token prints it).
  */
-import { inTransaction, type Pool } from '../common/db.js';
-import { generateApiToken, randomId } from '../common/secrets.js';
+import { inTransaction, type Pool } from '../../common/db.js';
+import { generateApiToken, randomId } from '../../common/secrets.js';
 import { rekeyLegacyTokenDigests, tokenDigester } from './token-digest.js';
 
 export const BOOTSTRAP_TOKEN_ID = 'bootstrap-admin';

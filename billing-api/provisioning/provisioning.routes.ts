@@ -1,13 +1,14 @@
 /** Accounts, meters, concentrators, device secrets and tokens (contract section 3). */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ADMIN_ONLY, STAFF_ONLY, requireAccountAccess } from '../auth.js';
-import { notFound } from '../errors.js';
-import type { ProvisioningService } from '../provisioning.service.js';
+import { ADMIN_ONLY, STAFF_ONLY, requireAccountAccess } from '../http/auth.js';
+import { notFound } from '../http/errors.js';
+import { idParamSchema, idSchema, limitSchema } from '../http/schemas.js';
+import type { ProvisioningService } from './provisioning.service.js';
 import {
-  accountCreateSchema, accountSchema, concentratorCreateSchema, concentratorMetersSchema, idParamSchema, idSchema,
-  limitSchema, meterCreateSchema, meterSchema, secretRotateSchema, tokenCreateSchema,
-} from '../schemas.js';
+  accountCreateSchema, accountSchema, concentratorCreateSchema, concentratorMetersSchema, meterCreateSchema, meterSchema,
+  secretRotateSchema, tokenCreateSchema,
+} from './provisioning.schemas.js';
 
 const page = <T extends z.ZodTypeAny>(item: T) => z.object({ items: z.array(item), next: z.string().nullable() });
 

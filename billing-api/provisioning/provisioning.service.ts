@@ -1,48 +1,34 @@
 /**
- * Provisioning: accounts, meters, concentrators, device secrets, API tokens. Business rules and
- * transactions live here; routes only decode, call and encode.
+ * Provisioning: accounts, meters, concentrators, device secrets, API tokens. The rules (what refers to
+ * what, which ids are taken, which secret is generated) live here and the SQL in the repository; problems
+ * are domain errors naming the input they concern.
  */
 import type { z } from 'zod';
-import { inTransaction, type Pool } from '../common/db.js';
 import {
   generateApiToken, generateDeviceSecret, hashGeneratedSecret, hashSecret, mosquittoPasswordHash, randomId,
   MOSQUITTO_ITERATIONS_CHOSEN, MOSQUITTO_ITERATIONS_GENERATED,
-} from '../common/secrets.js';
-import { zoneProblem } from '../common/timezones.js';
-import { badRequest, conflict, isUniqueViolation, notFound } from './errors.js';
-import { tokenDigester } from './token-digest.js';
-import type { accountCreateSchema, concentratorCreateSchema, meterCreateSchema, tokenCreateSchema } from './schemas.js';
+} from '../../common/secrets.js';
+import { Conflict, InvalidInput, NotFound, type Problem } from '../domain-errors.js';
+import {
+  DeviceIdTaken, type AccountRow, type ConcentratorRow, type MeterRow, type ProvisioningRepository, type SecretHashes,
+} from './provisioning.repository.js';
+import type { accountCreateSchema, concentratorCreateSchema, meterCreateSchema, tokenCreateSchema } from './provisioning.schemas.js';
 
-export interface AccountRow { id: string; name: string; timezone: string; billingDay: number; createdAt: string }
-export interface MeterRow {
-  id: string; accountId: string; timezone: string; intervalSeconds: number; maxPowerKw: string | null;
-  tariffId: string | null; concentratorIds: string[]; createdAt: string; mqttPassword?: string;
-}
+export type { AccountRow, MeterRow } from './provisioning.repository.js';
 
-const iso = (d: Date) => d.toISOString();
-
-const METER_SELECT = `
-SELECT m.id, m.account_id, m.timezone, m.interval_seconds, m.max_power_kw::text AS max_power_kw, m.created_at,
-  (SELECT mt.tariff_id FROM meter_tariffs mt WHERE mt.meter_id = m.id AND mt.effective_from <= now()
-    ORDER BY mt.effective_from DESC LIMIT 1) AS tariff_id,
-  COALESCE((SELECT array_agg(cm.concentrator_id ORDER BY cm.concentrator_id) FROM concentrator_meters cm WHERE cm.meter_id = m.id), '{}') AS concentrator_ids
-FROM meters m`;
-
-function meterFromRow(r: Record<string, any>): MeterRow {
-  return {
-    id: r.id, accountId: r.account_id, timezone: r.timezone, intervalSeconds: r.interval_seconds,
-    maxPowerKw: r.max_power_kw, tariffId: r.tariff_id, concentratorIds: r.concentrator_ids, createdAt: iso(r.created_at),
-  };
-}
+const deviceIdTaken = (id: string) => new Conflict(`device id "${id}" is already in use`);
 
 export class ProvisioningService {
-  constructor(private readonly pool: Pool, private readonly scryptN: number) {}
+  constructor(
+    private readonly repo: ProvisioningRepository,
+    private readonly scryptN: number,
+  ) {}
 
   /**
    * Returns the stored hash, the Mosquitto password-file hash of the same secret (for an external Mosquitto,
    * gateway/mosquitto-auth.ts) and, when the system generated the secret, the secret to show once.
    */
-  private async secretHash(provided: string | undefined): Promise<{ hash: string; mosquittoHash: string; generated?: string }> {
+  private async secretHash(provided: string | undefined): Promise<SecretHashes & { generated?: string }> {
     if (provided !== undefined) {
       const [hash, mosquittoHash] = await Promise.all([
         hashSecret(provided, this.scryptN),
@@ -55,169 +41,108 @@ export class ProvisioningService {
   }
 
   async createAccount(input: z.output<typeof accountCreateSchema>): Promise<AccountRow> {
-    const zone = await zoneProblem(this.pool, input.timezone);
-    if (zone) throw badRequest('invalid body: 1 problem(s)', [{ field: 'body.timezone', message: zone }]);
-    try {
-      const res = await this.pool.query(
-        'INSERT INTO accounts (id, name, timezone, billing_day) VALUES ($1, $2, $3, $4) RETURNING created_at',
-        [input.id, input.name, input.timezone, input.billingDay],
-      );
-      return { ...input, createdAt: iso(res.rows[0].created_at) };
-    } catch (err) {
-      if (isUniqueViolation(err)) throw conflict(`account "${input.id}" already exists`);
-      throw err;
-    }
+    const zone = await this.repo.zoneProblem(input.timezone);
+    if (zone) throw new InvalidInput([{ field: 'timezone', message: zone }]);
+    const stored = await this.repo.insertAccount(input);
+    if (!stored) throw new Conflict(`account "${input.id}" already exists`);
+    return { ...input, createdAt: stored.createdAt };
   }
 
-  async getAccount(id: string): Promise<AccountRow | null> {
-    const res = await this.pool.query('SELECT id, name, timezone, billing_day, created_at FROM accounts WHERE id = $1', [id]);
-    if (!res.rowCount) return null;
-    const r = res.rows[0];
-    return { id: r.id, name: r.name, timezone: r.timezone, billingDay: r.billing_day, createdAt: iso(r.created_at) };
+  getAccount(id: string): Promise<AccountRow | null> {
+    return this.repo.getAccount(id);
   }
 
-  async listAccounts(limit: number, after: string | undefined): Promise<AccountRow[]> {
-    const res = await this.pool.query(
-      'SELECT id, name, timezone, billing_day, created_at FROM accounts WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2',
-      [after ?? null, limit],
-    );
-    return res.rows.map((r) => ({ id: r.id, name: r.name, timezone: r.timezone, billingDay: r.billing_day, createdAt: iso(r.created_at) }));
+  listAccounts(limit: number, after: string | undefined): Promise<AccountRow[]> {
+    return this.repo.listAccounts(limit, after);
   }
 
   async createMeter(input: z.output<typeof meterCreateSchema>): Promise<MeterRow> {
-    const problems = [];
-    const zone = await zoneProblem(this.pool, input.timezone);
-    if (zone) problems.push({ field: 'body.timezone', message: zone });
-    const refs = await this.pool.query(
-      `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1) AS account,
-              ($2::text IS NULL OR EXISTS (SELECT 1 FROM tariffs WHERE id = $2)) AS tariff,
-              EXISTS (SELECT 1 FROM devices WHERE id = $3) AS taken`,
-      [input.accountId, input.tariffId ?? null, input.id],
-    );
-    if (refs.rows[0].taken) throw conflict(`device id "${input.id}" is already in use`);
-    if (!refs.rows[0].account) problems.push({ field: 'body.accountId', message: `account "${input.accountId}" does not exist` });
-    if (!refs.rows[0].tariff) problems.push({ field: 'body.tariffId', message: `tariff "${input.tariffId}" does not exist` });
-    if (problems.length) throw badRequest(`invalid body: ${problems.length} problem(s)`, problems);
+    const problems: Problem[] = [];
+    const zone = await this.repo.zoneProblem(input.timezone);
+    if (zone) problems.push({ field: 'timezone', message: zone });
+    const refs = await this.repo.meterReferences(input.accountId, input.tariffId ?? null, input.id);
+    if (refs.taken) throw deviceIdTaken(input.id);
+    if (!refs.account) problems.push({ field: 'accountId', message: `account "${input.accountId}" does not exist` });
+    if (!refs.tariff) problems.push({ field: 'tariffId', message: `tariff "${input.tariffId}" does not exist` });
+    if (problems.length) throw new InvalidInput(problems);
 
     const secret = await this.secretHash(input.mqttPassword);
-    await inTransaction(this.pool, async (client) => {
-      await client.query(`INSERT INTO devices (id, kind, secret_hash, mosquitto_password_hash) VALUES ($1, 'meter', $2, $3)`, [input.id, secret.hash, secret.mosquittoHash]);
-      await client.query(
-        'INSERT INTO meters (id, account_id, timezone, interval_seconds, max_power_kw) VALUES ($1, $2, $3, $4, $5)',
-        [input.id, input.accountId, input.timezone, input.intervalSeconds, input.maxPowerKw ?? null],
-      );
-      if (input.tariffId) {
-        // The first assignment covers the meter's whole history.
-        await client.query(`INSERT INTO meter_tariffs (meter_id, effective_from, tariff_id) VALUES ($1, '-infinity', $2)`, [input.id, input.tariffId]);
-      }
-    }).catch((err) => {
-      throw isUniqueViolation(err) ? conflict(`device id "${input.id}" is already in use`) : err;
-    });
+    await this.repo
+      .insertMeter(
+        { id: input.id, accountId: input.accountId, timezone: input.timezone, intervalSeconds: input.intervalSeconds, maxPowerKw: input.maxPowerKw ?? null, tariffId: input.tariffId ?? null },
+        secret,
+      )
+      .catch((err) => {
+        throw err instanceof DeviceIdTaken ? deviceIdTaken(input.id) : err;
+      });
     const meter = (await this.getMeter(input.id))!;
     return secret.generated ? { ...meter, mqttPassword: secret.generated } : meter;
   }
 
   /** The meter's account, for access checks on hot read paths (a prepared statement, no joins). */
-  async meterAccount(id: string): Promise<string | null> {
-    const res = await this.pool.query({ name: 'meter-account', text: 'SELECT account_id FROM meters WHERE id = $1', values: [id] });
-    return res.rowCount ? res.rows[0].account_id : null;
+  meterAccount(id: string): Promise<string | null> {
+    return this.repo.meterAccount(id);
   }
 
-  async getMeter(id: string): Promise<MeterRow | null> {
-    const res = await this.pool.query(`${METER_SELECT} WHERE m.id = $1`, [id]);
-    return res.rowCount ? meterFromRow(res.rows[0]) : null;
+  getMeter(id: string): Promise<MeterRow | null> {
+    return this.repo.getMeter(id);
   }
 
-  async listMeters(accountId: string | undefined, limit: number, after: string | undefined): Promise<MeterRow[]> {
-    const res = await this.pool.query(
-      `${METER_SELECT} WHERE ($1::text IS NULL OR m.account_id = $1) AND ($2::text IS NULL OR m.id > $2) ORDER BY m.id LIMIT $3`,
-      [accountId ?? null, after ?? null, limit],
-    );
-    return res.rows.map(meterFromRow);
+  listMeters(accountId: string | undefined, limit: number, after: string | undefined): Promise<MeterRow[]> {
+    return this.repo.listMeters(accountId, limit, after);
   }
 
   async createConcentrator(input: z.output<typeof concentratorCreateSchema>) {
-    const taken = await this.pool.query('SELECT 1 FROM devices WHERE id = $1', [input.id]);
-    if (taken.rowCount) throw conflict(`device id "${input.id}" is already in use`);
+    if (await this.repo.deviceExists(input.id)) throw deviceIdTaken(input.id);
     await this.checkMeters(input.meterIds);
     const secret = await this.secretHash(input.mqttPassword);
-    await inTransaction(this.pool, async (client) => {
-      await client.query(`INSERT INTO devices (id, kind, secret_hash, mosquitto_password_hash) VALUES ($1, 'concentrator', $2, $3)`, [input.id, secret.hash, secret.mosquittoHash]);
-      await client.query('INSERT INTO concentrators (id) VALUES ($1)', [input.id]);
-      await client.query(
-        'INSERT INTO concentrator_meters (concentrator_id, meter_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING',
-        [input.id, input.meterIds],
-      );
-    }).catch((err) => {
-      throw isUniqueViolation(err) ? conflict(`device id "${input.id}" is already in use`) : err;
+    await this.repo.insertConcentrator(input.id, input.meterIds, secret).catch((err) => {
+      throw err instanceof DeviceIdTaken ? deviceIdTaken(input.id) : err;
     });
     const created = (await this.getConcentrator(input.id))!;
     return secret.generated ? { ...created, mqttPassword: secret.generated } : created;
   }
 
   private async checkMeters(meterIds: string[]): Promise<void> {
-    if (!meterIds.length) return;
-    const res = await this.pool.query<{ id: string }>(
-      'SELECT u.id FROM unnest($1::text[]) AS u(id) WHERE NOT EXISTS (SELECT 1 FROM meters m WHERE m.id = u.id)',
-      [meterIds],
-    );
-    if (res.rowCount) {
-      throw badRequest(
-        `invalid body: ${res.rowCount} unknown meter(s)`,
-        res.rows.map((r) => ({ field: 'body.meterIds', message: `meter "${r.id}" does not exist` })),
+    const unknown = await this.repo.unknownMeters(meterIds);
+    if (unknown.length) {
+      throw new InvalidInput(
+        unknown.map((id) => ({ field: 'meterIds', message: `meter "${id}" does not exist` })),
+        `${unknown.length} unknown meter(s)`,
       );
     }
   }
 
-  async getConcentrator(id: string) {
-    const res = await this.pool.query(
-      `SELECT c.id, c.created_at, COALESCE((SELECT array_agg(meter_id ORDER BY meter_id) FROM concentrator_meters WHERE concentrator_id = c.id), '{}') AS meter_ids
-       FROM concentrators c WHERE c.id = $1`,
-      [id],
-    );
-    if (!res.rowCount) return null;
-    const r = res.rows[0];
-    return { id: r.id as string, meterIds: r.meter_ids as string[], createdAt: iso(r.created_at) };
+  getConcentrator(id: string): Promise<ConcentratorRow | null> {
+    return this.repo.getConcentrator(id);
   }
 
   /** Replaces the set of meters a concentrator may send for. */
-  async setConcentratorMeters(id: string, meterIds: string[]) {
-    if (!(await this.getConcentrator(id))) throw notFound(`concentrator "${id}"`);
+  async setConcentratorMeters(id: string, meterIds: string[]): Promise<ConcentratorRow> {
+    if (!(await this.getConcentrator(id))) throw new NotFound(`concentrator "${id}"`);
     await this.checkMeters(meterIds);
-    await inTransaction(this.pool, async (client) => {
-      await client.query('DELETE FROM concentrator_meters WHERE concentrator_id = $1 AND NOT (meter_id = ANY($2::text[]))', [id, meterIds]);
-      await client.query('INSERT INTO concentrator_meters (concentrator_id, meter_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING', [id, meterIds]);
-    });
+    await this.repo.replaceConcentratorMeters(id, meterIds);
     return (await this.getConcentrator(id))!;
   }
 
   /** Sets a device's MQTT secret (generated and returned once when not given). Gateways drop their cache at once. */
   async rotateSecret(deviceId: string, provided: string | undefined): Promise<{ id: string; mqttPassword?: string }> {
     const secret = await this.secretHash(provided);
-    const res = await this.pool.query(
-      'UPDATE devices SET secret_hash = $2, mosquitto_password_hash = $3, updated_at = now() WHERE id = $1',
-      [deviceId, secret.hash, secret.mosquittoHash],
-    );
-    if (!res.rowCount) throw notFound(`device "${deviceId}"`);
+    if (!(await this.repo.updateDeviceSecret(deviceId, secret))) throw new NotFound(`device "${deviceId}"`);
     return secret.generated ? { id: deviceId, mqttPassword: secret.generated } : { id: deviceId };
   }
 
   async createToken(input: z.output<typeof tokenCreateSchema>) {
     if (input.accountId && !(await this.getAccount(input.accountId))) {
-      throw badRequest('invalid body: 1 problem(s)', [{ field: 'body.accountId', message: `account "${input.accountId}" does not exist` }]);
+      throw new InvalidInput([{ field: 'accountId', message: `account "${input.accountId}" does not exist` }]);
     }
     const token = generateApiToken();
-    const digest = await tokenDigester(this.pool);
     const id = randomId('tok');
-    await this.pool.query(
-      `INSERT INTO api_tokens (id, token_hash, role, account_id, hash_scheme) VALUES ($1, $2, $3, $4, 'hmac-sha256')`,
-      [id, digest(token), input.role, input.accountId ?? null],
-    );
+    await this.repo.insertToken(id, token, input.role, input.accountId ?? null);
     return { id, token, role: input.role, ...(input.accountId ? { accountId: input.accountId } : {}) };
   }
 
   async revokeToken(id: string): Promise<void> {
-    const res = await this.pool.query('UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [id]);
-    if (!res.rowCount) throw notFound(`token "${id}"`);
+    if (!(await this.repo.revokeToken(id))) throw new NotFound(`token "${id}"`);
   }
 }

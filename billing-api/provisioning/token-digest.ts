@@ -6,8 +6,8 @@
  * HMAC of the stored digest, which needs no token.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import type { Pool } from '../common/db.js';
-import { sha256 } from '../common/secrets.js';
+import type { Pool } from '../../common/db.js';
+import { sha256 } from '../../common/secrets.js';
 
 export type TokenDigest = (token: string) => Buffer;
 

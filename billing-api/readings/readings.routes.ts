@@ -1,21 +1,35 @@
 /** Stored interval data and quarantined input. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { parseInstant } from '../../common/reading.js';
-import { STAFF_ONLY, requireAccountAccess } from '../auth.js';
-import { notFound } from '../errors.js';
-import type { ProvisioningService } from '../provisioning.service.js';
-import type { ReadingsRepository } from '../readings.repository.js';
-import { idParamSchema, quarantineQuerySchema, readingsQuerySchema } from '../schemas.js';
+import { STAFF_ONLY, requireAccountAccess } from '../http/auth.js';
+import { idParamSchema, instantSchema, limitSchema } from '../http/schemas.js';
+import type { ReadingsService } from './readings.service.js';
+
+const readingsQuerySchema = z.strictObject({
+  from: instantSchema.optional(),
+  to: instantSchema.optional(),
+  limit: limitSchema,
+  after: instantSchema.optional().describe('paging cursor: intervalStart of the last item of the previous page'),
+});
+
+const quarantineQuerySchema = z.strictObject({
+  deviceId: z.string().max(64).optional(),
+  reason: z.string().max(64).optional(),
+  from: instantSchema.optional(),
+  to: instantSchema.optional(),
+  limit: limitSchema,
+  after: z.coerce.number().int().min(0).optional().describe('paging cursor: id of the last item of the previous page'),
+});
 
 const instant = (s: string | undefined) => (s === undefined ? null : parseInstant(s));
 
-export const readingsRoutes: FastifyPluginAsyncZod<{ readings: ReadingsRepository; provisioning: ProvisioningService }> = async (app, { readings, provisioning }) => {
+export const readingsRoutes: FastifyPluginAsyncZod<{ readings: ReadingsService }> = async (app, { readings }) => {
   app.get(
     '/v1/meters/:id/readings',
     { schema: { tags: ['readings'], params: idParamSchema, querystring: readingsQuerySchema, description: 'Stored intervals in [from, to), ordered by intervalStart. Energy as exact decimal strings of Wh.' } },
     async (req) => {
-      const meter = await provisioning.getMeter(req.params.id);
-      if (!meter) throw notFound(`meter "${req.params.id}"`);
+      const meter = await readings.meter(req.params.id);
       requireAccountAccess(req, meter.accountId, `meter "${req.params.id}"`);
       const q = req.query;
       const items = await readings.list(meter.id, instant(q.from), instant(q.to), instant(q.after), q.limit);
@@ -36,8 +50,8 @@ export const readingsRoutes: FastifyPluginAsyncZod<{ readings: ReadingsRepositor
     '/v1/quarantine',
     { config: STAFF_ONLY, schema: { tags: ['readings'], querystring: quarantineQuerySchema, description: 'Quarantined input (by time received), with the raw payload as UTF-8 text or, when not valid UTF-8, base64.' } },
     async (req) => {
-        const q = req.query;
-      const items = await readings.listQuarantine({ deviceId: q.deviceId, reason: q.reason, from: instant(q.from), to: instant(q.to), after: q.after ?? null, limit: q.limit });
+      const q = req.query;
+      const items = await readings.quarantine({ deviceId: q.deviceId, reason: q.reason, from: instant(q.from), to: instant(q.to), after: q.after ?? null, limit: q.limit });
       let next: string | null = null;
       if (items.length === q.limit) {
         const params = new URLSearchParams();

@@ -2,12 +2,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { parseInstant } from '../../common/reading.js';
-import { ADMIN_ONLY, STAFF_ONLY, requireAccountAccess } from '../auth.js';
-import { billLinesCsv } from '../billing/bill-document.js';
-import type { BillingService } from '../billing/billing.service.js';
-import type { RunningChargesService } from '../billing/running-charges.js';
-import { notFound } from '../errors.js';
-import { idParamSchema, instantSchema, limitSchema } from '../schemas.js';
+import { ADMIN_ONLY, STAFF_ONLY, requireAccountAccess } from '../http/auth.js';
+import { notFound } from '../http/errors.js';
+import { idParamSchema, instantSchema, limitSchema } from '../http/schemas.js';
+import { billLinesCsv } from './bill-document.js';
+import type { BillingService } from './billing.service.js';
+import type { RunningChargesService } from './running-charges.js';
 
 const billingRunSchema = z.strictObject({
   asOf: instantSchema.describe('closes every cycle that ended at or before asOf minus the grace period (BILLING_GRACE_DAYS); not in the future'),
@@ -52,7 +52,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; run
   );
 
   app.get('/v1/billing-runs/:id', { config: STAFF_ONLY, schema: { tags: ['billing'], params: idParamSchema } }, async (req) => {
-    const run = await billing.repository.getRun(req.params.id);
+    const run = await billing.run(req.params.id);
     if (!run) throw notFound(`billing run "${req.params.id}"`);
     return run;
   });
@@ -63,8 +63,8 @@ export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; run
     async (req) => {
       requireAccountAccess(req, req.params.id, `account "${req.params.id}"`);
       const after = req.query.after === undefined ? null : parseInstant(req.query.after);
-      const items = await billing.repository.listBills(req.params.id, after, req.query.limit);
-      if (!items.length && after === null && !(await billing.repository.accountExists(req.params.id))) throw notFound(`account "${req.params.id}"`);
+      const items = await billing.bills(req.params.id, after, req.query.limit);
+      if (!items) throw notFound(`account "${req.params.id}"`);
       const next =
         items.length === req.query.limit
           ? `/v1/accounts/${encodeURIComponent(req.params.id)}/bills?limit=${req.query.limit}&after=${encodeURIComponent(items[items.length - 1].cycle.from)}`
@@ -74,7 +74,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; run
   );
 
   const billFor = async (req: Parameters<typeof requireAccountAccess>[0], id: string) => {
-    const bill = await billing.repository.getBill(id);
+    const bill = await billing.bill(id);
     if (!bill) throw notFound(`bill "${id}"`);
     requireAccountAccess(req, bill.document.accountId, `bill "${id}"`);
     return bill;

@@ -1,8 +1,10 @@
 /** Loads a page of a meter's consumption: the bucket grid, the intervals under it, the tariff timeline. */
-import type { Pool } from '../../common/db.js';
+import { NotFound } from '../domain-errors.js';
+import type { MeterRow } from '../provisioning/provisioning.repository.js';
+import type { ReadingsRepository } from '../readings/readings.repository.js';
+import type { MeterLookup } from '../readings/readings.service.js';
+import type { TariffCatalog } from '../billing/tariff-catalog.js';
 import { bucketGrid, consumptionOf, type ConsumptionBucket, type GroupBy } from './consumption.js';
-import { loadIntervals } from './interval-loader.js';
-import type { TariffCatalog } from './tariff-catalog.js';
 
 export interface ConsumptionPage {
   items: ConsumptionBucket[];
@@ -11,7 +13,18 @@ export interface ConsumptionPage {
 }
 
 export class ConsumptionService {
-  constructor(private readonly pool: Pool, private readonly tariffs: TariffCatalog) {}
+  constructor(
+    private readonly readings: ReadingsRepository,
+    private readonly tariffs: TariffCatalog,
+    private readonly meters: MeterLookup,
+  ) {}
+
+  /** The meter whose consumption is asked for; NotFound when it does not exist. */
+  async meter(id: string): Promise<MeterRow> {
+    const meter = await this.meters.getMeter(id);
+    if (!meter) throw new NotFound(`meter "${id}"`);
+    return meter;
+  }
 
   async page(
     meter: { id: string; timezone: string; intervalSeconds: number },
@@ -21,7 +34,7 @@ export class ConsumptionService {
     if (!buckets.length) return { items: [], nextFrom: null };
     const end = buckets[buckets.length - 1].to;
     const [[intervals], tariffs] = await Promise.all([
-      loadIntervals(this.pool, [{ meterId: meter.id, from: query.from, to: end, intervalSeconds: meter.intervalSeconds }]),
+      this.readings.windows([{ meterId: meter.id, from: query.from, to: end, intervalSeconds: meter.intervalSeconds }]),
       this.tariffs.forMeters([meter.id]),
     ]);
     const meterTariffs = tariffs.get(meter.id)!;

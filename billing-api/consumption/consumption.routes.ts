@@ -2,12 +2,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { parseInstant } from '../../common/reading.js';
-import { requireAccountAccess } from '../auth.js';
-import { GROUP_BY } from '../billing/consumption.js';
-import type { ConsumptionService } from '../billing/consumption.service.js';
-import { badRequest, notFound } from '../errors.js';
-import type { ProvisioningService } from '../provisioning.service.js';
-import { idParamSchema, instantSchema, limitSchema, timezoneSchema } from '../schemas.js';
+import { requireAccountAccess } from '../http/auth.js';
+import { badRequest } from '../http/errors.js';
+import { idParamSchema, instantSchema, limitSchema, timezoneSchema } from '../http/schemas.js';
+import { GROUP_BY } from './consumption.js';
+import type { ConsumptionService } from './consumption.service.js';
 
 /** The longest window one request may span. */
 const MAX_WINDOW_DAYS = 800;
@@ -20,7 +19,7 @@ const consumptionQuerySchema = z.strictObject({
   limit: limitSchema.describe('buckets per page'),
 });
 
-export const consumptionRoutes: FastifyPluginAsyncZod<{ consumption: ConsumptionService; provisioning: ProvisioningService }> = async (app, { consumption, provisioning }) => {
+export const consumptionRoutes: FastifyPluginAsyncZod<{ consumption: ConsumptionService }> = async (app, { consumption }) => {
   app.get(
     '/v1/meters/:id/consumption',
     {
@@ -33,8 +32,7 @@ export const consumptionRoutes: FastifyPluginAsyncZod<{ consumption: Consumption
       },
     },
     async (req) => {
-      const meter = await provisioning.getMeter(req.params.id);
-      if (!meter) throw notFound(`meter "${req.params.id}"`);
+      const meter = await consumption.meter(req.params.id);
       requireAccountAccess(req, meter.accountId, `meter "${req.params.id}"`);
       const q = req.query;
       const from = parseInstant(q.from)!;

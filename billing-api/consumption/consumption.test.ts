@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleTariff } from '../../rating/index.js';
 import { storageModes } from '../../test/support/database.js';
 import { startTestStack, type TestStack } from '../../test/support/stack.js';
-import { createAccount, createMeter, createTariff, insertReadings } from './test-support.js';
+import { createAccount, createMeter, createTariff, insertReadings } from '../test-support.js';
 
 describe('consumption', () => {
   let stack: TestStack;

@@ -1,6 +1,6 @@
 /** Helpers of the billing tests: simple tariffs, provisioning through the API, bulk readings through SQL. */
 import { expect } from 'vitest';
-import type { TestStack } from '../../test/support/stack.js';
+import type { TestStack } from '../test/support/stack.js';
 
 /** A one-period tariff: energy at `rate`/kWh, a daily and a monthly fixed charge, one tax. */
 export function flatTariff(

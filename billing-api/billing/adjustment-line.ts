@@ -1,0 +1,49 @@
+/**
+ * The adjustment for late data, pure: a billed period of a meter re-rated from the readings stored now, with
+ * that period's tariffs and taxes, against what was billed for it so far (the meter's total on that bill
+ * plus earlier adjustments). The difference is the adjustment line of the next bill; none when it is zero,
+ * or when the period is now rated in another currency than it was billed in.
+ */
+import { rateWindow, type MeterInterval } from '../../rating/index.js';
+import { isZeroMoney, moneyDifference, type AdjustmentLine } from './bill-document.js';
+import { isoUtc } from './cycles.js';
+import { minorUnitOf, tariffVersionsIn, type VersionOf } from './rate-cycle.js';
+import type { MeterTariffs } from './tariff-catalog.js';
+
+export interface LatePeriod {
+  meterId: string;
+  meterIntervalSeconds: number;
+  /** the bill whose charges for this meter are corrected, and its cycle */
+  billId: string;
+  cycleFrom: number;
+  cycleTo: number;
+}
+
+export interface BilledSoFar {
+  /** the meter's total on the bill plus every adjustment of it so far; "0" when the bill had no such meter */
+  previouslyBilled: string;
+  currency: string;
+}
+
+/**
+ * The adjustment line of a late period, or null when re-rating changes nothing. Throws RatingError when the
+ * period cannot be re-rated (the service then writes no adjustment and logs why).
+ */
+export function adjustmentLine(period: LatePeriod, readings: MeterInterval[], billed: BilledSoFar, tariffs: MeterTariffs, versionOf: VersionOf): AdjustmentLine | null {
+  const cycle = { from: period.cycleFrom, to: period.cycleTo };
+  const charges = rateWindow({ tariffTimeline: tariffs.timeline, intervals: readings, billingWindow: cycle, billingCycle: cycle, meterIntervalSeconds: period.meterIntervalSeconds });
+  if (charges.currency !== billed.currency) return null;
+  const minorUnit = minorUnitOf(charges, tariffs);
+  const amount = moneyDifference(charges.total, billed.previouslyBilled, minorUnit);
+  if (isZeroMoney(amount)) return null;
+  return {
+    type: 'adjustment',
+    meterId: period.meterId,
+    reason: 'late_data',
+    correctsBillId: period.billId,
+    period: { from: isoUtc(period.cycleFrom), to: isoUtc(period.cycleTo) },
+    previouslyBilled: moneyDifference(billed.previouslyBilled, '0', minorUnit),
+    rerated: { subtotal: charges.subtotal, taxes: charges.taxes, total: charges.total, coverage: charges.coverage, tariffVersions: tariffVersionsIn(tariffs, cycle, versionOf) },
+    amount,
+  };
+}

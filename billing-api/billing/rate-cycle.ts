@@ -1,0 +1,90 @@
+/**
+ * Rating one meter's billing cycle at close, pure: the cycle's stored intervals, estimates for its gaps
+ * (VEE, ./estimation.ts), the rating core over the whole cycle (window = billing cycle), validation warnings
+ * (./validation.ts), and the meter's section of the bill. No database, no clock: the billing service loads
+ * the inputs and stores the outputs.
+ */
+import { rateWindow, RatingError, type Charges, type MeterInterval, type TariffDocument } from '../../rating/index.js';
+import type { MeterBillSection } from './bill-document.js';
+import type { BillingCycle } from './cycles.js';
+import { estimateGaps, type Estimate } from './estimation.js';
+import type { MeterTariffs, TariffVersionRef } from './tariff-catalog.js';
+import { validateCycle } from './validation.js';
+
+/** The stored version of a tariff document (the tariff repository knows it). */
+export type VersionOf = (document: TariffDocument) => TariffVersionRef;
+
+export interface CycleMeter {
+  id: string;
+  timezone: string;
+  intervalSeconds: number;
+}
+
+export interface RatedMeterCycle {
+  charges: Charges;
+  section: MeterBillSection;
+  /** the estimates this close stores (quality 'estimated') */
+  estimates: Estimate[];
+  /** the currency's minor unit (decimal places of the bill's amounts) */
+  minorUnit: number;
+}
+
+export interface MeterCycleInput {
+  cycle: BillingCycle;
+  meter: CycleMeter;
+  /** stored intervals of the cycle and of the neighbour margin around it (estimation looks at both), sorted */
+  readings: MeterInterval[];
+  /** actual intervals of the weeks before the cycle, for same-weekday profiles (only when a gap needs one) */
+  history?: MeterInterval[];
+  tariffs: MeterTariffs;
+  versionOf: VersionOf;
+}
+
+/** Rates a meter's cycle; throws RatingError when it cannot be rated (no tariff, a gap in the timeline ...). */
+export function rateMeterCycle({ cycle, meter, readings, history, tariffs, versionOf }: MeterCycleInput): RatedMeterCycle {
+  if (!tariffs.hasAssignment) throw new RatingError('no_tariff_in_effect', `meter "${meter.id}" has no tariff assigned`, []);
+  const historyMap = history ? new Map(history.map((r) => [r.intervalStart, { importMwh: Number(r.importMwh), exportMwh: Number(r.exportMwh) }])) : undefined;
+  const estimation = estimateGaps({ cycle, intervalSeconds: meter.intervalSeconds, zone: meter.timezone, readings, history: historyMap });
+  const stored = readings.filter((r) => r.intervalStart >= cycle.from && r.intervalStart < cycle.to);
+  const intervals: MeterInterval[] = [
+    ...stored,
+    ...estimation.estimates.map((e) => ({ intervalStart: e.intervalStart, intervalSeconds: meter.intervalSeconds, importMwh: e.importMwh, exportMwh: e.exportMwh, quality: 'estimated' as const })),
+  ];
+  const charges = rateWindow({ tariffTimeline: tariffs.timeline, intervals, billingWindow: cycle, billingCycle: cycle, meterIntervalSeconds: meter.intervalSeconds });
+  const validation = validateCycle(stored, meter.intervalSeconds, estimation.unestimated);
+  const section: MeterBillSection = {
+    meterId: meter.id,
+    intervalSeconds: meter.intervalSeconds,
+    tariffId: charges.pieces[charges.pieces.length - 1].tariffId,
+    tariffIds: charges.tariffIds,
+    tariffVersions: tariffVersionsIn(tariffs, cycle, versionOf),
+    lines: charges.lines,
+    subtotal: charges.subtotal,
+    taxes: charges.taxes,
+    total: charges.total,
+    asOf: charges.asOf,
+    coverage: charges.coverage,
+    pieces: charges.pieces,
+    estimated: {
+      linear: estimation.estimates.filter((e) => e.method === 'linear').length,
+      profile: estimation.estimates.filter((e) => e.method === 'profile').length,
+    },
+    warnings: validation.warnings,
+    warningsOmitted: validation.omitted,
+  };
+  return { charges, section, estimates: estimation.estimates, minorUnit: minorUnitOf(charges, tariffs) };
+}
+
+/** The tariff versions whose time in effect overlaps the cycle, in time order. */
+export function tariffVersionsIn(tariffs: MeterTariffs, cycle: BillingCycle, versionOf: VersionOf): TariffVersionRef[] {
+  const entries = [...tariffs.timeline].sort((a, b) => a.from - b.from);
+  return entries
+    .filter((e, i) => e.from < cycle.to && (e.to ?? entries[i + 1]?.from ?? Number.POSITIVE_INFINITY) > cycle.from)
+    .map((e) => versionOf(e.tariff));
+}
+
+/** The minor unit of the currency of the tariff that rated the end of the window (the timeline's first when none). */
+export function minorUnitOf(charges: Charges, tariffs: MeterTariffs): number {
+  const entry = tariffs.timeline.find((e) => e.tariff.id === charges.pieces[charges.pieces.length - 1]?.tariffId) ?? tariffs.timeline[0];
+  return entry.tariff.currency.minorUnit;
+}

@@ -1,0 +1,222 @@
+/**
+ * The SQL of provisioning: accounts, meters (with their current tariff and concentrators), concentrators,
+ * device secrets and API tokens. Each method is one statement or one transaction; the rules (what may be
+ * created, what a conflict is) live in the service.
+ */
+import { inTransaction, type Pool } from '../../common/db.js';
+import { zoneProblem } from '../../common/timezones.js';
+import { tokenDigester } from './token-digest.js';
+
+export interface AccountRow { id: string; name: string; timezone: string; billingDay: number; createdAt: string }
+export interface MeterRow {
+  id: string; accountId: string; timezone: string; intervalSeconds: number; maxPowerKw: string | null;
+  tariffId: string | null; concentratorIds: string[]; createdAt: string; mqttPassword?: string;
+}
+export interface ConcentratorRow { id: string; meterIds: string[]; createdAt: string }
+
+export type Role = 'admin' | 'reader' | 'customer';
+
+/** Who a bearer token is. */
+export interface Principal {
+  tokenId: string;
+  role: Role;
+  accountId: string | null;
+}
+
+/** A device's stored secret: the gateway's hash and the Mosquitto password-file hash of the same secret. */
+export interface SecretHashes { hash: string; mosquittoHash: string }
+
+const iso = (d: Date) => d.toISOString();
+
+const METER_SELECT = `
+SELECT m.id, m.account_id, m.timezone, m.interval_seconds, m.max_power_kw::text AS max_power_kw, m.created_at,
+  (SELECT mt.tariff_id FROM meter_tariffs mt WHERE mt.meter_id = m.id AND mt.effective_from <= now()
+    ORDER BY mt.effective_from DESC LIMIT 1) AS tariff_id,
+  COALESCE((SELECT array_agg(cm.concentrator_id ORDER BY cm.concentrator_id) FROM concentrator_meters cm WHERE cm.meter_id = m.id), '{}') AS concentrator_ids
+FROM meters m`;
+
+function meterFromRow(r: Record<string, any>): MeterRow {
+  return {
+    id: r.id, accountId: r.account_id, timezone: r.timezone, intervalSeconds: r.interval_seconds,
+    maxPowerKw: r.max_power_kw, tariffId: r.tariff_id, concentratorIds: r.concentrator_ids, createdAt: iso(r.created_at),
+  };
+}
+
+/** PostgreSQL's unique violation (23505). */
+const isUniqueViolation = (err: unknown) => (err as { code?: string })?.code === '23505';
+
+/** A unique violation while inserting a device: its id is in use. */
+export class DeviceIdTaken extends Error {}
+
+export class ProvisioningRepository {
+  constructor(private readonly pool: Pool) {}
+
+  /** Why PostgreSQL or luxon would not accept the zone, or null (common/timezones.ts). */
+  zoneProblem(zone: string): Promise<string | null> {
+    return zoneProblem(this.pool, zone);
+  }
+
+  /** Inserts an account; null when the id exists. */
+  async insertAccount(account: Omit<AccountRow, 'createdAt'>): Promise<{ createdAt: string } | null> {
+    try {
+      const res = await this.pool.query(
+        'INSERT INTO accounts (id, name, timezone, billing_day) VALUES ($1, $2, $3, $4) RETURNING created_at',
+        [account.id, account.name, account.timezone, account.billingDay],
+      );
+      return { createdAt: iso(res.rows[0].created_at) };
+    } catch (err) {
+      if (isUniqueViolation(err)) return null;
+      throw err;
+    }
+  }
+
+  async getAccount(id: string): Promise<AccountRow | null> {
+    const res = await this.pool.query('SELECT id, name, timezone, billing_day, created_at FROM accounts WHERE id = $1', [id]);
+    if (!res.rowCount) return null;
+    const r = res.rows[0];
+    return { id: r.id, name: r.name, timezone: r.timezone, billingDay: r.billing_day, createdAt: iso(r.created_at) };
+  }
+
+  async listAccounts(limit: number, after: string | undefined): Promise<AccountRow[]> {
+    const res = await this.pool.query(
+      'SELECT id, name, timezone, billing_day, created_at FROM accounts WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2',
+      [after ?? null, limit],
+    );
+    return res.rows.map((r) => ({ id: r.id, name: r.name, timezone: r.timezone, billingDay: r.billing_day, createdAt: iso(r.created_at) }));
+  }
+
+  /** What a new meter refers to: does its account exist, its tariff (when named), is its id taken by a device. */
+  async meterReferences(accountId: string, tariffId: string | null, deviceId: string): Promise<{ account: boolean; tariff: boolean; taken: boolean }> {
+    const refs = await this.pool.query(
+      `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1) AS account,
+              ($2::text IS NULL OR EXISTS (SELECT 1 FROM tariffs WHERE id = $2)) AS tariff,
+              EXISTS (SELECT 1 FROM devices WHERE id = $3) AS taken`,
+      [accountId, tariffId, deviceId],
+    );
+    return refs.rows[0];
+  }
+
+  /**
+   * Inserts a meter, its device and (when named) its first tariff assignment, which covers the meter's whole
+   * history; one transaction. Throws DeviceIdTaken when the id is in use.
+   */
+  async insertMeter(
+    meter: { id: string; accountId: string; timezone: string; intervalSeconds: number; maxPowerKw: number | null; tariffId: string | null },
+    secret: SecretHashes,
+  ): Promise<void> {
+    await inTransaction(this.pool, async (client) => {
+      await client.query(`INSERT INTO devices (id, kind, secret_hash, mosquitto_password_hash) VALUES ($1, 'meter', $2, $3)`, [meter.id, secret.hash, secret.mosquittoHash]);
+      await client.query(
+        'INSERT INTO meters (id, account_id, timezone, interval_seconds, max_power_kw) VALUES ($1, $2, $3, $4, $5)',
+        [meter.id, meter.accountId, meter.timezone, meter.intervalSeconds, meter.maxPowerKw],
+      );
+      if (meter.tariffId) {
+        await client.query(`INSERT INTO meter_tariffs (meter_id, effective_from, tariff_id) VALUES ($1, '-infinity', $2)`, [meter.id, meter.tariffId]);
+      }
+    }).catch((err) => {
+      throw isUniqueViolation(err) ? new DeviceIdTaken(meter.id) : err;
+    });
+  }
+
+  /** The meter's account, for access checks on hot read paths (a prepared statement, no joins). */
+  async meterAccount(id: string): Promise<string | null> {
+    const res = await this.pool.query({ name: 'meter-account', text: 'SELECT account_id FROM meters WHERE id = $1', values: [id] });
+    return res.rowCount ? res.rows[0].account_id : null;
+  }
+
+  async getMeter(id: string): Promise<MeterRow | null> {
+    const res = await this.pool.query(`${METER_SELECT} WHERE m.id = $1`, [id]);
+    return res.rowCount ? meterFromRow(res.rows[0]) : null;
+  }
+
+  async listMeters(accountId: string | undefined, limit: number, after: string | undefined): Promise<MeterRow[]> {
+    const res = await this.pool.query(
+      `${METER_SELECT} WHERE ($1::text IS NULL OR m.account_id = $1) AND ($2::text IS NULL OR m.id > $2) ORDER BY m.id LIMIT $3`,
+      [accountId ?? null, after ?? null, limit],
+    );
+    return res.rows.map(meterFromRow);
+  }
+
+  async deviceExists(id: string): Promise<boolean> {
+    return Boolean((await this.pool.query('SELECT 1 FROM devices WHERE id = $1', [id])).rowCount);
+  }
+
+  /** The ids among `meterIds` that name no meter. */
+  async unknownMeters(meterIds: string[]): Promise<string[]> {
+    if (!meterIds.length) return [];
+    const res = await this.pool.query<{ id: string }>(
+      'SELECT u.id FROM unnest($1::text[]) AS u(id) WHERE NOT EXISTS (SELECT 1 FROM meters m WHERE m.id = u.id)',
+      [meterIds],
+    );
+    return res.rows.map((r) => r.id);
+  }
+
+  /** Inserts a concentrator, its device and the meters it may send for; one transaction. Throws DeviceIdTaken. */
+  async insertConcentrator(id: string, meterIds: string[], secret: SecretHashes): Promise<void> {
+    await inTransaction(this.pool, async (client) => {
+      await client.query(`INSERT INTO devices (id, kind, secret_hash, mosquitto_password_hash) VALUES ($1, 'concentrator', $2, $3)`, [id, secret.hash, secret.mosquittoHash]);
+      await client.query('INSERT INTO concentrators (id) VALUES ($1)', [id]);
+      await client.query(
+        'INSERT INTO concentrator_meters (concentrator_id, meter_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING',
+        [id, meterIds],
+      );
+    }).catch((err) => {
+      throw isUniqueViolation(err) ? new DeviceIdTaken(id) : err;
+    });
+  }
+
+  async getConcentrator(id: string): Promise<ConcentratorRow | null> {
+    const res = await this.pool.query(
+      `SELECT c.id, c.created_at, COALESCE((SELECT array_agg(meter_id ORDER BY meter_id) FROM concentrator_meters WHERE concentrator_id = c.id), '{}') AS meter_ids
+       FROM concentrators c WHERE c.id = $1`,
+      [id],
+    );
+    if (!res.rowCount) return null;
+    const r = res.rows[0];
+    return { id: r.id as string, meterIds: r.meter_ids as string[], createdAt: iso(r.created_at) };
+  }
+
+  /** Replaces the set of meters a concentrator may send for; one transaction. */
+  async replaceConcentratorMeters(id: string, meterIds: string[]): Promise<void> {
+    await inTransaction(this.pool, async (client) => {
+      await client.query('DELETE FROM concentrator_meters WHERE concentrator_id = $1 AND NOT (meter_id = ANY($2::text[]))', [id, meterIds]);
+      await client.query('INSERT INTO concentrator_meters (concentrator_id, meter_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING', [id, meterIds]);
+    });
+  }
+
+  /** Sets a device's secret; false when there is no such device. */
+  async updateDeviceSecret(deviceId: string, secret: SecretHashes): Promise<boolean> {
+    const res = await this.pool.query(
+      'UPDATE devices SET secret_hash = $2, mosquitto_password_hash = $3, updated_at = now() WHERE id = $1',
+      [deviceId, secret.hash, secret.mosquittoHash],
+    );
+    return Boolean(res.rowCount);
+  }
+
+  /** Stores a token as its keyed digest (token-digest.ts). */
+  async insertToken(id: string, token: string, role: Role, accountId: string | null): Promise<void> {
+    const digest = await tokenDigester(this.pool);
+    await this.pool.query(
+      `INSERT INTO api_tokens (id, token_hash, role, account_id, hash_scheme) VALUES ($1, $2, $3, $4, 'hmac-sha256')`,
+      [id, digest(token), role, accountId],
+    );
+  }
+
+  /** Revokes a token; false when there is no such token, or it is revoked already. */
+  async revokeToken(id: string): Promise<boolean> {
+    const res = await this.pool.query('UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [id]);
+    return Boolean(res.rowCount);
+  }
+
+  /** Who the token is, or null when it is unknown or revoked (one indexed lookup of its keyed digest). */
+  async principalOf(token: string): Promise<Principal | null> {
+    const res = await this.pool.query<{ id: string; role: Role; account_id: string | null }>({
+      name: 'auth-token',
+      text: 'SELECT id, role, account_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL',
+      values: [(await tokenDigester(this.pool))(token)],
+    });
+    if (res.rowCount === 0) return null;
+    const row = res.rows[0];
+    return { tokenId: row.id, role: row.role, accountId: row.account_id };
+  }
+}
