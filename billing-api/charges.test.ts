@@ -77,12 +77,129 @@ describe('tariffs, assignments and charges', () => {
     expect(ok.body.source).toBe('urdb');
     expect(ok.body.document.energy.periods.map((p: { id: string }) => p.id)).toEqual(expect.arrayContaining(['p0', 'p1']));
     const bad = structuredClone(rate);
-    bad.energyratestructure[0][0].unit = 'kWh daily';
+    bad.energyratestructure[0][0].unit = 'kWh/kVA';
     bad.coincidentratestructure = [[{ rate: 3 }]];
+    bad.demandreactivepowercharge = 0.45;
     const refused = await stack.api('/v1/tariffs/urdb', { body: { id: 'coop-bad', timezone: 'America/Los_Angeles', rate: bad } });
     expect(refused.status).toBe(400);
     const fields = refused.body.error.details.map((d: { field: string }) => d.field);
-    expect(fields).toEqual(expect.arrayContaining(['rate.energyratestructure[0][0].unit', expect.stringMatching(/coincidentratestructure/)]));
+    expect(fields.sort()).toEqual(['rate.coincidentratestructure', 'rate.demandreactivepowercharge', 'rate.energyratestructure[0][0].unit']);
+  });
+
+  it('imports a URDB rate with warnings, its tier scope, startdate as effectiveFrom, and its attributes shown on GET and on the charges', async () => {
+    const rate = {
+      label: 'warned-rate',
+      name: 'Tiered with attributes',
+      startdate: 1767254400, // 2026-01-01T08:00:00Z, local midnight in Los Angeles
+      enddate: 1498806000, // 2017: past
+      energyratestructure: [
+        [{ max: 10, rate: 0.1 }, { rate: -0.02 }],
+        [{ max: 10, rate: 0.3 }, { rate: 0.4 }],
+      ],
+      energyweekdayschedule: Array.from({ length: 12 }, () => Array.from({ length: 24 }, (_, h) => (h < 12 ? 0 : 1))),
+      energyweekendschedule: Array.from({ length: 12 }, () => Array.from({ length: 24 }, (_, h) => (h < 12 ? 0 : 1))),
+      fixedattrs: [{ 'Outside City Monthly Charge': '$11.75' }],
+    };
+    const created = await stack.api('/v1/tariffs/urdb', { body: { timezone: 'America/Los_Angeles', rate, tierScope: 'period' } });
+    expect(created.status).toBe(201);
+    expect(created.body.effectiveFrom).toBe('2026-01-01T08:00:00.000Z');
+    expect(created.body.warnings).toEqual([
+      { field: 'rate.energyratestructure[0][1].rate', message: 'negative price -0.02 $/kWh: billed as a credit, as stated' },
+      { field: 'rate.enddate', message: 'the rate ended on 2017-06-30T07:00:00Z: it may have been superseded' },
+    ]);
+    const fetched = await stack.api('/v1/tariffs/warned-rate');
+    expect(fetched.body.document.energy.tierScope).toBe('period');
+    expect(fetched.body.document.attributes).toEqual({ fixed: [{ name: 'Outside City Monthly Charge', value: '$11.75' }] });
+    // The same rate as a window-tiered version from July: a new version, effectiveFrom as the request says.
+    const v2 = await stack.api('/v1/tariffs/urdb', { body: { timezone: 'America/Los_Angeles', rate, effectiveFrom: '2026-07-01T00:00:00-07:00' } });
+    expect(v2.status).toBe(201);
+    expect(v2.body.document.energy.tierScope).toBe('window');
+    await stack.api('/v1/accounts', { body: { id: 'ACC-LA', name: 'Los Angeles', timezone: 'America/Los_Angeles', billingDay: 1 } });
+    expect((await stack.api('/v1/meters', { body: { id: 'MTR-LA', accountId: 'ACC-LA', timezone: 'America/Los_Angeles', intervalSeconds: 900, tariffId: 'warned-rate' } })).status).toBe(201);
+    // 0.5 kWh a quarter hour: 24 kWh in p0 (00-12) and 24 kWh in p1 (12-24), on 2 June (period tiers) and on 2 July (window tiers).
+    await insertDay('MTR-LA', '2026-06-02T07:00:00Z', 96, 500_000);
+    await insertDay('MTR-LA', '2026-07-02T07:00:00Z', 96, 500_000);
+    const lines = async (day: string) => {
+      const res = await stack.api(`/v1/meters/MTR-LA/charges?from=${day}T00:00:00-07:00&to=${day}T23:59:59-07:00`);
+      expect(res.status).toBe(200);
+      expect(res.body.notes).toEqual(['fixed attribute (informative, not rated): Outside City Monthly Charge: $11.75']);
+      return res.body.lines.filter((l: { type: string }) => l.type === 'energy').map((l: { period: string; tier: number; quantity: string; amount: string }) => [l.period, l.tier, l.quantity, l.amount]);
+    };
+    // Each period its own 10 kWh: p0 10 x 0.1 + 14 x -0.02; p1 10 x 0.3 + 14 x 0.4.
+    expect(await lines('2026-06-02')).toEqual([['p0', 1, '10', '1.00'], ['p0', 2, '14', '-0.28'], ['p1', 1, '10', '3.00'], ['p1', 2, '14', '5.60']]);
+    // The window's 10 kWh are used up by p0 in the morning: p1 is all tier 2.
+    expect(await lines('2026-07-02')).toEqual([['p0', 1, '10', '1.00'], ['p0', 2, '14', '-0.28'], ['p1', 2, '24', '9.60']]);
+  });
+
+  it('ratchets the billing demand to a preceding month read from the stored readings, and says which month set it', async () => {
+    const rate = {
+      label: 'ratchet-rate',
+      name: 'Flat demand with a ratchet',
+      energyratestructure: [[{ rate: 0.1 }]],
+      energyweekdayschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
+      energyweekendschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
+      flatdemandstructure: [[{ rate: 10 }]],
+      flatdemandmonths: Array(12).fill(0),
+      lookbackpercent: 0.8,
+      lookbackrange: 0,
+      lookbackmonths: Array(12).fill(true),
+    };
+    const created = await stack.api('/v1/tariffs/urdb', { body: { timezone: 'Europe/London', rate, billingDemand: { lookbackHorizonMonths: 3 } } });
+    expect(created.status).toBe(201);
+    expect(created.body.warnings).toEqual([]);
+    expect((await stack.api('/v1/meters', { body: { id: 'MTR-RATCHET', accountId: 'ACC-1', timezone: 'Europe/London', intervalSeconds: 900, tariffId: 'ratchet-rate' } })).status).toBe(201);
+    // April: one quarter hour of 25 kWh (100 kW); June: 10 kW at most; July: 12.5 kW. London is UTC+1 in summer.
+    await insertDay('MTR-RATCHET', '2026-04-14T23:00:00Z', 1, 25_000_000);
+    await insertDay('MTR-RATCHET', '2026-06-14T23:00:00Z', 4, 2_500_000);
+    await insertDay('MTR-RATCHET', '2026-07-01T23:00:00Z', 96, 3_125_000);
+    const july = await stack.api('/v1/meters/MTR-RATCHET/charges?from=2026-07-01T00:00:00%2B01:00&to=2026-08-01T00:00:00%2B01:00');
+    expect(july.status).toBe(200);
+    const demand = july.body.lines.filter((l: { type: string }) => l.type === 'demand');
+    // 80 % of April's 100 kW = 80 kW > July's 12.5 kW: 80 x 10 = 800.00.
+    expect(demand).toEqual([
+      expect.objectContaining({ period: 'flat', quantity: '80', measuredKw: '12.5', amount: '800.00', billingDemandSetBy: { from: '2026-03-31T23:00:00Z', to: '2026-04-30T23:00:00Z', peakKw: '100', lookbackPercent: '0.8' } }),
+    ]);
+    expect(july.body.pieces[0].billingDemand).toMatchObject({ kw: '80', measuredKw: '12.5', setBy: { from: '2026-03-31T23:00:00Z' } });
+    // August looks back May, June and July only: April no longer counts; 80 % of July's 12.5 kW = 10 kW binds.
+    await insertDay('MTR-RATCHET', '2026-08-01T23:00:00Z', 4, 1_000_000);
+    const august = await stack.api('/v1/meters/MTR-RATCHET/charges?from=2026-08-01T00:00:00%2B01:00&to=2026-09-01T00:00:00%2B01:00');
+    expect(august.body.lines.filter((l: { type: string }) => l.type === 'demand').map((l: { quantity: string; measuredKw?: string }) => [l.quantity, l.measuredKw])).toEqual([['10', '4']]);
+  });
+
+  it('refuses (409) a window with export under net metering, rather than billing it gross', async () => {
+    const rate = {
+      label: 'nem-rate',
+      dgrules: 'Net Metering',
+      energyratestructure: [[{ rate: 0.1, sell: 0.1 }]],
+      energyweekdayschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
+      energyweekendschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
+    };
+    const created = await stack.api('/v1/tariffs/urdb', { body: { timezone: 'Europe/London', rate } });
+    expect(created.status).toBe(201);
+    expect(created.body.warnings.map((w: { field: string }) => w.field)).toEqual(['rate.dgrules']);
+    expect((await stack.api('/v1/meters', { body: { id: 'MTR-NEM', accountId: 'ACC-1', timezone: 'Europe/London', intervalSeconds: 900, tariffId: 'nem-rate' } })).status).toBe(201);
+    await insertDay('MTR-NEM', '2026-01-05T00:00:00Z', 96, 1_000_000);
+    expect((await stack.api('/v1/meters/MTR-NEM/charges?from=2026-01-05T00:00:00Z&to=2026-01-06T00:00:00Z')).body.total).toBe('9.60');
+    await insertDay('MTR-NEM', '2026-01-06T00:00:00Z', 96, 0, 500_000);
+    const exporting = await stack.api('/v1/meters/MTR-NEM/charges?from=2026-01-05T00:00:00Z&to=2026-01-07T00:00:00Z');
+    expect(exporting.status).toBe(409);
+    expect(exporting.body.error.code).toBe('net_metering_not_rated');
+  });
+
+  it('keeps the per-period meaning of tariff versions stored before window tiers (migration 011)', async () => {
+    const legacy = { ...flatTariff('legacy-tiers', '0.1'), id: 'legacy-tiers' } as Record<string, any>;
+    legacy.energy = { ...legacy.energy, periods: [{ id: 'any', tiers: [{ max: '5', rate: '0.1' }, { rate: '0.2' }] }] };
+    await stack.pool.query(`INSERT INTO tariffs (id, version, document) VALUES ('legacy-tiers', 1, $1), ('no-energy', 1, $2)`, [
+      JSON.stringify(legacy),
+      JSON.stringify({ ...flatTariff('no-energy', '0'), energy: undefined, fixedCharges: [{ name: 'Standing charge', amount: '1', per: 'day' }] }),
+    ]);
+    const migration = readFileSync(new URL('../migrations/011_tariff_tier_scope.sql', import.meta.url), 'utf8');
+    await stack.pool.query(migration.split('-- Down Migration')[0]);
+    const rows = await stack.pool.query(`SELECT id, document FROM tariffs WHERE id IN ('legacy-tiers', 'no-energy') ORDER BY id`);
+    expect(rows.rows.map((r) => [r.id, r.document.energy?.tierScope])).toEqual([['legacy-tiers', 'period'], ['no-energy', undefined]]);
+    // Every version already stored states its scope after the migration: none is left to the new default.
+    const unstated = await stack.pool.query(`SELECT count(*)::int AS n FROM tariffs WHERE document ? 'energy' AND NOT (document->'energy' ? 'tierScope')`);
+    expect(unstated.rows[0].n).toBe(0);
   });
 
   it('rates a day: energy x (rate + adj), export credit, daily fixed, tax half-up on the subtotal', async () => {
