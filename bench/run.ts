@@ -58,7 +58,7 @@ const scenarios: Record<string, Scenario> = {
   ingestSingle: () => ingestSingleScenario({ meters: quick ? 200 : 1_000, messagesPerMeter: quick ? 50 : 100, inflight: 4 }),
   charges: () => chargesScenario({ meters: quick ? 1_000 : 10_000, requests: quick ? 100 : 300, log }),
   memory: () => memoryScenario({ connections: quick ? 1_000 : 10_000 }),
-  storage: () => storageScenario({ meters: quick ? 10 : 50 }),
+  storage: () => storageScenario({ meters: 1_000, days: quick ? 7 : 28 }),
   ingestExternal: () => ingestExternalScenario({ messages: quick ? 20_000 : 100_000, readingsPerMessage: 1, publishers: 4, subscriberConnections: 4 }),
 };
 const billingScenarios = './scenarios/billing.js';
@@ -106,7 +106,7 @@ const rows: [string, string, string][] = [
   ['bill run bills/s', fmt(r.billRun?.billsPerSec), `${fmt(r.billRun?.bills)} bills`],
   ['external mode msgs/s (1/msg via Mosquitto, 4 subscriber conns)', fmt(r.ingestExternal?.messagesPerSec), `Mosquitto to a subscriber storing nothing ${fmt(r.ingestExternal?.brokerOnly?.messagesPerSec)}/s, ratio ${fmt(r.ingestExternal?.ratioToBrokerOnly)}`],
   ['gateway RSS MB', fmt(r.memory?.rssMb), `${fmt(r.memory?.connections)} connections`],
-  ['database MB per meter-year (15-min)', fmt(r.storage?.mbPerMeterYear), `${fmt(r.storage?.bytesPerReading)} bytes/reading; compressed: ${r.storage?.compressedBytesPerMeterYear ? fmt(Math.round((r.storage.compressedBytesPerMeterYear / 2 ** 20) * 100) / 100) + ' MB' : r.storage?.compression ?? '-'}`],
+  ['database MB per meter-year (15-min)', fmt(r.storage?.mbPerMeterYear), `${fmt(r.storage?.bytesPerReading)} bytes/reading (heap ${fmt(r.storage?.meterReadings?.heap)}, key ${fmt(r.storage?.meterReadings?.indexes?.meter_readings_pkey)}, late ${fmt(r.storage?.meterReadings?.indexes?.meter_readings_late_idx)}); 001 layout ${fmt(r.storage?.layout001?.mbPerMeterYear)} MB, ${fmt(r.storage?.layout001?.bytesPerReading)} bytes/reading; compressed: ${r.storage?.compressedBytesPerMeterYear ? fmt(Math.round((r.storage.compressedBytesPerMeterYear / 2 ** 20) * 100) / 100) + ' MB' : r.storage?.compression ?? '-'}`],
 ];
 const d = r.machine.database;
 console.log(`\nmachine: ${r.machine.cpus} cores ${r.machine.cpuModel}, ${r.machine.memoryGb} GiB, Node ${r.machine.node}; load ${r.machine.loadAverageAtStart} at start; ${quick ? 'quick' : 'full'} run, ${results.totalSeconds} s`);

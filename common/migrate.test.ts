@@ -40,7 +40,7 @@ const appliedNames = async (pool: pg.Pool) =>
 const isHypertable = async (pool: pg.Pool) => {
   const ext = await pool.query(`SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'`);
   if (!ext.rowCount) return false;
-  const ht = await pool.query(`SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = 'public' AND hypertable_name = 'readings'`);
+  const ht = await pool.query(`SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = 'public' AND hypertable_name = 'meter_readings'`);
   return ht.rowCount === 1;
 };
 
@@ -72,31 +72,32 @@ describe('migrate', () => {
     expect((await db.pool.query('SELECT name, run_on FROM schema_migrations ORDER BY name')).rows).toEqual(before);
   });
 
-  it('in plain mode readings is an ordinary table and TimescaleDB is not created', async () => {
+  it('in plain mode the readings table (meter_readings, behind the readings view) is an ordinary table and TimescaleDB is not created', async () => {
     const db = await freshDatabase();
     const { storageMode } = await migrate({ databaseUrl: db.url, storage: 'plain', log });
     expect(storageMode).toBe('plain');
     expect(await isHypertable(db.pool)).toBe(false);
     expect((await db.pool.query(`SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'`)).rowCount).toBe(0);
-    const kind = await db.pool.query(`SELECT relkind FROM pg_class WHERE oid = 'public.readings'::regclass`);
+    const kind = await db.pool.query(`SELECT relkind FROM pg_class WHERE oid = 'public.meter_readings'::regclass`);
     expect(kind.rows[0].relkind).toBe('r');
+    expect((await db.pool.query(`SELECT relkind FROM pg_class WHERE oid = 'public.readings'::regclass`)).rows[0].relkind).toBe('v');
     expect(await readingsStorageMode(db.pool)).toBe('plain');
     // One row per (meter, interval start): the key columns (indnkeyatts) are those two; the rest is INCLUDEd.
     const pk = await db.pool.query(
       `SELECT (array_agg(a.attname::text ORDER BY k.ord))[1:max(i.indnkeyatts)] AS cols
        FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-       WHERE i.indrelid = 'public.readings'::regclass AND i.indisprimary`,
+       WHERE i.indrelid = 'public.meter_readings'::regclass AND i.indisprimary`,
     );
-    expect(pk.rows[0].cols).toEqual(['meter_id', 'interval_start']);
+    expect(pk.rows[0].cols).toEqual(['meter_key', 'interval_start']);
   });
 
-  it.runIf(storageModes().includes('timescaledb'))('in timescaledb mode readings is a hypertable on interval_start', async () => {
+  it.runIf(storageModes().includes('timescaledb'))('in timescaledb mode meter_readings is a hypertable on interval_start', async () => {
     const db = await freshDatabase();
     const { storageMode } = await migrate({ databaseUrl: db.url, storage: 'timescaledb', log });
     expect(storageMode).toBe('timescaledb');
     expect(await isHypertable(db.pool)).toBe(true);
-    const dim = await db.pool.query(`SELECT column_name FROM timescaledb_information.dimensions WHERE hypertable_name = 'readings'`);
+    const dim = await db.pool.query(`SELECT column_name FROM timescaledb_information.dimensions WHERE hypertable_name = 'meter_readings'`);
     expect(dim.rows.map((r) => r.column_name)).toEqual(['interval_start']);
     expect(await readingsStorageMode(db.pool)).toBe('timescaledb');
   });
@@ -121,7 +122,7 @@ describe('migrate', () => {
     const db = await freshDatabase();
     await migrate({ databaseUrl: db.url, storage: 'timescaledb', log });
     const license = (await db.pool.query(`SELECT current_setting('timescaledb.license') AS l`)).rows[0].l;
-    const jobs = await db.pool.query(`SELECT config FROM timescaledb_information.jobs WHERE hypertable_name = 'readings' AND proc_name = 'policy_compression'`);
+    const jobs = await db.pool.query(`SELECT config FROM timescaledb_information.jobs WHERE hypertable_name = 'meter_readings' AND proc_name = 'policy_compression'`);
     if (license === 'timescale') {
       expect(jobs.rows).toHaveLength(1);
       expect(jobs.rows[0].config.compress_after).toBe('90 days');

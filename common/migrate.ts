@@ -85,7 +85,7 @@ async function ensureTimescale(client: pg.Client, storage: MigrateOptions['stora
 export async function readingsStorageMode(client: pg.Client | pg.Pool): Promise<StorageMode> {
   const res = await client.query(
     `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
-        AND EXISTS (SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = 'readings') AS ht`,
+        AND EXISTS (SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name IN ('readings', 'meter_readings')) AS ht`,
   ).catch(() => ({ rows: [{ ht: false }] }));
   return res.rows[0].ht ? 'timescaledb' : 'plain';
 }
