@@ -8,7 +8,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -67,6 +67,7 @@ suite(`the mosquitto-auth command against a fresh database, and Mosquitto on its
   beforeAll(async () => {
     if (!existsSync(MOSQUITTO)) throw new Error(`Mosquitto is required in CI but ${MOSQUITTO} does not exist (apt-get install mosquitto)`);
     dir = await mkdtemp(join(tmpdir(), 'smbg-compose-cluster-'));
+    await chmod(dir, 0o755); // Mosquitto drops to its own user, who must enter the folder (as /mosquitto in the image)
     db = await createDatabase('cluster');
   });
   afterAll(async () => {
