@@ -31,7 +31,11 @@ export async function ingestScenario(o: IngestOptions) {
     await db.client.query(`INSERT INTO concentrators (id) SELECT 'DCU-' || g FROM generate_series(1, $1) g`, [o.connections]);
     await db.client.query(`INSERT INTO concentrator_meters SELECT 'DCU-' || (1 + (g % $2)), 'MTR-' || g FROM generate_series(1, $1) g`, [o.meters, o.connections]);
 
-    // Payloads and the equivalent COPY text, prepared before anything is timed.
+    // Payloads and the equivalent COPY text (rows as ingest_readings() writes them into meter_readings: these
+    // 2025 intervals are committed long after their interval, so with the exact received_at), prepared before
+    // anything is timed.
+    const meterKeys = new Map((await db.client.query<{ id: string; key: number }>('SELECT id, key FROM meters')).rows.map((r) => [r.id, r.key]));
+    const copyReceivedAt = new Date().toISOString();
     const perConnection = Math.ceil(o.readings / o.batch / o.connections);
     const start = Date.parse('2025-01-01T00:00:00Z');
     const payloads: Buffer[][] = [];
@@ -48,7 +52,7 @@ export async function ingestScenario(o: IngestOptions) {
           const intervalStart = new Date(start + Math.floor(cursor / own.length) * 900_000).toISOString();
           const importMwh = (cursor * 7919) % 400_000;
           readings.push({ meterId, intervalStart, intervalSeconds: 900, importWh: importMwh / 1000 });
-          copy += `${meterId}\t${intervalStart}\t900\t${importMwh}\t0\tactual\n`;
+          copy += `${meterKeys.get(meterId)}\t${intervalStart}\t${importMwh}\t0\t30\t${copyReceivedAt}\n`;
         }
         list.push(Buffer.from(JSON.stringify({ readings })));
         copyChunks.push(copy);
@@ -92,10 +96,10 @@ export async function ingestScenario(o: IngestOptions) {
     const stored = Number((await db.client.query('SELECT count(*) FROM readings')).rows[0].count);
     if (stored !== total) throw new Error(`stored ${stored} readings, sent ${total}`);
 
-    await db.client.query('CREATE TABLE readings_raw (LIKE readings INCLUDING ALL)');
+    await db.client.query('CREATE TABLE readings_raw (LIKE meter_readings INCLUDING ALL)');
     if (db.storage === 'timescaledb') await db.client.query(`SELECT create_hypertable('readings_raw', 'interval_start', chunk_time_interval => interval '7 days')`);
     const r0 = performance.now();
-    await pipeline(Readable.from(copyChunks), db.client.query(copyFrom('COPY readings_raw (meter_id, interval_start, interval_seconds, import_mwh, export_mwh, quality) FROM STDIN')));
+    await pipeline(Readable.from(copyChunks), db.client.query(copyFrom('COPY readings_raw (meter_key, interval_start, import_mwh, export_mwh, flags, received_at) FROM STDIN')));
     const rawSeconds = (performance.now() - r0) / 1000;
 
     const readingsPerSec = Math.round(total / seconds);
