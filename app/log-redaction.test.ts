@@ -8,8 +8,8 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '../test/support/database.js';
 import { connectDevice, connectRefused, endClient, publishAcked } from '../test/support/mqtt.js';
-import { loadConfig } from './config.js';
-import { createLogger } from './logger.js';
+import { loadConfig } from '../common/config.js';
+import { createLogger } from '../common/logger.js';
 import { startStack, type Stack } from '../test/support/stack.js';
 
 const ADMIN = 'logging-test-admin-token-0123456789';

@@ -5,7 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadConfig } from './config.js';
+import { loadConfig } from '../common/config.js';
+import { freePort } from '../common/db.js';
+import { createDatabase } from '../test/support/database.js';
+import { connectDevice, endClient, publishAcked } from '../test/support/mqtt.js';
+import { spawnEntryPoint, type EntryPointProcess } from '../test/support/processes.js';
 
 // Compose applies YAML merge keys (<<: *app-env), as the yaml library does with merge: true.
 const compose = parse(readFileSync(new URL('../docker-compose.yml', import.meta.url), 'utf8'), { merge: true });
@@ -54,12 +58,8 @@ describe('docker-compose.yml', () => {
 
 describe('the compose entry points, started standalone as compose starts them', () => {
   it('`npm run billing-api` and `npm run gateway` as two processes share one database: provision, publish, read back', { timeout: 120_000 }, async () => {
-    const { spawn } = await import('node:child_process');
-    const { createDatabase } = await import('../test/support/database.js');
-    const { connectDevice, publishAcked, endClient } = await import('../test/support/mqtt.js');
-    const { freePort } = await import('./db.js');
     const db = await createDatabase('compose');
-    const children: import('node:child_process').ChildProcess[] = [];
+    const children: EntryPointProcess[] = [];
     // The services' own environment from docker-compose.yml; only what cannot hold here is replaced:
     // the database host (timescaledb -> this machine's server) and the ports (1883 is Mosquitto's here).
     const serviceEnv = (name: string, ports: Record<string, string>) => {
@@ -67,18 +67,11 @@ describe('the compose entry points, started standalone as compose starts them', 
       for (const [k, v] of Object.entries(compose.services[name].environment as Record<string, string>)) env[k] = String(v);
       return { ...env, DATABASE_URL: db.url, BILLING_ADMIN_TOKEN: 'a-compose-admin-token-of-32-chars', LOG_LEVEL: 'warn', BILLING_CRON: 'off', ...ports };
     };
-    const start = (script: string, env: Record<string, string>, ready: string) =>
-      new Promise<void>((resolve, reject) => {
-        const child = spawn('npm', ['run', '--silent', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-        children.push(child);
-        let out = '';
-        child.stdout!.on('data', (d: Buffer) => {
-          out += d.toString();
-          if (out.includes(ready)) resolve();
-        });
-        child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-        child.once('exit', (code) => reject(new Error(`npm run ${script} exited with ${code}: ${out}`)));
-      });
+    const start = async (script: string, env: Record<string, string>, ready: string) => {
+      const child = spawnEntryPoint(script, { npmScript: true, env });
+      children.push(child);
+      await child.waitFor(ready);
+    };
     try {
       const apiPort = await freePort();
       const mqttPort = await freePort();
@@ -114,14 +107,7 @@ describe('the compose entry points, started standalone as compose starts them', 
       expect(metrics).toMatch(/^readings_ingested_total 1$/m);
       expect(metrics).toMatch(/^mqtt_connected_devices 0$/m);
     } finally {
-      for (const child of children) {
-        try {
-          process.kill(-child.pid!, 'SIGTERM');
-        } catch {
-          /* already gone */
-        }
-      }
-      await Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r)))));
+      await Promise.all(children.map((child) => child.stop()));
       await db.drop();
     }
   });

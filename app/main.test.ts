@@ -3,40 +3,22 @@
  * on an embedded PostgreSQL under DATA_DIR, prints where everything listens and the generated admin token
  * (first start only), answers /readyz, accepts the token, and stops cleanly on SIGTERM.
  */
-import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from './db.js';
+import { freePort } from '../common/db.js';
+import { startEntryPoint } from '../test/support/processes.js';
 
 async function start(dataDir: string, ports: { mqtt: number; ws: number; api: number }) {
-  const { DATABASE_URL: _, BILLING_ADMIN_TOKEN: __, ...env } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'app/main.ts'], {
-    env: { ...env, DATA_DIR: dataDir, MQTT_PORT: String(ports.mqtt), MQTT_WS_PORT: String(ports.ws), API_PORT: String(ports.api), LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { DATABASE_URL: _, BILLING_ADMIN_TOKEN: __, ...baseEnv } = process.env;
+  const product = await startEntryPoint('app/main.ts', {
+    baseEnv,
+    env: { DATA_DIR: dataDir, MQTT_PORT: String(ports.mqtt), MQTT_WS_PORT: String(ports.ws), API_PORT: String(ports.api), LOG_LEVEL: 'warn' },
+    readyText: 'Database ',
+    timeoutMs: 170_000,
   });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (out.includes('Database ')) {
-        clearInterval(timer);
-        resolve();
-      }
-    }, 100);
-    child.once('exit', (code) => {
-      clearInterval(timer);
-      reject(new Error(`exited ${code}: ${out}`));
-    });
-  });
-  const stop = async () => {
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    child.kill('SIGTERM');
-    return exited;
-  };
-  return { output: () => out, stop };
+  return { output: product.output, stop: () => product.stop() };
 }
 
 describe('npm start on embedded defaults', () => {

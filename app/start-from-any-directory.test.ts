@@ -4,12 +4,13 @@
  * starts and the product reaches /readyz, and again on a second start with the same cluster. A database that
  * cannot start ends the process with one clear line, never a stack trace.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from './db.js';
+import { freePort } from '../common/db.js';
+import { spawnEntryPoint } from '../test/support/processes.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const isRoot = process.getuid?.() === 0;
@@ -24,36 +25,10 @@ interface Started {
 
 /** `node --import tsx app/main.ts` in `cwd` with embedded defaults; resolves once it started or exited. */
 async function startProduct(cwd: string, env: Record<string, string>): Promise<Started> {
-  const { DATABASE_URL: _, BILLING_ADMIN_TOKEN: __, ...rest } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'app/main.ts'], {
-    cwd,
-    env: { ...rest, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  await Promise.race([
-    exited,
-    new Promise<void>((r) => {
-      const timer = setInterval(() => {
-        if (out.includes('started')) {
-          clearInterval(timer);
-          r();
-        }
-      }, 100);
-      void exited.then(() => clearInterval(timer));
-    }),
-  ]);
-  return {
-    output: () => out,
-    exited,
-    async stop() {
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
+  const { DATABASE_URL: _, BILLING_ADMIN_TOKEN: __, ...baseEnv } = process.env;
+  const product = spawnEntryPoint('app/main.ts', { cwd, baseEnv, env: { LOG_LEVEL: 'warn', ...env } });
+  await product.waitFor('started', 230_000).catch(() => {});
+  return { output: product.output, exited: product.exited, stop: () => product.stop('SIGTERM', 60_000) };
 }
 
 async function ports() {
