@@ -1,6 +1,8 @@
 /**
- * Demand charges: the maximum demand (kW) in each time-of-use demand period and in each flat demand
- * charge's seasons over the billing window, split across the charge's tiers by their `max`.
+ * Demand charges: the maximum demand (kW) in each time-of-use demand period, in each flat demand charge's
+ * seasons and in each coincident demand period over the billing window, split across the charge's tiers by
+ * their `max`; a flat charge bills the larger of its maximum and the ratchet (rate.ts). The highest demand
+ * of the window (`peak`) is the billing demand that sizes kWh/kW tiers.
  *
  * Demand is computed exactly in integer milliwatts from interval energy:
  * - Without a demand window, or when the meter interval is at least the window: the demand of an
