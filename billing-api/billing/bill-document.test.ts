@@ -1,8 +1,9 @@
-/** Canonical JSON, the content hash, bill totals and CSV escaping (pure). */
+/** Canonical JSON, the content hash, bill headers, bill totals and CSV escaping (pure). */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { assembleBill, billLinesCsv, type BillHeader, type MeterBillSection } from './bill-document.js';
+import { assembleBill, billHeader, billLinesCsv, type BillHeader, type MeterBillSection } from './bill-document.js';
 import { canonicalJson, contentHash } from './canonical-json.js';
+import { cycleContaining } from './cycles.js';
 
 const header: BillHeader = {
   id: 'A.2026-03-01', accountId: 'A', timezone: 'UTC', billingDay: 1,
@@ -41,5 +42,26 @@ describe('bill totals and CSV', () => {
     const csv = billLinesCsv(document);
     expect(csv.split('\r\n')[1]).toContain(',"Charge, ""standing""\nline",');
     expect(csv.endsWith('\r\n')).toBe(true);
+  });
+});
+
+describe('bill header', () => {
+  it("names the bill by account and first local day; the cycle in UTC and in the account's local days", () => {
+    // Billing day 31 in Los Angeles: the February cycle starts 31 Jan local midnight (08:00Z) and ends on
+    // 28 Feb local midnight (clamped), 28 local days.
+    const cycle = cycleContaining(Date.parse('2026-02-10T00:00:00Z'), 'America/Los_Angeles', 31);
+    const run = { id: 'run_1', asOf: '2026-03-05T00:00:00.000Z', cutoff: '2026-03-02T00:00:00.000Z', graceDays: 3 };
+    const closedAt = Date.parse('2026-03-05T00:00:01Z');
+    expect(billHeader({ accountId: 'ACC-9', timezone: 'America/Los_Angeles', billingDay: 31 }, cycle, run, closedAt, '2026-03-04', 'USD')).toEqual({
+      id: 'ACC-9.2026-01-31',
+      accountId: 'ACC-9',
+      timezone: 'America/Los_Angeles',
+      billingDay: 31,
+      cycle: { from: '2026-01-31T08:00:00Z', to: '2026-02-28T08:00:00Z', firstDay: '2026-01-31', lastDay: '2026-02-27', days: 28 },
+      billDate: '2026-03-04',
+      closedAt: '2026-03-05T00:00:01Z',
+      run,
+      currency: 'USD',
+    });
   });
 });

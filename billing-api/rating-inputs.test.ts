@@ -1,23 +1,24 @@
 /**
- * The faster paths of issue 6 against the straightforward ones they replaced, on the real database:
+ * How charges and bill runs read their inputs (packed, in few statements, tariff versions cached) against
+ * the straightforward reads, on the real database:
  * - GET /v1/meters/{id}/charges loads everything in one statement (intervals packed by PostgreSQL) and
  *   reuses immutable tariff versions: its answers must equal rating the rows read one by one with the
  *   documents read afresh, across tariff versions and assignment changes, estimates, empty windows and
  *   energies beyond 2^53; and a version or assignment written through another pool (another process) must
  *   be seen by the very next request.
- * - The bill run's packed interval loader must return exactly the stored rows.
+ * - The packed interval loads of bill runs, running charges and consumption must return exactly the stored rows.
  * - `bills_closed_total{trigger}` counts committed bills.
  */
 import { Counter, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, type Pool } from '../../common/db.js';
-import { createLogger } from '../../common/logger.js';
-import { exampleTariff, rateWindow, resolveTariffTimeline, type MeterInterval, type TariffDocument } from '../../rating/index.js';
-import { createTestDatabase, storageModes, type TestDatabase } from '../../test/support/database.js';
-import { ChargesService } from '../charges.service.js';
-import { TariffsRepository } from '../tariffs.repository.js';
-import { createBilling } from './index.js';
-import { ReadingsRepository } from '../readings/readings.repository.js';
+import { createPool, type Pool } from '../common/db.js';
+import { createLogger } from '../common/logger.js';
+import { exampleTariff, rateWindow, resolveTariffTimeline, type MeterInterval, type TariffDocument } from '../rating/index.js';
+import { createTestDatabase, storageModes, type TestDatabase } from '../test/support/database.js';
+import { ChargesService } from './charges.service.js';
+import { TariffsRepository } from './tariffs.repository.js';
+import { ReadingsRepository } from './readings/readings.repository.js';
+import { createBillingApi } from './services.js';
 
 const ZONE = 'America/Los_Angeles';
 const JULY = { from: Date.parse('2026-07-01T07:00:00Z'), to: Date.parse('2026-08-01T07:00:00Z') };
@@ -49,7 +50,7 @@ async function referenceCharges(pool: Pool, meterId: string, from: number, to: n
   return { meterId, from: iso(from), to: iso(to), ...rest, tariffId: charges.pieces[charges.pieces.length - 1]?.tariffId ?? tariffIds[tariffIds.length - 1], tariffIds };
 }
 
-describe.each(storageModes())('fast paths of charges and bill runs (%s storage)', (mode) => {
+describe.each(storageModes())('rating inputs of charges and bill runs (%s storage)', (mode) => {
   let db: TestDatabase;
   let other: Pool;
 
@@ -156,14 +157,14 @@ describe.each(storageModes())('fast paths of charges and bill runs (%s storage)'
   it('counts the bills a run closes in bills_closed_total{trigger}, once committed', async () => {
     const registry = new Registry();
     const billsClosed = new Counter({ name: 'bills_closed_total', help: 'Bills closed', labelNames: ['trigger'], registers: [registry] });
-    const billing = createBilling(db.pool, createLogger('silent'), { graceDays: 3, live: false, cacheMeters: 0, billsClosed });
+    const { billing } = createBillingApi(db.pool, createLogger('silent'), { scryptN: 1024, graceDays: 3, live: false, cacheMeters: 0, billsClosed });
     // Both accounts close June (first readings 28 June), then July; M-3's interval beyond 2^53 is rated exactly.
-    const first = await billing.service.closeCycles(Date.parse('2026-07-10T00:00:00Z'), 'schedule');
+    const first = await billing.closeCycles(Date.parse('2026-07-10T00:00:00Z'), 'schedule');
     expect(first).toMatchObject({ billsCreated: 2, failures: [] });
     expect((await billsClosed.get()).values).toEqual([{ labels: { trigger: 'schedule' }, value: 2 }]);
-    const second = await billing.service.closeCycles(Date.parse('2026-08-10T00:00:00Z'), 'api');
+    const second = await billing.closeCycles(Date.parse('2026-08-10T00:00:00Z'), 'api');
     expect(second).toMatchObject({ billsCreated: 2, failures: [] });
-    const again = await billing.service.closeCycles(Date.parse('2026-08-10T00:00:00Z'), 'api');
+    const again = await billing.closeCycles(Date.parse('2026-08-10T00:00:00Z'), 'api');
     expect(again.billsCreated).toBe(0);
     const values = Object.fromEntries((await billsClosed.get()).values.map((v) => [v.labels.trigger, v.value]));
     expect(values).toEqual({ schedule: 2, api: 2 });
@@ -183,8 +184,8 @@ describe.each(storageModes())('fast paths of charges and bill runs (%s storage)'
        FROM unnest(ARRAY['F-1', 'F-2']) m, generate_series(0, 96 * 31 - 1) s
        WHERE NOT (m = 'F-1' AND s BETWEEN 96 * 10 AND 96 * 11)`,
     );
-    const billing = createBilling(db.pool, createLogger('silent'), { graceDays: 3, live: false, cacheMeters: 0 });
-    const run = await billing.service.closeCycles(Date.parse('2026-08-10T00:00:00Z'), 'api');
+    const { billing } = createBillingApi(db.pool, createLogger('silent'), { scryptN: 1024, graceDays: 3, live: false, cacheMeters: 0 });
+    const run = await billing.closeCycles(Date.parse('2026-08-10T00:00:00Z'), 'api');
     expect(run.billsCreated).toBe(0);
     expect(run.failures).toEqual([expect.objectContaining({ accountId: 'ACC-F', code: 'no_tariff_in_effect', message: expect.stringContaining('"F-1"') })]);
   });
