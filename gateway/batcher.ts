@@ -269,10 +269,16 @@ export class IngestBatcher {
   /**
    * Readings of meters with a recently refused reading are committed after the others, in a call of their
    * own: a meter that keeps sending readings the database refuses then costs only its own commits, never
-   * a failed attempt (and a split) of everyone else's batch.
+   * a failed attempt (and a split) of everyone else's batch. Splitting a refused batch does the same as
+   * soon as it has found one refused reading of a meter.
    */
   private async commitApart(readings: CandidateReading[], rejected: Map<CandidateReading, string>): Promise<ReadingOutcome[]> {
-    if (this.suspects.size === 0) return this.commitIsolating(readings, rejected);
+    return (await this.commitSuspectsApart(readings, rejected)) ?? this.commitIsolating(readings, rejected);
+  }
+
+  /** Commits the readings of suspect meters after the others, each group isolating; null when `readings` is not mixed. */
+  private async commitSuspectsApart(readings: CandidateReading[], rejected: Map<CandidateReading, string>, depth = 0): Promise<ReadingOutcome[] | null> {
+    if (this.suspects.size === 0) return null;
     const now = Date.now();
     const apart: number[] = [];
     const others: number[] = [];
@@ -281,10 +287,10 @@ export class IngestBatcher {
       if (until !== undefined && until <= now) this.suspects.delete(r.meterId);
       (until !== undefined && until > now ? apart : others).push(i);
     });
-    if (apart.length === 0 || others.length === 0) return this.commitIsolating(readings, rejected);
+    if (apart.length === 0 || others.length === 0) return null;
     const outcomes = new Array<ReadingOutcome>(readings.length);
     for (const index of [others, apart]) {
-      const part = await this.commitIsolating(index.map((i) => readings[i]), rejected);
+      const part = await this.commitIsolating(index.map((i) => readings[i]), rejected, depth);
       index.forEach((i, k) => (outcomes[i] = part[k]));
     }
     return outcomes;
@@ -318,6 +324,9 @@ export class IngestBatcher {
             return ['commit_rejected'];
           }
           if (depth === 0) this.opts.log.warn({ readings: readings.length, err: describeCommitError(err) }, 'the database refused a batch; isolating the readings it refuses');
+          // Meters found refused meanwhile (in this split or another batch) are split off first; else halves.
+          const apart = await this.commitSuspectsApart(readings, rejected, depth + 1);
+          if (apart) return apart;
           const mid = readings.length >>> 1;
           const first = await this.commitIsolating(readings.slice(0, mid), rejected, depth + 1);
           const second = await this.commitIsolating(readings.slice(mid), rejected, depth + 1);
