@@ -100,8 +100,11 @@ async function reachableBinaries(account: Account | null, log: Logger): Promise<
     cpSync(packaged, partial, { recursive: true, verbatimSymlinks: true });
     chmodSync(partial, 0o755);
     writeFileSync(join(partial, '.complete'), '');
-    rmSync(target, { recursive: true, force: true });
-    renameSync(partial, target);
+    if (existsSync(join(target, '.complete'))) rmSync(partial, { recursive: true, force: true }); // another process was first
+    else {
+      rmSync(target, { recursive: true, force: true });
+      renameSync(partial, target);
+    }
   }
   if (!(await canExecute(target, account))) throw new EmbeddedDatabaseError(`the postgres user cannot execute the binaries copied to ${target}`);
   return target;
