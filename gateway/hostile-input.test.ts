@@ -103,12 +103,6 @@ describe.each(storageModes())('storage attacks (%s storage)', (mode) => {
   beforeAll(async () => {
     stack = await startCapturedStack(mode);
     ({ secrets } = await provisionFleet(stack, { meters: 3, concentratorId: 'DCU-1' }));
-  });
-  afterAll(async () => {
-    await stack?.close();
-  });
-
-  it('one meter whose readings the database refuses stalls no one: its readings are quarantined, the others acknowledged and stored', async () => {
     // A refusal in the data, made for this test in its own database: every reading of MTR-000003 raises
     // (and every reading at all while test_refuse_all has a row).
     await stack.pool.query(`CREATE TABLE test_refuse_all (on_ boolean)`);
@@ -125,6 +119,12 @@ describe.each(storageModes())('storage attacks (%s storage)', (mode) => {
         RETURN NEW;
       END $$`);
     await stack.pool.query(`CREATE TRIGGER test_refuse BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION test_refuse()`);
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('one meter whose readings the database refuses stalls no one: its readings are quarantined, the others acknowledged and stored', async () => {
     const failuresBefore = await counter(stack, 'ingestCommitFailures');
     const bad = await connectDevice(stack.mqttUrl, 'MTR-000003', secrets['MTR-000003']);
     const good = await connectDevice(stack.mqttUrl, 'MTR-000001', secrets['MTR-000001']);
@@ -173,13 +173,18 @@ describe.each(storageModes())('storage attacks (%s storage)', (mode) => {
       expect(health.healthy).toBe(false);
       expect(health.rejectedBatchesInARow).toBeGreaterThanOrEqual(3);
       expect(health.lastError).toContain('refusing meter MTR-000001');
+      const notReady = await stack.api('/readyz');
+      expect(notReady.status).toBe(503);
+      expect(notReady.body.checks.ingestion).toBe(false);
       expect(await count(stack, `SELECT count(*) FROM quarantine WHERE reason = 'commit_rejected' AND meter_id = 'MTR-000001'`)).toBe(4);
 
       await stack.pool.query(`DELETE FROM test_refuse_all`);
       await publishAcked(good, 'meters/MTR-000001/readings', JSON.stringify(reading(slot(BASE, 3010), 2)));
       expect(stack.gateway!.commitHealth().healthy).toBe(true);
+      expect((await stack.api('/readyz')).status).toBe(200);
       expect(await count(stack, `SELECT count(*) FROM readings WHERE meter_id = 'MTR-000001' AND interval_start = $1`, [slot(BASE, 3010)])).toBe(1);
     } finally {
+      await stack.pool.query(`DELETE FROM test_refuse_all`);
       await endClient(good);
     }
   }, 30_000);
