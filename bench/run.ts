@@ -1,9 +1,12 @@
 /**
- * `npm run bench -- [--quick] [--scenario NAME ...]`: measures the system against the machine's own limits
- * and writes bench/results/latest.json (and prints a table). Scenarios: ingest, ingestSingle, charges,
- * freshness, billRun, memory, storage, ingestExternal. Uses DATABASE_URL's server, a fresh database per scenario; when DATABASE_URL is
- * unset, an embedded PostgreSQL started for the run under bench/.data (no TimescaleDB there: readings are a
- * plain table, and the results say so). --quick: small sizes, within about 3 minutes; the full run: within about 20.
+ * `npm run bench -- [--quick] [--scenario NAME ...] [--accounts N] [--samples N] [--cpu-prof DIR]`: measures
+ * the system against the machine's own limits, writes bench/results/latest.json and prints a table. The only
+ * benchmark command (`npm run bench:ingest`, `bench:charges`, `bench:billing` choose scenarios).
+ * Scenarios (bench/scenarios/, README.md): ingest, ingestSingle, charges, memory, storage, ingestExternal,
+ * freshness and billRun (--accounts: bills closed by billRun; --samples: readings timed by freshness).
+ * Uses DATABASE_URL's server, a fresh database per scenario; when DATABASE_URL is unset, an embedded
+ * PostgreSQL started for the run under bench/.data (no TimescaleDB there: readings are a plain table, and
+ * the results say so). --quick: small sizes, within about 3 minutes; the full run: within about 20.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -17,12 +20,15 @@ import { chargesScenario } from './scenarios/charges.js';
 import { memoryScenario } from './scenarios/memory.js';
 import { storageScenario } from './scenarios/storage.js';
 import { ingestExternalScenario } from './scenarios/ingest-external.js';
+import { billRunScenario, freshnessScenario } from './scenarios/billing.js';
 
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     scenario: { type: 'string', multiple: true },
     'cpu-prof': { type: 'string' },
+    accounts: { type: 'string' },
+    samples: { type: 'string' },
   },
 });
 const quick = args.quick!;
@@ -60,14 +66,9 @@ const scenarios: Record<string, Scenario> = {
   memory: () => memoryScenario({ connections: quick ? 1_000 : 10_000 }),
   storage: () => storageScenario({ meters: 1_000, days: quick ? 7 : 28 }),
   ingestExternal: () => ingestExternalScenario({ messages: quick ? 20_000 : 100_000, readingsPerMessage: 1, publishers: 4, subscriberConnections: 4 }),
+  freshness: () => freshnessScenario({ quick, log, samples: args.samples ? Number(args.samples) : undefined }),
+  billRun: () => billRunScenario({ quick, log, accounts: args.accounts ? Number(args.accounts) : undefined }),
 };
-const billingScenarios = './scenarios/billing.js';
-const extra = await import(billingScenarios).catch(() => null);
-if (extra) {
-  scenarios.freshness = () => extra.freshnessScenario({ quick, log });
-  scenarios.billRun = () => extra.billRunScenario({ quick, log });
-}
-
 const chosen = args.scenario?.length ? args.scenario : Object.keys(scenarios);
 for (const name of chosen) if (!scenarios[name]) throw new Error(`unknown scenario "${name}"; known: ${Object.keys(scenarios).join(', ')}`);
 

@@ -1,12 +1,18 @@
-/** What every benchmark scenario needs: a fresh database, component processes, percentiles, the machine. */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+/**
+ * What every benchmark scenario needs: a fresh database, component processes (test/support/, as the tests
+ * start them), percentiles, the machine.
+ */
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import pg from 'pg';
 import { createLogger } from '../common/logger.js';
 import { hashGeneratedSecret } from '../common/secrets.js';
 import { migrate, readingsStorageMode, type StorageMode } from '../common/migrate.js';
+import { createDatabaseOnServer } from '../test/support/database.js';
+import { startEntryPoint } from '../test/support/processes.js';
+
+export { stopProcess } from '../test/support/processes.js';
 
 export interface BenchDatabase {
   url: string;
@@ -17,54 +23,28 @@ export interface BenchDatabase {
 
 /** A fresh, migrated database on DATABASE_URL's server (default: PostgreSQL on 127.0.0.1:5432). */
 export async function createBenchDatabase(): Promise<BenchDatabase> {
-  const server = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-  const name = `smbg_bench_${randomBytes(4).toString('hex')}`;
-  const adminUrl = new URL(server);
+  const adminUrl = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
   adminUrl.pathname = '/postgres';
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  const admin = new pg.Client({ connectionString: adminUrl.toString() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await migrate({ databaseUrl: url.toString(), storage: 'auto', log: createLogger('warn') });
-  const client = new pg.Client({ connectionString: url.toString() });
+  const db = await createDatabaseOnServer(adminUrl.toString(), 'bench');
+  await migrate({ databaseUrl: db.url, storage: 'auto', log: createLogger('warn') });
+  const client = new pg.Client({ connectionString: db.url });
   await client.connect();
   const storage = await readingsStorageMode(client);
   return {
-    url: url.toString(),
+    url: db.url,
     storage,
     client,
     async drop() {
       await client.end().catch(() => {});
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
-      await admin.end();
+      await db.drop().catch(() => {});
     },
   };
 }
 
-/** Starts `entry` (e.g. app/gateway.main.ts) as its own process; resolves when it printed `readyText`. */
+/** Starts `entry` (e.g. app/gateway.main.ts) as its own process, stderr to ours; resolves when it printed `readyText`. */
 export async function startProcess(entry: string, env: Record<string, string>, readyText = 'started', nodeArgs: string[] = []): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes(readyText)) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`${entry} exited ${code}: ${out}`)));
-  });
-  return child;
-}
-
-export async function stopProcess(child: ChildProcess | null): Promise<void> {
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-  if (child.exitCode === null) child.kill('SIGKILL');
+  const started = await startEntryPoint(entry, { env: { LOG_LEVEL: 'warn', ...env }, readyText, nodeArgs, stderr: 'inherit', timeoutMs: 600_000 });
+  return started.child;
 }
 
 /** Resident memory of a process, MiB (Linux /proc). */

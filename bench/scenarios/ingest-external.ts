@@ -6,20 +6,16 @@
  * the gateway ever connects): the same load with plain mqtt.js subscribers that store nothing (brokerOnly),
  * in a process of their own, as many connections, same shared-subscription setup, QoS 1.
  *
- * Not registered in bench/run.ts. Run by itself:
+ * In `npm run bench` with 4 subscriber connections; by itself, over several connection counts:
  *   node --import tsx bench/scenarios/ingest-external.ts --messages 20000 --readings-per-message 1 --publishers 4 --subscriber-connections 1,4,8
  * (DATABASE_URL: the PostgreSQL server to create the benchmark database on; default postgres://postgres@127.0.0.1:5432/postgres.)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect as tcpConnect } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
-import { freePort } from '../../common/db.js';
+import { startMosquitto } from '../../test/support/mosquitto.js';
+import { sleep } from '../../test/support/wait.js';
 import { createBenchDatabase, machine, provisionBenchMeters, round1, startProcess, stopProcess } from '../support.js';
 
 export interface IngestExternalOptions {
@@ -34,59 +30,6 @@ export interface IngestExternalOptions {
   inflightPerPublisher?: number;
   /** meters behind the concentrators (default 1000) */
   meters?: number;
-}
-
-const MOSQUITTO = process.env.TEST_MOSQUITTO_BIN ?? '/usr/sbin/mosquitto';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = tcpConnect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-/** Mosquitto with external.test.ts's settings (minus authentication: the bench measures throughput). */
-async function startMosquitto(): Promise<{ port: number; child: ChildProcess; dir: string }> {
-  if (!existsSync(MOSQUITTO)) throw new Error(`ingestExternal needs Mosquitto 2 at ${MOSQUITTO} (apt-get install mosquitto, or TEST_MOSQUITTO_BIN)`);
-  const dir = await mkdtemp(join(tmpdir(), 'smbg-bench-mosquitto-'));
-  const port = await freePort();
-  const conf = join(dir, 'mosquitto.conf');
-  await writeFile(
-    conf,
-    [
-      `user ${userInfo().username}`,
-      'per_listener_settings false',
-      `listener ${port} 127.0.0.1`,
-      'allow_anonymous true',
-      'persistence true',
-      `persistence_location ${dir}/`,
-      'autosave_interval 60',
-      'max_queued_messages 1000000',
-      'max_inflight_messages 100',
-      'log_dest stderr',
-      'log_type error',
-      'log_type warning',
-      '',
-    ].join('\n'),
-  );
-  const child = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let output = '';
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const deadline = Date.now() + 15_000;
-  while (!(await portAnswers(port))) {
-    if (child.exitCode !== null) throw new Error(`mosquitto exited with ${child.exitCode}: ${output}`);
-    if (Date.now() > deadline) throw new Error(`mosquitto did not listen within 15 s: ${output}`);
-    await sleep(100);
-  }
-  child.stderr!.on('data', (d: Buffer) => {
-    if (/dropped/i.test(d.toString())) console.error(`[mosquitto] ${d.toString().trim()}`);
-  });
-  return { port, child, dir };
 }
 
 function connectClient(url: string, options: mqtt.IClientOptions): Promise<mqtt.MqttClient> {
@@ -196,7 +139,12 @@ async function plainSubscriber(spec: { url: string; connections: number; total: 
 export async function ingestExternalScenario(options: IngestExternalOptions) {
   const o: Required<IngestExternalOptions> = { inflightPerPublisher: 25, meters: 1000, ...options };
   const db = await createBenchDatabase();
-  const broker = await startMosquitto();
+  // Mosquitto's settings of the external-mode tests, without authentication: the bench measures throughput.
+  const broker = await startMosquitto({
+    onStderr: (text) => {
+      if (/dropped/i.test(text)) console.error(`[mosquitto] ${text.trim()}`);
+    },
+  });
   let gateway: ChildProcess | null = null;
   try {
     const hash = await provisionBenchMeters(db.client, o.meters);
@@ -250,8 +198,7 @@ export async function ingestExternalScenario(options: IngestExternalOptions) {
     };
   } finally {
     await stopProcess(gateway);
-    await stopProcess(broker.child);
-    await rm(broker.dir, { recursive: true, force: true });
+    await broker.stop();
     await db.drop();
   }
 }

@@ -32,16 +32,23 @@ export interface TestDatabase {
 }
 
 export async function createDatabase(prefix = 'test'): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+  return createDatabaseOnServer(adminUrl(), prefix);
+}
+
+/** A fresh, empty database on the server of `adminUrl` (a database URL the new one is created from); drop() removes it. */
+export async function createDatabaseOnServer(serverAdminUrl: string, prefix: string): Promise<{ name: string; url: string; drop(): Promise<void> }> {
   const name = `smbg_${prefix}_${randomBytes(5).toString('hex')}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
-  const admin = new pg.Client({ connectionString: adminUrl() });
+  const url = new URL(serverAdminUrl);
+  url.pathname = `/${name}`;
+  const admin = new pg.Client({ connectionString: serverAdminUrl });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   return {
     name,
-    url: databaseUrl(name),
+    url: url.toString(),
     drop: async () => {
-      const c = new pg.Client({ connectionString: adminUrl() });
+      const c = new pg.Client({ connectionString: serverAdminUrl });
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
