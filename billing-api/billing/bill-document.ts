@@ -8,14 +8,12 @@
  * of the adjustment amounts (each already tax-inclusive: a correction is priced with the corrected
  * period's tariffs and taxes and is not taxed again); total = subtotal + taxes + adjustmentsTotal.
  */
-import Decimal from 'decimal.js';
 import type { ChargeLine, Coverage, RatedPiece } from '../../rating/index.js';
+import { Dec } from '../../rating/money.js';
 import { contentHash } from './canonical-json.js';
 import { cycleDays, isoUtc, type BillingCycle } from './cycles.js';
 import type { TariffVersionRef } from './tariff-catalog.js';
 import type { ValidationWarning, WarningCode } from './validation.js';
-
-const Dec = Decimal.clone({ precision: 50, rounding: Decimal.ROUND_HALF_UP });
 
 export interface MeterBillSection {
   meterId: string;

@@ -20,8 +20,8 @@
  * (`live: false`): still exact, costlier (see README, Performance).
  */
 import type { Reading } from '../../common/reading.js';
+import { Dec } from '../../rating/money.js';
 import { rateWindow, RatingError, type Charges, type Coverage, type MeterInterval } from '../../rating/index.js';
-import Decimal from 'decimal.js';
 import { CurrencyMismatch, NoTariffAssigned } from '../domain-errors.js';
 import type { ReadingsRepository } from '../readings/readings.repository.js';
 import type { BillingRepository } from './billing.repository.js';
@@ -240,8 +240,6 @@ export interface RunningCharges {
   asOf: string | null;
   coverage: Coverage;
 }
-
-const Dec = Decimal.clone({ precision: 50, rounding: Decimal.ROUND_HALF_UP });
 
 export class RunningChargesService {
   constructor(

@@ -8,9 +8,9 @@
  *   stopped meter or a broken register more often than an empty building).
  * - `unestimated_gap`: missing intervals the estimation rules could not fill (no neighbours, no history).
  */
-import Decimal from 'decimal.js';
 import { mwhToKwhString } from '../../common/reading.js';
 import type { MeterInterval } from '../../rating/index.js';
+import { Dec } from '../../rating/money.js';
 import { isoUtc } from './cycles.js';
 
 export const SPIKE_FACTOR = 10;
@@ -163,5 +163,5 @@ function gapsOf(unestimated: number[], len: number): ValidationWarning[] {
 
 /** Exact kWh of half a number of milliwatt-hours. */
 function halfMwhToKwh(twiceMwh: number): string {
-  return new Decimal(twiceMwh).div(2_000_000).toFixed();
+  return new Dec(twiceMwh).div(2_000_000).toFixed();
 }

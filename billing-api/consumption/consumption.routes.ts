@@ -5,6 +5,7 @@ import { parseInstant } from '../../common/reading.js';
 import { requireAccountAccess } from '../http/auth.js';
 import { badRequest } from '../http/errors.js';
 import { idParamSchema, instantSchema, limitSchema, timezoneSchema } from '../http/schemas.js';
+import { isoUtc } from '../billing/cycles.js';
 import { GROUP_BY } from './consumption.js';
 import type { ConsumptionService } from './consumption.service.js';
 
@@ -48,9 +49,7 @@ export const consumptionRoutes: FastifyPluginAsyncZod<{ consumption: Consumption
         const params = new URLSearchParams({ from: new Date(page.nextFrom).toISOString(), to: q.to, groupBy: q.groupBy, tz: zone, limit: String(q.limit) });
         next = `/v1/meters/${encodeURIComponent(meter.id)}/consumption?${params}`;
       }
-      return { meterId: meter.id, from: iso(from), to: iso(to), groupBy: q.groupBy, tz: zone, intervalSeconds: meter.intervalSeconds, items: page.items, next };
+      return { meterId: meter.id, from: isoUtc(from), to: isoUtc(to), groupBy: q.groupBy, tz: zone, intervalSeconds: meter.intervalSeconds, items: page.items, next };
     },
   );
 };
-
-const iso = (instant: number) => new Date(instant).toISOString().replace('.000Z', 'Z');

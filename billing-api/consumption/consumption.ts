@@ -12,6 +12,7 @@
 import { DateTime, IANAZone } from 'luxon';
 import { mwhToKwhString } from '../../common/reading.js';
 import { classifyInterval, type MeterInterval, type TariffTimelineEntry } from '../../rating/index.js';
+import { isoUtc } from '../billing/cycles.js';
 
 export const GROUP_BY = ['interval', 'hour', 'day', 'month'] as const;
 export type GroupBy = (typeof GROUP_BY)[number];
@@ -116,8 +117,8 @@ export function consumptionOf(
       }
     }
     return {
-      from: iso(bucket.from),
-      to: iso(bucket.to),
+      from: isoUtc(bucket.from),
+      to: isoUtc(bucket.to),
       localFrom: DateTime.fromMillis(bucket.from, { zone: opts.zone }).toISO({ suppressMilliseconds: true })!,
       importKwh: mwhToKwhString(importMwh),
       exportKwh: mwhToKwhString(exportMwh),
@@ -149,8 +150,4 @@ function entryAt(timeline: TariffTimelineEntry[], instant: number): TariffTimeli
     if (entry.from <= instant) return (entry.to ?? Number.POSITIVE_INFINITY) > instant ? entry : null;
   }
   return null;
-}
-
-function iso(instant: number): string {
-  return new Date(instant).toISOString().replace('.000Z', 'Z');
 }
