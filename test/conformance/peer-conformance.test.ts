@@ -79,7 +79,7 @@ if (!dir) {
 
   describe('peer conformance through the public API', () => {
     let stack: TestStack;
-    const charges = new Map<string, { body: { total: string; lines: Line[] }; status: number }[]>();
+    const charges = new Map<string, { body: { total: string; lines: Line[]; coverage: { actualIntervals: number } }; status: number }[]>();
     const provisioned = new Map<string, string>();
 
     beforeAll(async () => {
@@ -104,6 +104,14 @@ if (!dir) {
     afterAll(async () => stack?.close());
 
     for (const { c, run } of replayed) {
+      it(`${c.case}/${run.id}: every published reading of its windows is rated`, () => {
+        const name = `${c.case}/${run.id}`;
+        expect(provisioned.get(name), `${name} could not be provisioned, published or fetched`).toBeUndefined();
+        const starts = readFileSync(join(dir, c.case, run.load), 'utf8').trim().split('\n').slice(1).map((row) => Date.parse(row.split(',')[0]));
+        const inWindows = starts.filter((t) => run.windows.some((w) => t >= Date.parse(w.from) && t < Date.parse(w.to))).length;
+        expect(inWindows).toBeGreaterThan(0);
+        expect(charges.get(name)!.reduce((n, a) => n + a.body.coverage.actualIntervals, 0)).toBe(inWindows);
+      });
       for (const check of run.checks) {
         it(`${c.case}/${run.id}/${check.id}`, () => {
           const name = `${c.case}/${run.id}`;
