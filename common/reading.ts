@@ -6,6 +6,7 @@
  * three decimal places of Wh, so `importWh * 1000` is an exact integer, and sums of integers never drift.
  */
 import { z } from 'zod';
+import { utcMillis } from './time.js';
 
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 export const INTERVAL_SECONDS = [300, 600, 900, 1800, 3600] as const;
@@ -83,17 +84,6 @@ function parseInstantUncached(text: string): number | null {
     ms = nanos / 1_000_000;
   }
   return utcMillis(year, month, day, hour, minute, second, ms) - offsetMinutes * 60_000;
-}
-
-/**
- * Epoch milliseconds of a UTC calendar time, exact for every year 0000-9999. `Date.UTC` reads years 0-99 as
- * 1900-1999, so those are set through `setUTCFullYear`, which takes the year as given.
- */
-export function utcMillis(year: number, month: number, day: number, hour = 0, minute = 0, second = 0, ms = 0): number {
-  if (year >= 100) return Date.UTC(year, month - 1, day, hour, minute, second, ms);
-  const d = new Date(Date.UTC(2000, month - 1, day, hour, minute, second, ms));
-  d.setUTCFullYear(year);
-  return d.getTime();
 }
 
 /** Wh with at most three decimals -> exact integer mWh; null when the value has more decimals. */
