@@ -3,11 +3,12 @@
  * every problem found in the request, each with the field it concerns.
  *
  * The one place where errors become HTTP answers: HTTP's own (`ApiError`: 401, 403, 429, a route's 400 or
- * 404), the domains' (`DomainError`, ../domain-errors.ts) and the rating core's (`RatingError`).
+ * 404), the domains' (`DomainError`, ../domain-errors.ts) and the rating core's (`RatingError`, and
+ * `UrdbImportError` for a URDB rate it cannot import).
  */
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { RatingError } from '../../rating/index.js';
+import { RatingError, UrdbImportError } from '../../rating/index.js';
 import { CurrencyMismatch, DomainError, InvalidInput, NoTariffAssigned, NotFound } from '../domain-errors.js';
 
 export interface ErrorDetail {
@@ -46,7 +47,7 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (err instanceof ApiError) {
       return reply.code(err.statusCode).send(errorBody(err.code, err.message, err.details));
     }
-    if (err instanceof DomainError || err instanceof RatingError) {
+    if (err instanceof DomainError || err instanceof RatingError || err instanceof UrdbImportError) {
       const mapped = httpErrorOf(err, request);
       return reply.code(mapped.statusCode).send(errorBody(mapped.code, mapped.message, mapped.details));
     }
@@ -80,7 +81,10 @@ export function installErrorHandler(app: FastifyInstance): void {
  * The HTTP answer to a domain or rating error. An invalid input is named where the request carried it
  * (`body.asOf`, `querystring.tz`): the first part of the request that holds a field of that name.
  */
-export function httpErrorOf(err: DomainError | RatingError, request: Pick<FastifyRequest, 'body' | 'query' | 'params'>): ApiError {
+export function httpErrorOf(err: DomainError | RatingError | UrdbImportError, request: Pick<FastifyRequest, 'body' | 'query' | 'params'>): ApiError {
+  if (err instanceof UrdbImportError) {
+    return badRequest(`URDB rate refused: ${err.issues.length} problem(s)`, err.issues.map((i) => ({ field: i.path, message: i.message })));
+  }
   if (err instanceof RatingError) {
     const status = err.code === 'no_tariff_in_effect' || err.code === 'net_metering_not_rated' ? 409 : 400;
     return new ApiError(status, err.code, err.message, err.details.map((message) => ({ message })));

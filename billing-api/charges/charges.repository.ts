@@ -1,0 +1,58 @@
+/**
+ * The inputs of a meter's charges in one round trip: a single prepared statement returns the meter
+ * (account, interval length), its tariff assignments with the version numbers of each assigned tariff (the
+ * timeline query of the tariffs repository) and the window's intervals packed by PostgreSQL
+ * (../readings/packed-intervals.ts), instead of one protocol row (and five parsed strings) per interval.
+ */
+import type { Pool } from '../../common/db.js';
+import { packedIntervalsSql } from '../readings/packed-intervals.js';
+import { assignmentTimelineSql, type AssignmentEntry } from '../tariffs/tariffs.repository.js';
+
+// A named (prepared) statement: planning over the hypertable's chunks costs as much as running it.
+const CHARGES_INPUTS_SQL = `
+SELECT m.account_id, m.interval_seconds,
+       (SELECT json_agg(json_build_array(a.tariff_id, a.from_ms, a.versions) ORDER BY a.effective_from)
+        FROM (${assignmentTimelineSql('mt.meter_id = m.id')}) a) AS tariffs,
+       (SELECT ${packedIntervalsSql('r')}
+        FROM readings r
+        WHERE r.meter_id = $1 AND r.interval_start >= to_timestamp($2::float8 / 1000) AND r.interval_start < to_timestamp($3::float8 / 1000)
+          AND ($4::text IS NULL OR m.account_id = $4)) AS d
+FROM meters m WHERE m.id = $1`;
+
+export interface ChargesInputs {
+  accountId: string;
+  intervalSeconds: number;
+  /** the meter's assignments in effective order; empty without any */
+  assignments: AssignmentEntry[];
+  /** the window's intervals, packed (base64), or null when none (or the meter is outside the scope) */
+  packed: string | null;
+}
+
+export class ChargesRepository {
+  constructor(private readonly pool: Pool) {}
+
+  /**
+   * The meter, its assignments and its intervals in [from, to); null when there is no such meter. With
+   * `scopeAccountId`, intervals are only read when the meter belongs to that account.
+   */
+  async inputs(meterId: string, from: number, to: number, scopeAccountId: string | null): Promise<ChargesInputs | null> {
+    const res = await this.pool.query<{ account_id: string; interval_seconds: number; tariffs: AssignmentEntry[] | null; d: string | null }>({
+      name: 'charges-inputs',
+      text: CHARGES_INPUTS_SQL,
+      values: [meterId, from, to, scopeAccountId],
+    });
+    if (!res.rowCount) return null;
+    const row = res.rows[0];
+    return { accountId: row.account_id, intervalSeconds: row.interval_seconds, assignments: row.tariffs ?? [], packed: row.d };
+  }
+
+  /** An account's zone and billing day (its billing cycles), or null. */
+  async accountCycle(accountId: string): Promise<{ timezone: string; billingDay: number } | null> {
+    const account = await this.pool.query<{ timezone: string; billing_day: number }>({
+      name: 'charges-account-cycle',
+      text: 'SELECT timezone, billing_day FROM accounts WHERE id = $1',
+      values: [accountId],
+    });
+    return account.rowCount ? { timezone: account.rows[0].timezone, billingDay: account.rows[0].billing_day } : null;
+  }
+}

@@ -1,0 +1,51 @@
+/** Charges of a meter for any window (contract sections 3 and 4). */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { parseInstant } from '../../common/reading.js';
+import { requireAccountAccess } from '../http/auth.js';
+import { badRequest, notFound } from '../http/errors.js';
+import { idParamSchema, instantSchema } from '../http/schemas.js';
+import type { ChargesService } from './charges.service.js';
+
+/** The longest window one request may span. */
+const MAX_WINDOW_DAYS = 400;
+
+const windowSchema = z.strictObject({ from: instantSchema, to: instantSchema });
+
+/** Which account a meter belongs to (the provisioning service), for the access check before a 400. */
+export interface MeterAccounts {
+  meterAccount(id: string): Promise<string | null>;
+}
+
+export const chargesRoutes: FastifyPluginAsyncZod<{ charges: ChargesService; meters: MeterAccounts }> = async (app, { charges, meters }) => {
+  app.get(
+    '/v1/meters/:id/charges',
+    {
+      schema: {
+        tags: ['charges'],
+        params: idParamSchema,
+        querystring: windowSchema,
+        description: 'Charges for [from, to), rated from the readings committed at the moment of the request (contract sections 3 and 4).',
+      },
+    },
+    async (req) => {
+      const meterId = req.params.id;
+      const from = parseInstant(req.query.from)!;
+      const to = parseInstant(req.query.to)!;
+      const windowProblem = to <= from ? 'must be after from' : to - from > MAX_WINDOW_DAYS * 86_400_000 ? `a window spans at most ${MAX_WINDOW_DAYS} days` : null;
+      if (windowProblem) {
+        // 404 (unknown meter, or another account's for a customer) before 400, as for every route.
+        const accountId = await meters.meterAccount(meterId);
+        if (!accountId) throw notFound(`meter "${meterId}"`);
+        requireAccountAccess(req, accountId, `meter "${meterId}"`);
+        throw badRequest('invalid window', [{ field: 'querystring.to', message: windowProblem }]);
+      }
+      // One round trip: the meter, its tariffs and its intervals; a customer's request reads intervals only
+      // of the customer's own meters, and another account's meter is a 404 before anything is rated.
+      return charges.forMeter(meterId, from, to, {
+        scopeAccountId: req.principal?.role === 'customer' ? req.principal.accountId : null,
+        authorize: (accountId) => requireAccountAccess(req, accountId, `meter "${meterId}"`),
+      });
+    },
+  );
+};
