@@ -13,7 +13,12 @@ export function createMetrics(registry = new Registry()) {
     readingsQuarantined: new Counter({ name: 'readings_quarantined_total', help: 'Quarantine records written, by reason', labelNames: ['reason'], registers: [registry] }),
     ingestBatchSize: new Histogram({ name: 'ingest_batch_size', help: 'Readings per database commit', buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000, 20000], registers: [registry] }),
     ingestCommitSeconds: new Histogram({ name: 'ingest_commit_seconds', help: 'Duration of one batch commit', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),
-    ingestCommitFailures: new Counter({ name: 'ingest_commit_failures_total', help: 'Batch commits that failed and were retried', registers: [registry] }),
+    ingestCommitFailures: new Counter({
+      name: 'ingest_commit_failures_total',
+      help: 'Failed commit calls, by kind (outage: retried; data: refused readings isolated as commit_rejected)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
     pubackLatency: new Histogram({ name: 'puback_latency_seconds', help: 'From a PUBLISH being handed to the gateway to its acknowledgement being released', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
     connectedDevices: new Gauge({ name: 'mqtt_connected_devices', help: 'Authenticated MQTT connections', registers: [registry] }),
     mqttRefused: new Counter({
