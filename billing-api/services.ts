@@ -9,7 +9,6 @@ import type { Logger } from '../common/logger.js';
 import { BillingRepository } from './billing/billing.repository.js';
 import { BillingService, type BillsClosedCounter } from './billing/billing.service.js';
 import { OpenCycleStore, RunningChargesService } from './billing/running-charges.js';
-import { TariffCatalog } from './billing/tariff-catalog.js';
 import { ChargesService } from './charges.service.js';
 import { ConsumptionService } from './consumption/consumption.service.js';
 import type { TokenLookup } from './http/auth.js';
@@ -17,7 +16,8 @@ import { ProvisioningRepository } from './provisioning/provisioning.repository.j
 import { ProvisioningService } from './provisioning/provisioning.service.js';
 import { ReadingsRepository } from './readings/readings.repository.js';
 import { ReadingsService } from './readings/readings.service.js';
-import { TariffsRepository } from './tariffs.repository.js';
+import { TariffsRepository as TariffsAdminRepository } from './tariffs.repository.js';
+import { TariffsRepository } from './tariffs/tariffs.repository.js';
 
 export interface BillingApiOptions {
   /** scrypt cost of device secrets a client chooses (DEVICE_SECRET_SCRYPT_N) */
@@ -38,10 +38,10 @@ export interface BillingApiServices {
   /** who a bearer token is (authentication) */
   tokens: TokenLookup;
   readings: ReadingsService;
-  tariffs: TariffsRepository;
+  tariffs: TariffsAdminRepository;
   charges: ChargesService;
   /** tariff timelines of meters, with the immutable versions cached */
-  tariffCatalog: TariffCatalog;
+  tariffCatalog: TariffsRepository;
   billing: BillingService;
   running: RunningChargesService;
   consumption: ConsumptionService;
@@ -54,8 +54,8 @@ export function createBillingApi(pool: Pool, log: Logger, options: BillingApiOpt
   const provisioningRepository = new ProvisioningRepository(pool);
   const readingsRepository = new ReadingsRepository(pool);
   const billingRepository = new BillingRepository(pool);
-  const tariffCatalog = new TariffCatalog(pool);
-  const tariffs = new TariffsRepository(pool);
+  const tariffCatalog = new TariffsRepository(pool);
+  const tariffs = new TariffsAdminRepository(pool);
   const store = new OpenCycleStore(readingsRepository, { capacity: options.cacheMeters, live: options.live });
   return {
     provisioning: new ProvisioningService(provisioningRepository, options.scryptN),

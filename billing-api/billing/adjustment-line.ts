@@ -8,7 +8,7 @@ import { rateWindow, type MeterInterval } from '../../rating/index.js';
 import { isZeroMoney, moneyDifference, type AdjustmentLine } from './bill-document.js';
 import { isoUtc } from './cycles.js';
 import { minorUnitOf, tariffVersionsIn, type VersionOf } from './rate-cycle.js';
-import type { MeterTariffs } from './tariff-catalog.js';
+import type { MeterTariffs } from '../tariffs/tariffs.repository.js';
 
 export interface LatePeriod {
   meterId: string;

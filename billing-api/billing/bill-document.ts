@@ -12,7 +12,7 @@ import type { ChargeLine, Coverage, RatedPiece } from '../../rating/index.js';
 import { Dec } from '../../rating/money.js';
 import { contentHash } from './canonical-json.js';
 import { cycleDays, isoUtc, type BillingCycle } from './cycles.js';
-import type { TariffVersionRef } from './tariff-catalog.js';
+import type { TariffVersionRef } from '../tariffs/tariffs.repository.js';
 import type { ValidationWarning, WarningCode } from './validation.js';
 
 export interface MeterBillSection {

@@ -26,7 +26,7 @@ import type { AccountBillingState, BillingMeter, BillingRepository, BillSummary,
 import { cycleContaining, isoUtc, localDate, type BillingCycle } from './cycles.js';
 import { findGaps, neighbourMarginMs, profileHistoryWindow } from './estimation.js';
 import { rateMeterCycle, type RatedMeterCycle } from './rate-cycle.js';
-import type { MeterTariffs, TariffCatalog } from './tariff-catalog.js';
+import type { MeterTariffs, TariffsRepository } from '../tariffs/tariffs.repository.js';
 
 const DAY_MS = 86_400_000;
 /**
@@ -91,7 +91,7 @@ export class BillingService {
   constructor(
     private readonly repo: BillingRepository,
     private readonly readings: ReadingsRepository,
-    private readonly tariffs: TariffCatalog,
+    private readonly tariffs: TariffsRepository,
     private readonly log: Logger,
     private readonly opts: BillingOptions,
   ) {
@@ -307,7 +307,7 @@ export class BillingService {
     return rated;
   }
 
-  private readonly versionOf = (document: Parameters<TariffCatalog['versionOf']>[0]) => this.tariffs.versionOf(document);
+  private readonly versionOf = (document: Parameters<TariffsRepository['versionOf']>[0]) => this.tariffs.versionOf(document);
 
   /**
    * Adjustment lines for readings committed since each account's previous close into cycles already

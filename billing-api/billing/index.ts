@@ -11,14 +11,14 @@ import { ConsumptionService } from '../consumption/consumption.service.js';
 import { BillingRepository } from './billing.repository.js';
 import { BillingService, type BillsClosedCounter } from './billing.service.js';
 import { OpenCycleStore, RunningChargesService } from './running-charges.js';
-import { TariffCatalog } from './tariff-catalog.js';
+import { TariffsRepository } from '../tariffs/tariffs.repository.js';
 
 export { startBillingJob, nodeCronScheduler, type Scheduler, type ScheduledJob } from './billing.job.js';
 export type { BillingService, BillsClosedCounter } from './billing.service.js';
 export type { OpenCycleStore } from './running-charges.js';
 
 export interface BillingComponents {
-  tariffs: TariffCatalog;
+  tariffs: TariffsRepository;
   service: BillingService;
   running: RunningChargesService;
   consumption: ConsumptionService;
@@ -40,7 +40,7 @@ export function createBilling(pool: Pool, log: Logger, setup: BillingSetup): Bil
   const clock = setup.clock ?? Date.now;
   const readings = new ReadingsRepository(pool);
   const billingRepository = new BillingRepository(pool);
-  const tariffs = new TariffCatalog(pool);
+  const tariffs = new TariffsRepository(pool);
   const store = new OpenCycleStore(readings, { capacity: setup.cacheMeters, live: setup.live });
   return {
     tariffs,

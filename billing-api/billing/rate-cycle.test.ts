@@ -7,7 +7,7 @@ import { RatingError, resolveTariffTimeline, type MeterInterval, type TariffDocu
 import { flatTariff } from '../test-support.js';
 import { cycleContaining } from './cycles.js';
 import { rateMeterCycle, tariffVersionsIn, type VersionOf } from './rate-cycle.js';
-import type { MeterTariffs } from './tariff-catalog.js';
+import type { MeterTariffs } from '../tariffs/tariffs.repository.js';
 
 const HOUR = 3_600_000;
 const JANUARY = cycleContaining(Date.parse('2026-01-15T00:00:00Z'), 'UTC', 1);

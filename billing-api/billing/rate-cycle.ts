@@ -8,7 +8,7 @@ import { rateWindow, RatingError, type Charges, type MeterInterval, type TariffD
 import type { MeterBillSection } from './bill-document.js';
 import type { BillingCycle } from './cycles.js';
 import { estimateGaps, type Estimate } from './estimation.js';
-import type { MeterTariffs, TariffVersionRef } from './tariff-catalog.js';
+import type { MeterTariffs, TariffVersionRef } from '../tariffs/tariffs.repository.js';
 import { validateCycle } from './validation.js';
 
 /** The stored version of a tariff document (the tariff repository knows it). */

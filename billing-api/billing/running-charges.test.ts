@@ -18,7 +18,7 @@ import { cycleContaining } from './cycles.js';
 import { OpenCycleStore, RunningChargesService } from './running-charges.js';
 import { ReadingsRepository } from '../readings/readings.repository.js';
 import { BillingRepository } from './billing.repository.js';
-import { TariffCatalog } from './tariff-catalog.js';
+import { TariffsRepository } from '../tariffs/tariffs.repository.js';
 import { createAccount, createMeter, createTariff, flatTariff } from '../test-support.js';
 
 const ZONE = 'America/Los_Angeles';
@@ -104,7 +104,7 @@ describe.each(storageModes())('running charges equal a full re-rating (%s storag
     });
     expect({ subtotal: res.body.subtotal, taxes: res.body.taxes, total: res.body.total }).toEqual({ subtotal: expected.subtotal, taxes: expected.taxes, total: expected.total });
     // A store that no gateway feeds reads the database on every request: the same answer.
-    const fromDatabase = await new RunningChargesService(new BillingRepository(stack.pool), new TariffCatalog(stack.pool), new OpenCycleStore(new ReadingsRepository(stack.pool), { capacity: 10, live: false })).forAccount('RUN');
+    const fromDatabase = await new RunningChargesService(new BillingRepository(stack.pool), new TariffsRepository(stack.pool), new OpenCycleStore(new ReadingsRepository(stack.pool), { capacity: 10, live: false })).forAccount('RUN');
     expect(JSON.parse(JSON.stringify(fromDatabase))).toEqual(res.body);
     return res.body;
   }

@@ -26,7 +26,7 @@ import { CurrencyMismatch, NoTariffAssigned } from '../domain-errors.js';
 import type { ReadingsRepository } from '../readings/readings.repository.js';
 import type { BillingRepository } from './billing.repository.js';
 import { cycleContaining, cycleDays, isoUtc, type BillingCycle } from './cycles.js';
-import type { MeterTariffs, TariffCatalog } from './tariff-catalog.js';
+import type { MeterTariffs, TariffsRepository } from '../tariffs/tariffs.repository.js';
 
 const ACTUAL = 1;
 const ESTIMATED = 2;
@@ -244,7 +244,7 @@ export interface RunningCharges {
 export class RunningChargesService {
   constructor(
     private readonly accounts: BillingRepository,
-    private readonly tariffs: TariffCatalog,
+    private readonly tariffs: TariffsRepository,
     private readonly store: OpenCycleStore,
     private readonly clock: () => number = Date.now,
   ) {}

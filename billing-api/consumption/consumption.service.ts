@@ -3,7 +3,7 @@ import { NotFound } from '../domain-errors.js';
 import type { MeterRow } from '../provisioning/provisioning.repository.js';
 import type { ReadingsRepository } from '../readings/readings.repository.js';
 import type { MeterLookup } from '../readings/readings.service.js';
-import type { TariffCatalog } from '../billing/tariff-catalog.js';
+import type { TariffsRepository } from '../tariffs/tariffs.repository.js';
 import { bucketGrid, consumptionOf, type ConsumptionBucket, type GroupBy } from './consumption.js';
 
 export interface ConsumptionPage {
@@ -15,7 +15,7 @@ export interface ConsumptionPage {
 export class ConsumptionService {
   constructor(
     private readonly readings: ReadingsRepository,
-    private readonly tariffs: TariffCatalog,
+    private readonly tariffs: TariffsRepository,
     private readonly meters: MeterLookup,
   ) {}
 

@@ -115,7 +115,7 @@ export class TariffsRepository {
     const missing = wanted.filter((w) => !this.documents.has(docKey(w.id, w.version)));
     if (!missing.length) return;
     const res = await q.query<{ id: string; version: number; effective_from: Date | null; document: TariffDocument }>({
-      name: 'tariff-version-documents',
+      name: 'tariff-versions-by-number',
       text: `SELECT t.id, t.version, t.effective_from, t.document
              FROM tariffs t JOIN unnest($1::text[], $2::int[]) AS u(id, version) ON u.id = t.id AND u.version = t.version`,
       values: [missing.map((m) => m.id), missing.map((m) => m.version)],
@@ -191,7 +191,7 @@ export class TariffsRepository {
   /** A meter's assignments in effective order (the timeline query). */
   async assignments(meterId: string): Promise<TariffAssignment[]> {
     const res = await this.pool.query<{ tariff_id: string; from_ms: number | null }>({
-      name: 'tariff-assignments',
+      name: 'tariff-assignments-of-meter',
       text: assignmentTimelineSql('mt.meter_id = $1'),
       values: [meterId],
     });
