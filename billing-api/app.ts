@@ -23,7 +23,7 @@ import { serviceInfoRoutes } from './http/service-info.routes.js';
 import { provisioningRoutes } from './provisioning/provisioning.routes.js';
 import { readingsRoutes } from './readings/readings.routes.js';
 import { tariffsRoutes } from './routes/tariffs.routes.js';
-import { createBillingApi, type BillingApiServices } from './services.js';
+import { servicesOfComponents, type BillingApiServices } from './services.js';
 
 export interface AppDeps {
   services: BillingApiServices;
@@ -80,12 +80,7 @@ export async function buildApp(deps: AppDeps | PoolAppOptions): Promise<FastifyI
   return app;
 }
 
-/** The services of a transitional caller: its billing components, the other services built from its pool. */
 function withServices({ pool, scryptN, billing, ...rest }: PoolAppOptions): AppDeps {
   if (!billing) throw new Error('buildApp: pass the billing services (createBillingApi in billing-api/index.ts)');
-  const built = createBillingApi(pool, rest.log, { scryptN, graceDays: billing.service.graceDays, live: billing.store.opts.live, cacheMeters: billing.store.opts.capacity });
-  return {
-    ...rest,
-    services: { ...built, tariffCatalog: billing.tariffs, billing: billing.service, running: billing.running, consumption: billing.consumption, store: billing.store },
-  };
+  return { ...rest, services: servicesOfComponents(pool, rest.log, scryptN, billing) };
 }

@@ -6,6 +6,7 @@
  */
 import type { Pool } from '../common/db.js';
 import type { Logger } from '../common/logger.js';
+import type { BillingComponents } from './billing/index.js';
 import { BillingRepository } from './billing/billing.repository.js';
 import { BillingService, type BillsClosedCounter } from './billing/billing.service.js';
 import { OpenCycleStore, RunningChargesService } from './billing/running-charges.js';
@@ -73,4 +74,13 @@ export function createBillingApi(pool: Pool, log: Logger, options: BillingApiOpt
     consumption: new ConsumptionService(readingsRepository, tariffCatalog, provisioningRepository),
     store,
   };
+}
+
+/**
+ * Transitional, for callers that still build the billing components with `createBilling` (billing/index.ts)
+ * and hand buildApp a pool: the API's services around those components.
+ */
+export function servicesOfComponents(pool: Pool, log: Logger, scryptN: number, billing: BillingComponents): BillingApiServices {
+  const built = createBillingApi(pool, log, { scryptN, graceDays: billing.service.graceDays, live: billing.store.opts.live, cacheMeters: billing.store.opts.capacity });
+  return { ...built, tariffCatalog: billing.tariffs, billing: billing.service, running: billing.running, consumption: billing.consumption, store: billing.store };
 }
