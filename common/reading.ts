@@ -6,7 +6,7 @@
  * three decimal places of Wh, so `importWh * 1000` is an exact integer, and sums of integers never drift.
  */
 import { z } from 'zod';
-import { utcMillis } from './time.js';
+import { isoUtc, utcMillis } from './time.js';
 
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 export const INTERVAL_SECONDS = [300, 600, 900, 1800, 3600] as const;
@@ -158,7 +158,7 @@ export function toReading(parsed: z.output<typeof readingSchema>, meterId: strin
 export function toWireReading(r: Reading, withMeterId = true): Record<string, unknown> {
   return {
     ...(withMeterId ? { meterId: r.meterId } : {}),
-    intervalStart: new Date(r.intervalStart).toISOString().replace('.000Z', 'Z'),
+    intervalStart: isoUtc(r.intervalStart),
     intervalSeconds: r.intervalSeconds,
     importWh: r.importMwh / 1000,
     exportWh: r.exportMwh / 1000,

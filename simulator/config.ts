@@ -7,7 +7,7 @@ import { DateTime } from 'luxon';
 import { z } from 'zod';
 import { INTERVAL_SECONDS, MAX_READINGS_PER_MESSAGE, parseInstant, type IntervalSeconds } from '../common/reading.js';
 import { FLEET_PROFILES, alignDown, parseFaultSpec, FaultSpecError, type FaultSpec, type FleetProfile } from './generator/index.js';
-import { zoneClock } from './generator/local-time.js';
+import { wallClock } from './generator/wall-clock.js';
 import { MAX_PAYLOAD_BYTES } from './delivery/message.js';
 
 /** Backfill: every interval of [fromMs, toMs), as fast as acknowledgements allow, then exit. */
@@ -270,7 +270,7 @@ export function parseArguments(argv: readonly string[], now = Date.now()): Parse
 
 function isZone(name: string): boolean {
   try {
-    zoneClock(name);
+    wallClock(name);
     return true;
   } catch {
     return false;

@@ -4,23 +4,18 @@
  * the one that holds port 1883 on developers' machines), reconciles its ledger with the API (--reconcile,
  * exit 4 on a difference), and in live mode says when the next interval completes and what QoS 1 costs.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../common/db.js';
+import { MOSQUITTO_BIN, mosquittoInstalled, startMosquitto, type Mosquitto } from '../test/support/mosquitto.js';
 import { createTestDatabase, storageModes, type TestDatabase } from '../test/support/database.js';
 import { startTestStack, TEST_ADMIN_TOKEN, type TestStack } from '../test/support/stack.js';
 import type { RunSummary } from './run/run-stats.js';
 import { runCli, type CliRun } from './test-support/run-cli.js';
 
-const MOSQUITTO = process.env.TEST_MOSQUITTO_BIN ?? '/usr/sbin/mosquitto';
+const MOSQUITTO = MOSQUITTO_BIN;
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
-const haveMosquitto = existsSync(MOSQUITTO);
+const haveMosquitto = mosquittoInstalled();
 // Locally a missing Mosquitto skips the suite (it says so); in CI it fails (beforeAll throws).
 const suite = haveMosquitto || inCi ? describe : describe.skip;
 const ZONE = 'America/New_York';
@@ -31,9 +26,8 @@ const verdicts = (run: CliRun) => run.stderr.split('\n').filter((line) => line &
 suite(`the simulator and the broker it publishes to (Mosquitto: ${MOSQUITTO})`, () => {
   let db: TestDatabase;
   let stack: TestStack;
-  let mosquitto: ChildProcess;
+  let mosquitto: Mosquitto;
   let mosquittoUrl: string;
-  let dir: string;
   const from = DateTime.now().setZone(ZONE).minus({ days: 2 }).toISODate()!; // a bare date: local midnight
   const to = DateTime.now().setZone(ZONE).minus({ days: 1 }).toISODate()!;
 
@@ -44,19 +38,14 @@ suite(`the simulator and the broker it publishes to (Mosquitto: ${MOSQUITTO})`, 
     stack = await startTestStack(mode, {}, db.url);
     // GET /v1 reads the broker's address from the environment of the process it runs in.
     process.env.MQTT_PUBLIC_URL = stack.mqttUrl;
-    dir = await mkdtemp(join(tmpdir(), 'smbg-honest-'));
-    const port = await freePort();
-    await writeFile(join(dir, 'mosquitto.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-    mosquitto = spawn(MOSQUITTO, ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-    mosquittoUrl = `mqtt://127.0.0.1:${port}`;
-    await waitForPort(port);
+    mosquitto = await startMosquitto();
+    mosquittoUrl = mosquitto.url;
   });
   afterAll(async () => {
     delete process.env.MQTT_PUBLIC_URL;
-    mosquitto?.kill('SIGTERM');
+    await mosquitto?.stop();
     await stack?.close();
     await db?.drop();
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   const simulate = (args: string[], timeoutMs = 90_000) =>
@@ -148,16 +137,3 @@ suite(`the simulator and the broker it publishes to (Mosquitto: ${MOSQUITTO})`, 
     expect(run.stdout).toContain(`broker: ${stack.mqttUrl}, verified: an acknowledged reading was found through the API`);
   });
 });
-
-async function waitForPort(port: number): Promise<void> {
-  const run = promisify(execFile);
-  for (let i = 0; i < 100; i++) {
-    try {
-      await run('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`]);
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error(`Mosquitto did not listen on ${port}`);
-}

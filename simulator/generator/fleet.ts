@@ -6,7 +6,7 @@
  * concentrators.
  */
 import { INTERVAL_SECONDS, type IntervalSeconds } from '../../common/reading.js';
-import { zoneClock } from './local-time.js';
+import { wallClock } from './wall-clock.js';
 import { drawUnit, meterKey, mulberry32, pickWeighted } from './prng.js';
 import { drawBusinessParams, businessPeakW, type BusinessParams } from './profiles/business.js';
 import { drawEvParams, type EvParams } from './profiles/ev.js';
@@ -118,7 +118,7 @@ export function createFleet(options: FleetOptions): Fleet {
   if (!INTERVAL_SECONDS.includes(intervalSeconds)) {
     throw new RangeError(`intervalSeconds must be one of ${INTERVAL_SECONDS.join(', ')}`);
   }
-  const clock = zoneClock(timezone); // validates the zone
+  const clock = wallClock(timezone); // validates the zone
   const site: Site = {
     latitude: options.latitude ?? DEFAULT_LATITUDE,
     longitude: options.longitude ?? (clock.standardOffsetMinutes() / 60) * 15,

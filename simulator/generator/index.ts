@@ -32,7 +32,7 @@ export {
 } from './readings.js';
 export { chargingSession, type ChargingSession } from './profiles/ev.js';
 export { sunWindow, type Site, type SunWindow } from './sun.js';
-export { zoneClock, ZoneClock, type LocalTime } from './local-time.js';
+export { wallClock, WallClock, type LocalTime } from './wall-clock.js';
 export {
   parseFaultSpec,
   formatFaultSpec,

@@ -3,8 +3,8 @@
  * appliance spikes, EV charging (exact overlap with the session) and PV generation netted per sample.
  * Import and export are what a bidirectional meter registers: within one interval both can be non-zero.
  */
-import type { ZoneClock } from './local-time.js';
-import { zoneClock } from './local-time.js';
+import type { WallClock } from './wall-clock.js';
+import { wallClock } from './wall-clock.js';
 import { drawGaussian, drawUnit } from './prng.js';
 import { MAX_NOISE_FACTOR, type MeterSpec } from './fleet.js';
 import { businessLoadW } from './profiles/business.js';
@@ -33,7 +33,7 @@ const NOISE_SIGMA = { household: 0.15, business: 0.06 } as const;
  * interval). A pure function of the meter and the instant: the same inputs give the same mWh.
  */
 export function intervalEnergy(meter: MeterSpec, intervalStart: number): IntervalEnergy {
-  const clock = zoneClock(meter.timezone);
+  const clock = wallClock(meter.timezone);
   const intervalMs = meter.intervalSeconds * 1000;
   const samples = Math.max(1, Math.round(intervalMs / SAMPLE_MS));
   const sampleMs = intervalMs / samples;
@@ -77,7 +77,7 @@ export function intervalEnergy(meter: MeterSpec, intervalStart: number): Interva
 }
 
 /** A short appliance burst in this interval, if one starts in it (daytime and evening only), mWh. */
-function applianceSpikeMwh(key: number, clock: ZoneClock, intervalStart: number, intervalMs: number): number {
+function applianceSpikeMwh(key: number, clock: WallClock, intervalStart: number, intervalMs: number): number {
   const hour = clock.localTime(intervalStart).hour;
   if (hour < 6 || hour >= 23) return 0;
   const minute = Math.floor(intervalStart / 60_000);

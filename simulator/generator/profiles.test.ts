@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createFleet, MIXED_PROFILE_WEIGHTS, PROFILES, type MeterSpec, type Profile } from './fleet.js';
-import { zoneClock } from './local-time.js';
+import { wallClock } from './wall-clock.js';
 import { chargingSession } from './profiles/ev.js';
 import { readingsFor } from './readings.js';
 import { sunWindow } from './sun.js';
@@ -8,7 +8,7 @@ import { sunWindow } from './sun.js';
 const DAY = 86_400_000;
 /** A mid-month weekday and Sunday in each season, as local midnights in New York. */
 const SAMPLE_DAYS = ['2025-01-15', '2025-01-19', '2025-04-16', '2025-04-20', '2025-07-16', '2025-07-20', '2025-10-15', '2025-10-19'];
-const clock = zoneClock('America/New_York');
+const clock = wallClock('America/New_York');
 const localMidnight = (iso: string) => clock.instantAt(Math.floor(Date.parse(`${iso}T00:00:00Z`) / DAY), 0);
 
 function dailyKwh(meter: MeterSpec, isoDay: string): { importKwh: number; exportKwh: number } {

@@ -3,7 +3,7 @@
  * equation-of-time fit, sunrise at -0.833 degrees for refraction and the solar disc). Good to a few
  * minutes at mid latitudes, which is all a load profile needs.
  */
-import { MS_PER_DAY } from './local-time.js';
+import { MS_PER_DAY } from './wall-clock.js';
 
 const DEG = Math.PI / 180;
 const MS_PER_HOUR = 3_600_000;

@@ -4,6 +4,7 @@
  * directly because it is the hot path of a large backfill (about ten times faster).
  */
 import type { Reading } from '../../common/reading.js';
+import { isoUtc } from '../../common/time.js';
 
 let cachedStart = Number.NaN;
 let cachedIso = '';
@@ -12,7 +13,7 @@ let cachedIso = '';
 export function wireInstant(ms: number): string {
   if (ms !== cachedStart) {
     cachedStart = ms;
-    cachedIso = new Date(ms).toISOString().replace('.000Z', 'Z');
+    cachedIso = isoUtc(ms);
   }
   return cachedIso;
 }

@@ -5,7 +5,7 @@
  */
 import { ApiClient, describeError } from '../provision/api-client.js';
 import type { LedgerDocument, LedgerMeter } from './ledger.js';
-import { isoSeconds } from './ledger.js';
+import { isoUtc } from '../../common/time.js';
 
 export interface MeterDifference {
   meterId: string;
@@ -56,7 +56,7 @@ async function storedTotals(api: ApiClient, meterId: string, fromMs: number, toM
   let exportMwh = 0n;
   for (let start = fromMs; start < toMs; start += CHUNK_MS) {
     let path: string | null =
-      `/v1/meters/${encodeURIComponent(meterId)}/consumption?from=${isoSeconds(start)}&to=${isoSeconds(Math.min(start + CHUNK_MS, toMs))}&groupBy=month&tz=UTC`;
+      `/v1/meters/${encodeURIComponent(meterId)}/consumption?from=${isoUtc(start)}&to=${isoUtc(Math.min(start + CHUNK_MS, toMs))}&groupBy=month&tz=UTC`;
     while (path) {
       const answer = await api.get(path);
       if (answer.status !== 200) throw new Error(`GET ${path.split('?')[0]}: HTTP ${answer.status} ${describeError(answer.body)}`);

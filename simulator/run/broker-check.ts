@@ -13,7 +13,7 @@ import { lookup } from 'node:dns/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Reading } from '../../common/reading.js';
 import { ApiClient, describeError } from '../provision/api-client.js';
-import { isoSeconds } from './ledger.js';
+import { isoUtc } from '../../common/time.js';
 
 /** The broker is not the API's, or the API cannot tell: one sentence for the operator. */
 export class BrokerRefusal extends Error {
@@ -114,9 +114,9 @@ export async function confirmStored(
   deviceId: string,
   context: { brokerUrl: string; apiUrl: string; advertised: readonly string[]; runStartedMs: number; intervalMs: number },
 ): Promise<'delivered' | 'already-stored'> {
-  const from = isoSeconds(reading.intervalStart);
-  const to = isoSeconds(reading.intervalStart + context.intervalMs);
-  const receivedSince = isoSeconds(context.runStartedMs);
+  const from = isoUtc(reading.intervalStart);
+  const to = isoUtc(reading.intervalStart + context.intervalMs);
+  const receivedSince = isoUtc(context.runStartedMs);
   const deadline = Date.now() + STORED_WITHIN_MS;
   let problem = '';
   for (let delay = 100; ; delay = Math.min(delay * 2, 1_000)) {

@@ -8,6 +8,7 @@
  */
 import { writeFile, rename } from 'node:fs/promises';
 import { mwhToWhString } from '../../common/reading.js';
+import { isoUtc } from '../../common/time.js';
 import type { OutgoingItem } from '../generator/index.js';
 
 export interface LedgerMeter {
@@ -100,8 +101,8 @@ export class Ledger {
       };
     }
     return {
-      from: isoSeconds(this.fromMs),
-      to: isoSeconds(this.toMs),
+      from: isoUtc(this.fromMs),
+      to: isoUtc(this.toMs),
       meters,
       invalidSent: this.invalidSent,
       duplicatesSent: this.duplicatesSent,
@@ -119,7 +120,7 @@ export class Ledger {
   private markCounted(totals: MeterTotals, intervalStart: number): boolean {
     const index = (intervalStart - this.baseMs) / this.intervalMs;
     if (!Number.isInteger(index) || index < 0) {
-      throw new Error(`ledger: interval ${isoSeconds(intervalStart)} outside the window`);
+      throw new Error(`ledger: interval ${isoUtc(intervalStart)} outside the window`);
     }
     const byte = index >> 3;
     if (byte >= totals.counted.length) {
@@ -132,9 +133,4 @@ export class Ledger {
     totals.counted[byte] |= bit;
     return true;
   }
-}
-
-/** `2026-03-08T09:00:00Z` (milliseconds only when not zero). */
-export function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().replace('.000Z', 'Z');
 }

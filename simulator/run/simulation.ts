@@ -17,7 +17,8 @@ import { secretKeyFor } from '../provision/secrets.js';
 import { collectInterval, createDevices, endLiveSources, totalFaultCounts, type SimulatedDevice } from './devices.js';
 import { reconcileWithApi, type ReconcileReport } from './api-reconcile.js';
 import { BrokerRefusal, confirmStored, fetchServiceInfo, isAdvertised, preferredBroker } from './broker-check.js';
-import { isoSeconds, Ledger } from './ledger.js';
+import { isoUtc } from '../../common/time.js';
+import { Ledger } from './ledger.js';
 import { SimulatedClock } from './live-clock.js';
 import type { ProgressReporter, ProgressSnapshot } from './progress.js';
 import { RunStats, type RunSummary } from './run-stats.js';
@@ -209,14 +210,14 @@ export async function runSimulation(config: SimulatorConfig, io: SimulationIo): 
         nextIntervalEndMs = wallClockMs;
         if (clockLabel === null) {
           io.log(
-            `live: the first interval completes at ${isoSeconds(intervalEnd)} simulated, ` +
-              `in ${formatDuration(wallClockMs - io.now())} (${isoSeconds(Math.round(wallClockMs / 1000) * 1000)} wall clock); readings are published then`,
+            `live: the first interval completes at ${isoUtc(intervalEnd)} simulated, ` +
+              `in ${formatDuration(wallClockMs - io.now())} (${isoUtc(Math.round(wallClockMs / 1000) * 1000)} wall clock); readings are published then`,
           );
         }
       },
       completed(intervalEnd) {
         ledger.setWindow(firstIntervalStart, intervalEnd);
-        clockLabel = isoSeconds(intervalEnd);
+        clockLabel = isoUtc(intervalEnd);
       },
     });
     endLiveSources(devices);
@@ -419,7 +420,7 @@ function warnAboutLocalTime(config: SimulatorConfig, io: SimulationIo): void {
   if (+local === +local.startOf('day')) return;
   const day = local.plus({ days: 1 }).toISODate();
   io.log(
-    `note: --from ${isoSeconds(config.mode.fromMs)} is ${local.toFormat('yyyy-MM-dd HH:mm')} in ${config.timezone}, not local midnight: ` +
+    `note: --from ${isoUtc(config.mode.fromMs)} is ${local.toFormat('yyyy-MM-dd HH:mm')} in ${config.timezone}, not local midnight: ` +
       `the accounts' first cycle starts with ${formatDuration(+local.plus({ days: 1 }).startOf('day') - +local)} of data; --from ${day} starts at local midnight`,
   );
 }
@@ -437,7 +438,7 @@ function warnAboutFutureReadings(config: SimulatorConfig, io: SimulationIo, live
   const horizon = io.now() + FUTURE_TOLERANCE_MS;
   const mode = config.mode;
   if (mode.kind === 'backfill' && mode.toMs > horizon) {
-    io.log(`warning: --to is in the future; the gateway quarantines readings starting after ${isoSeconds(horizon)} as "future"`);
+    io.log(`warning: --to is in the future; the gateway quarantines readings starting after ${isoUtc(horizon)} as "future"`);
   }
   if (mode.kind === 'live' && mode.speed > 1 && (mode.stopAtMs ?? Infinity) > horizon) {
     const secondsAhead = (horizon - liveStartMs) / mode.speed / 1000;

@@ -5,7 +5,7 @@
  *
  * A 6-30 kW business uses roughly 80-450 kWh on a weekday, a third to a half of that on a Sunday.
  */
-import type { LocalTime } from '../local-time.js';
+import type { LocalTime } from '../wall-clock.js';
 import { between, type UnitStream } from '../prng.js';
 import { openingHours } from './shapes.js';
 

@@ -3,7 +3,7 @@
  * evening after the car is plugged in (21:30-24:00 local), or just after midnight for owners who set a
  * timer for a night rate, and lasting until the energy the car needs is delivered.
  */
-import type { ZoneClock } from '../local-time.js';
+import type { WallClock } from '../wall-clock.js';
 import { between, drawUnit, pickWeighted, type UnitStream } from '../prng.js';
 
 export interface EvParams {
@@ -40,7 +40,7 @@ export function drawEvParams(next: UnitStream): EvParams {
 export function chargingSession(
   p: EvParams,
   key: number,
-  clock: ZoneClock,
+  clock: WallClock,
   dayNumber: number,
 ): ChargingSession | null {
   if (drawUnit(key, SESSION_TAG, dayNumber, 0) >= p.nightlyProbability) return null;
@@ -57,7 +57,7 @@ export function chargingSession(
  * Sessions that can overlap an interval starting at `fromMs` (at most one hour long): those of the
  * local day of `fromMs` and of the day before (sessions start after 21:30 and last under 10 hours).
  */
-export function sessionsAround(p: EvParams, key: number, clock: ZoneClock, fromMs: number): ChargingSession[] {
+export function sessionsAround(p: EvParams, key: number, clock: WallClock, fromMs: number): ChargingSession[] {
   const today = clock.localTime(fromMs).dayNumber;
   const sessions: ChargingSession[] = [];
   for (const dayNumber of [today - 1, today]) {

@@ -6,7 +6,7 @@
  * Calibrated so that a home uses about 8-16 kWh on a mild weekday, up to about 28 kWh with heating or
  * cooling: the range of European and North-American residential meters.
  */
-import type { LocalTime } from '../local-time.js';
+import type { LocalTime } from '../wall-clock.js';
 import { between, type UnitStream } from '../prng.js';
 import { dailyBump } from './shapes.js';
 

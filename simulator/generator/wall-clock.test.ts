@@ -1,10 +1,10 @@
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { MS_PER_DAY, ZoneClock } from './local-time.js';
+import { MS_PER_DAY, WallClock } from './wall-clock.js';
 
-const newYork = new ZoneClock('America/New_York');
+const newYork = new WallClock('America/New_York');
 
-describe('ZoneClock', () => {
+describe('WallClock', () => {
   it('agrees with luxon on every 5 minutes around both DST transitions', () => {
     for (const day of ['2025-03-09', '2025-11-02']) {
       const start = Date.parse(`${day}T00:00:00Z`);
@@ -38,11 +38,11 @@ describe('ZoneClock', () => {
 
   it('knows the standard offset of northern and southern zones', () => {
     expect(newYork.standardOffsetMinutes()).toBe(-300);
-    expect(new ZoneClock('Australia/Sydney').standardOffsetMinutes()).toBe(600);
-    expect(new ZoneClock('Asia/Kolkata').standardOffsetMinutes()).toBe(330);
+    expect(new WallClock('Australia/Sydney').standardOffsetMinutes()).toBe(600);
+    expect(new WallClock('Asia/Kolkata').standardOffsetMinutes()).toBe(330);
   });
 
   it('refuses an unknown zone', () => {
-    expect(() => new ZoneClock('Mars/Olympus_Mons')).toThrow(/unknown IANA time zone/);
+    expect(() => new WallClock('Mars/Olympus_Mons')).toThrow(/unknown IANA time zone/);
   });
 });
