@@ -1,0 +1,524 @@
+/**
+ * Billing windows in sequence under a metering mode (CONTRACT.md section 4, "Net metering and net
+ * billing"): what each window bills and what it carries into the next one.
+ *
+ * A pure function over a sequence of consecutive billing windows: given the tariff timeline, the meter's
+ * intervals, the windows in order and the state carried into the first of them, it rates each window and
+ * gives its charges and the state it carries out. The state carried into a window is derived from the
+ * readings of the windows since the last true-up (or since the tariff applied), so the charges of any past
+ * window are computed on their own by passing every window from the start of its settlement year
+ * (`settlementYearStart`) up to it, with an empty carried-in state.
+ *
+ * Everything the existing core computes per window (energy tiers, demand, ratchets, fixed charges,
+ * classification, coverage) comes from `rateWindow`; this module changes what the mode changes: netting,
+ * carried banks and balances, minimums and the true-up. SAM's own rules are in `sam-rules.ts`.
+ */
+import type { CompiledTariff } from '../compiled-tariff.js';
+import { compileTariff } from '../compiled-tariff.js';
+import { RatingError } from '../errors.js';
+import { monthsOf } from '../fixed.js';
+import type { MeterInterval, TimeSpan } from '../intervals.js';
+import type { ChargeLine, EnergyLine, ExportCreditLine, MinimumLine, TaxLine } from '../lines.js';
+import { Dec, formatDecimal, formatMoney, fromMilli, roundMoney, ZERO } from '../money.js';
+import { type Charges, type DemandHistoryEntry, rateWindow } from '../rate.js';
+import type { TariffDocument } from '../tariff.schema.js';
+import type { TariffTimelineEntry } from '../timeline.js';
+import { carriesAcrossWindows, type Metering, meteringOfTariff, settlementMonth } from './options.js';
+import { bankSlots, nextRunningNet, proRataTiers, slotOfPeriod } from './sam-rules.js';
+
+/** What a window carries into the next one. Decimal strings; an empty state at the tariff's start and after a true-up. */
+export interface MeteringState {
+  /** Net metering with a kWh bank: each period's surplus and the time-of-day slot it travels in (see sam-rules.ts). */
+  banks: { period: string; kWh: string; slot: number }[];
+  /** Net metering with a kWh bank: the running all-period net surplus paid at the true-up, kWh. */
+  runningNetKwh: string;
+  /** Money credit carried (net metering with dollars, net billing with a balance, a rolled-over true-up). */
+  creditBalance: string;
+  /** Sum of the settlement year's bills so far, each floored at 0, before minimums and settlement (annual minimum). */
+  settlementYearBills: string;
+}
+
+export const EMPTY_METERING_STATE: MeteringState = Object.freeze({
+  banks: [],
+  runningNetKwh: '0',
+  creditBalance: '0',
+  settlementYearBills: '0',
+}) as MeteringState;
+
+/** A settlement line: the true-up payment (`trueup`) or a credit applied from a carried balance (`carryover`). */
+export interface SettlementLine {
+  type: 'export_credit';
+  period: 'trueup' | 'carryover';
+  /** kWh paid at the true-up (net metering with a kWh bank), else the money amount */
+  quantity: string;
+  /** `kWh`, or the currency code for a money quantity */
+  unit: string;
+  /** per kWh, or "1" for a money quantity */
+  rate: string;
+  /** negative */
+  amount: string;
+  tariffId: string;
+}
+
+/** The annual minimum, settled in the true-up window. */
+export interface AnnualMinimumLine {
+  type: 'minimum';
+  scope: 'annual';
+  minimum: string;
+  /** the settlement year's bills (each floored at 0, before minimums and settlement) */
+  billed: string;
+  amount: string;
+  tariffId: string;
+}
+
+export type MeteredLine = ChargeLine | SettlementLine | AnnualMinimumLine;
+
+/** A period's energy under net metering, as the bill explains it. kWh, decimal strings. */
+export interface PeriodNetting {
+  period: string;
+  importKwh: string;
+  exportKwh: string;
+  /** export - import */
+  netKwh: string;
+  /** banked kWh carried in (kWh bank) */
+  bankInKwh: string;
+  /** billed at the buy rate */
+  billedKwh: string;
+  /** carried out (kWh bank) or credited at the sell rate (dollars) */
+  surplusKwh: string;
+  /** surplus lost because the period occupies none of SAM's time-of-day slots */
+  droppedKwh: string;
+}
+
+/** What the window did with carried quantities: before, earned, applied, settled and after. */
+export interface WindowMetering {
+  mode: Metering['mode'];
+  carryOver: 'kWh' | 'dollars' | null;
+  /** This window settles the year (its local month is the true-up month). */
+  trueUp: boolean;
+  carriedIn: MeteringState;
+  carriedOut: MeteringState;
+  periods?: PeriodNetting[];
+  credit?: {
+    balanceIn: string;
+    earned: string;
+    applied: string;
+    /** value of the true-up added to the balance (roll-over) */
+    rolledOver: string;
+    paidAtTrueUp: string;
+    expired: string;
+    balanceOut: string;
+  };
+  trueUpKwh?: string;
+}
+
+export interface MeteredCharges extends Omit<Charges, 'lines'> {
+  lines: MeteredLine[];
+  metering: WindowMetering;
+}
+
+export interface MeteredWindowInput {
+  /** [from, to) on intervalStart, epoch ms UTC. */
+  window: TimeSpan;
+  /** The billing cycle it belongs to (a window of the open cycle is part of it); default: the window. */
+  billingCycle?: TimeSpan;
+  demandHistory?: DemandHistoryEntry[];
+}
+
+export interface RateMeteredWindowsInput {
+  tariffTimeline: TariffTimelineEntry[];
+  /** The meter's intervals of all the windows (others are ignored). */
+  intervals: MeterInterval[];
+  meterIntervalSeconds: number;
+  /** Consecutive windows, in time order: from the start of a settlement year (or the tariff's start) up to the one wanted. */
+  windows: MeteredWindowInput[];
+  /** State carried into the first window; default empty (a settlement year's or the tariff's start). */
+  carriedIn?: MeteringState;
+  /** The metering rules; default: those the window's tariff document states. */
+  metering?: Metering;
+}
+
+/**
+ * Rates consecutive billing windows under their metering mode: one MeteredCharges per window, each with
+ * the state carried in and out. Throws RatingError as rateWindow does, and 'invalid_window' when the
+ * windows are not consecutive, 'invalid_tariff_timeline' when a window carrying state spans two tariff
+ * documents.
+ */
+export function rateMeteredWindows(input: RateMeteredWindowsInput): MeteredCharges[] {
+  const problems = input.windows.slice(1).flatMap((w, i) =>
+    w.window.from === input.windows[i].window.to ? [] : [`window ${i + 1} does not start where window ${i} ends`],
+  );
+  if (problems.length) throw new RatingError('invalid_window', 'metered windows must be consecutive', problems);
+  let state = input.carriedIn ?? EMPTY_METERING_STATE;
+  const sorted = [...input.intervals].sort((a, b) => a.intervalStart - b.intervalStart);
+  return input.windows.map((w) => {
+    const charges = rateMeteredWindow(input, w, state, sorted);
+    state = charges.metering.carriedOut;
+    return charges;
+  });
+}
+
+/**
+ * The start of the settlement year that holds `instant`: the first instant of the local month after the
+ * last true-up month at or before it (the tariff's start, when later, is the service's to apply).
+ */
+export function settlementYearStart(tariff: TariffDocument, instant: number, metering: Metering = meteringOfTariff(tariff)): number {
+  const clock = compileTariff(tariff).classifier.clock;
+  const local = clock.localTime(instant);
+  const trueUp = settlementMonth(metering);
+  // the year starts in the month after the true-up month; find its latest start at or before `instant`
+  const startMonth = (trueUp % 12) + 1;
+  const year = local.month >= startMonth ? local.year : local.year - 1;
+  const firstDay = local.dayNumber - (local.day - 1);
+  const monthsBack = (local.year - year) * 12 + (local.month - startMonth);
+  let day = firstDay;
+  for (let i = 0; i < monthsBack; i++) day -= clock.localTime(clock.startOfDay(day) - 1).day;
+  return clock.startOfDay(day);
+}
+
+function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput, carriedIn: MeteringState, sorted: MeterInterval[]): MeteredCharges {
+  const documents = documentsOf(input.tariffTimeline, w.window);
+  const document = documents[0];
+  const metering = input.metering ?? meteringOfTariff(document);
+  const cycle = w.billingCycle ?? w.window;
+  if (documents.length > 1 && carriesAcrossWindows(metering))
+    throw new RatingError('invalid_tariff_timeline', 'a window that carries net metering or a credit balance must be rated by one tariff document', [
+      `${iso(w.window.from)} to ${iso(w.window.to)}: ${documents.map((d) => d.id).join(', ')}`,
+    ]);
+  const timeline = input.tariffTimeline.map((entry) => ({ ...entry, tariff: withoutMetering(entry.tariff) }));
+  const windowIntervals = sorted.filter((i) => i.intervalStart >= w.window.from && i.intervalStart < w.window.to);
+  const rate = (intervals: MeterInterval[]) =>
+    rateWindow({
+      tariffTimeline: timeline,
+      intervals,
+      billingWindow: w.window,
+      billingCycle: w.billingCycle,
+      meterIntervalSeconds: input.meterIntervalSeconds,
+      demandHistory: w.demandHistory,
+    });
+
+  const plain = !carriesAcrossWindows(metering) && metering.mode !== 'net_billing_hourly';
+  if (plain) {
+    const charges = rateWindow({
+      tariffTimeline: input.tariffTimeline.map((entry) => ({ ...entry, tariff: withoutMeteringOptions(entry.tariff) })),
+      intervals: windowIntervals,
+      billingWindow: w.window,
+      billingCycle: w.billingCycle,
+      meterIntervalSeconds: input.meterIntervalSeconds,
+      demandHistory: w.demandHistory,
+    });
+    return { ...charges, metering: { mode: metering.mode, carryOver: null, trueUp: false, carriedIn, carriedOut: carriedIn } };
+  }
+
+  const tariff = compileTariff(document);
+  const minorUnit = tariff.minorUnit;
+  const clock = tariff.classifier.clock;
+  const base = rate(windowIntervals);
+  const energySource = metering.mode === 'net_billing_hourly' ? rate(netPerLocalHour(windowIntervals, tariff)) : base;
+  const isEnergy = (l: ChargeLine) => l.type === 'energy' || l.type === 'export_credit';
+  const other = base.lines.filter((l) => !isEnergy(l) && l.type !== 'minimum' && l.type !== 'tax');
+  let energy: ChargeLine[] = energySource.lines.filter((l) => l.type === 'energy');
+  let exports: ChargeLine[] = energySource.lines.filter((l) => l.type === 'export_credit');
+
+  const billMonth = clock.localTime(cycle.to - 1).month;
+  const trueUp = billMonth === settlementMonth(metering);
+  const out: MeteringState = { ...carriedIn, banks: [] };
+  let balance = new Dec(carriedIn.creditBalance);
+  const meteringSummary: WindowMetering = { mode: metering.mode, carryOver: null, trueUp, carriedIn, carriedOut: out };
+  let earned = ZERO;
+  let rolledOver = ZERO;
+  let applyOwnCredit = false;
+  const settlement: SettlementLine[] = [];
+
+  if (metering.mode === 'net_metering') {
+    const nm = metering.netMetering!;
+    meteringSummary.carryOver = nm.carryOver;
+    const sums = periodSums(windowIntervals, tariff);
+    const periods = tariff.energyPeriods;
+    const days = clock.daysStartingIn(w.window.from, w.window.to);
+    const billingDemandKw = new Dec(base.pieces[0]?.billingDemand?.kw ?? 0);
+    const limitOf = (p: number, t: number) => tierLimitKwh(tariff, p, t, days, billingDemandKw);
+    const slots = bankSlots(tariff.classifier, cycle.to - 1);
+    const carry = new Map<number, Dec>();
+    if (nm.carryOver === 'kWh')
+      for (const bank of carriedIn.banks) {
+        const target = slots[bank.slot];
+        if (target >= 0) carry.set(target, (carry.get(target) ?? ZERO).plus(bank.kWh));
+      }
+    const billed = new Map<number, Dec>();
+    const surplus = new Map<number, Dec>();
+    const netting: PeriodNetting[] = [];
+    let windowNet = ZERO;
+    periods.forEach((period, p) => {
+      const { importKwh, exportKwh } = sums[p];
+      const net = exportKwh.minus(importKwh);
+      windowNet = windowNet.plus(net);
+      const bankIn = carry.get(p) ?? ZERO;
+      const position = net.plus(bankIn);
+      let dropped = ZERO;
+      if (position.isNegative()) billed.set(p, position.neg());
+      else if (position.gt(0)) {
+        surplus.set(p, position);
+        if (nm.carryOver === 'kWh') {
+          const slot = slotOfPeriod(slots, p);
+          if (slot === null) dropped = position;
+          else out.banks.push({ period: period.id, kWh: formatDecimal(position), slot });
+        }
+      }
+      if (importKwh.isZero() && exportKwh.isZero() && bankIn.isZero()) return;
+      netting.push({
+        period: period.id,
+        importKwh: formatDecimal(importKwh),
+        exportKwh: formatDecimal(exportKwh),
+        netKwh: formatDecimal(net),
+        bankInKwh: formatDecimal(bankIn),
+        billedKwh: formatDecimal(billed.get(p) ?? ZERO),
+        surplusKwh: formatDecimal(surplus.get(p) ?? ZERO),
+        droppedKwh: formatDecimal(dropped),
+      });
+    });
+    meteringSummary.periods = netting;
+    energy = [...energy.filter((l) => (l as EnergyLine).period === 'dynamic'), ...netEnergyLines(tariff, document.id, proRataTiers(periods, billed, limitOf))];
+    exports = [];
+    if (nm.carryOver === 'kWh') {
+      const x = nextRunningNet(new Dec(carriedIn.runningNetKwh), windowNet);
+      out.runningNetKwh = formatDecimal(x);
+      if (trueUp) {
+        meteringSummary.trueUpKwh = formatDecimal(x);
+        const value = roundMoney(x.mul(nm.trueUpSellRate), minorUnit);
+        if (nm.trueUpCreditRollover) rolledOver = value;
+        else if (value.gt(0))
+          settlement.push({
+            type: 'export_credit',
+            period: 'trueup',
+            quantity: formatDecimal(x),
+            unit: 'kWh',
+            rate: formatDecimal(new Dec(nm.trueUpSellRate)),
+            amount: formatMoney(value.neg(), minorUnit),
+            tariffId: document.id,
+          });
+        out.banks = [];
+        out.runningNetKwh = '0';
+      }
+    } else {
+      for (const [p, split] of proRataTiers(periods, surplus, limitOf))
+        split.forEach((q, t) => {
+          const sell = periods[p].tiers[t].sell ?? periods[p].sell;
+          if (sell && q.gt(0)) earned = earned.plus(roundMoney(q.mul(sell), minorUnit));
+        });
+      applyOwnCredit = true;
+    }
+  } else if (metering.netBilling) {
+    meteringSummary.carryOver = 'dollars';
+    earned = exports.reduce((s, l) => s.minus((l as ExportCreditLine).amount), ZERO);
+    exports = [];
+    applyOwnCredit = metering.netBilling.applyCreditInMonthEarned;
+  }
+
+  // credits from the carried balance (and, where the mode says, the window's own) offset energy charges only
+  const energyCharges = energy.reduce((s, l) => s.plus((l as EnergyLine).amount), ZERO);
+  balance = balance.plus(rolledOver);
+  let room = Dec.max(energyCharges, 0);
+  const fromBalance = Dec.min(balance, room);
+  room = room.minus(fromBalance);
+  const fromOwn = applyOwnCredit ? Dec.min(earned, room) : ZERO;
+  const applied = fromBalance.plus(fromOwn);
+  balance = balance.minus(fromBalance).plus(earned);
+  balance = balance.minus(fromOwn);
+  const carryoverLines: SettlementLine[] = applied.gt(0) ? [moneyLine('carryover', applied, base.currency, minorUnit, document.id)] : [];
+
+  const lines: MeteredLine[] = [...energy, ...other, ...exports, ...carryoverLines];
+  const before = sumAmounts(lines);
+  const minimum = monthlyMinimum(tariff, clock, w.window, w.billingCycle);
+  if (minimum && before.lt(minimum))
+    lines.push({ type: 'minimum', minimum: formatMoney(minimum, minorUnit), amount: formatMoney(minimum.minus(before), minorUnit), tariffId: document.id } satisfies MinimumLine);
+  let yearBills = new Dec(carriedIn.settlementYearBills).plus(Dec.max(before, 0));
+  out.settlementYearBills = formatDecimal(yearBills);
+
+  let paid = ZERO;
+  let expired = ZERO;
+  if (trueUp) {
+    if (metering.annualMinimum !== undefined && yearBills.lt(metering.annualMinimum)) {
+      const annual = new Dec(metering.annualMinimum);
+      lines.push({
+        type: 'minimum',
+        scope: 'annual',
+        minimum: formatMoney(annual, minorUnit),
+        billed: formatMoney(yearBills, minorUnit),
+        amount: formatMoney(annual.minus(yearBills), minorUnit),
+        tariffId: document.id,
+      });
+    }
+    yearBills = ZERO;
+    out.settlementYearBills = '0';
+    const payOut = metering.mode === 'net_metering' ? metering.netMetering!.carryOver === 'dollars' : metering.netBilling !== undefined;
+    if (payOut && balance.gt(0)) {
+      if (metering.netBilling?.creditExpiresAtTrueUp) expired = balance;
+      else {
+        paid = balance;
+        settlement.push(moneyLine('trueup', paid, base.currency, minorUnit, document.id));
+      }
+      balance = ZERO;
+    }
+  }
+  out.creditBalance = formatDecimal(balance);
+  lines.push(...settlement);
+  if (meteringSummary.carryOver === 'dollars' || !new Dec(carriedIn.creditBalance).isZero() || rolledOver.gt(0))
+    meteringSummary.credit = {
+      balanceIn: formatMoney(new Dec(carriedIn.creditBalance), minorUnit),
+      earned: formatMoney(earned, minorUnit),
+      applied: formatMoney(applied, minorUnit),
+      rolledOver: formatMoney(rolledOver, minorUnit),
+      paidAtTrueUp: formatMoney(paid, minorUnit),
+      expired: formatMoney(expired, minorUnit),
+      balanceOut: formatMoney(balance, minorUnit),
+    };
+
+  // taxes on the subtotal of the window's charges; the true-up payment is a settlement, not taxed
+  const taxable = sumAmounts(lines.filter((l) => !(l.type === 'export_credit' && l.period === 'trueup')));
+  const taxLines: TaxLine[] = tariff.taxes.map((tax) => ({
+    type: 'tax',
+    name: tax.name,
+    rate: formatDecimal(tax.rate),
+    base: formatMoney(taxable, minorUnit),
+    amount: formatMoney(roundMoney(taxable.mul(tax.rate), minorUnit), minorUnit),
+  }));
+  const subtotal = sumAmounts(lines);
+  const taxes = sumAmounts(taxLines);
+  return {
+    ...base,
+    lines: [...lines, ...taxLines],
+    subtotal: formatMoney(subtotal, minorUnit),
+    taxes: formatMoney(taxes, minorUnit),
+    total: formatMoney(subtotal.plus(taxes), minorUnit),
+    metering: meteringSummary,
+  };
+}
+
+/** The documents rating a window, in time order (one per piece). */
+function documentsOf(timeline: TariffTimelineEntry[], window: TimeSpan): TariffDocument[] {
+  const entries = [...timeline].sort((a, b) => a.from - b.from);
+  const found = entries.filter((e, i) => e.from < window.to && (e.to ?? entries[i + 1]?.from ?? Infinity) > window.from).map((e) => e.tariff);
+  if (found.length === 0) throw new RatingError('no_tariff_in_effect', 'no tariff in effect for the window', [`${iso(window.from)} to ${iso(window.to)}`]);
+  return found;
+}
+
+const strippedDocuments = new WeakMap<TariffDocument, TariffDocument>();
+const optionFreeDocuments = new WeakMap<TariffDocument, TariffDocument>();
+const METERING_FIELDS = ['netMetering', 'netBilling', 'dgRules', 'annualMinimumCharge'];
+
+/** The document without its metering options (the core rates the window; this module applies the mode). Cached per document. */
+function withoutMeteringOptions(document: TariffDocument): TariffDocument {
+  if (!METERING_FIELDS.some((f) => f in document)) return document;
+  let stripped = optionFreeDocuments.get(document);
+  if (!stripped) {
+    stripped = Object.fromEntries(Object.entries(document).filter(([k]) => !METERING_FIELDS.includes(k))) as TariffDocument;
+    optionFreeDocuments.set(document, stripped);
+  }
+  return stripped;
+}
+
+/** Also without minimum charge and taxes, which this module settles after carried credits. Cached per document. */
+function withoutMetering(document: TariffDocument): TariffDocument {
+  let stripped = strippedDocuments.get(document);
+  if (!stripped) {
+    const drop = [...METERING_FIELDS, 'minimumCharge', 'taxes'];
+    stripped = Object.fromEntries(Object.entries(document).filter(([k]) => !drop.includes(k))) as TariffDocument;
+    strippedDocuments.set(document, stripped);
+  }
+  return stripped;
+}
+
+/** Import and export kWh per energy period (index) of the window's intervals. */
+function periodSums(intervals: MeterInterval[], tariff: CompiledTariff): { importKwh: Dec; exportKwh: Dec }[] {
+  const imp = tariff.energyPeriods.map(() => 0n);
+  const exp = tariff.energyPeriods.map(() => 0n);
+  for (const interval of intervals) {
+    const p = tariff.classifier.classify(interval.intervalStart).energyPeriod;
+    if (p < 0) continue;
+    imp[p] += BigInt(interval.importMwh);
+    exp[p] += BigInt(interval.exportMwh);
+  }
+  return imp.map((i, p) => ({ importKwh: fromMilli(i), exportKwh: fromMilli(exp[p]) }));
+}
+
+/** A tier's limit in kWh for the window: `max` x days for daily units, x billing demand for kWh/kW. */
+function tierLimitKwh(tariff: CompiledTariff, p: number, t: number, days: number, billingDemandKw: Dec): Dec | null {
+  const tier = tariff.energyPeriods[p].tiers[t];
+  if (tier.max === null) return null;
+  if (tier.max.gte('1e37')) return null;
+  let limit = tier.max;
+  if (tier.unit === 'kWh daily' || tier.unit === 'kWh/kW daily') limit = limit.mul(days);
+  if (tier.unit === 'kWh/kW' || tier.unit === 'kWh/kW daily') limit = limit.mul(billingDemandKw);
+  return limit;
+}
+
+function netEnergyLines(tariff: CompiledTariff, tariffId: string, split: Map<number, Dec[]>): EnergyLine[] {
+  const lines: EnergyLine[] = [];
+  [...split.keys()]
+    .sort((a, b) => a - b)
+    .forEach((p) =>
+      split.get(p)!.forEach((quantity, t) => {
+        if (!quantity.gt(0)) return;
+        const rate = tariff.energyPeriods[p].tiers[t].rate;
+        lines.push({
+          type: 'energy',
+          period: tariff.energyPeriods[p].id,
+          tier: t + 1,
+          quantity: formatDecimal(quantity),
+          unit: 'kWh',
+          rate: formatDecimal(rate),
+          amount: formatMoney(roundMoney(quantity.mul(rate), tariff.minorUnit), tariff.minorUnit),
+          tariffId,
+        });
+      }),
+    );
+  return lines;
+}
+
+/**
+ * Import and export netted within each local clock hour (the repeated hour of a fall-back day is two
+ * clock hours): the hour's net goes to its first interval, its other intervals keep their place with 0.
+ */
+export function netPerLocalHour(intervals: MeterInterval[], tariff: CompiledTariff): MeterInterval[] {
+  const clock = tariff.classifier.clock;
+  const groups = new Map<string, number[]>();
+  intervals.forEach((interval, i) => {
+    const start = interval.intervalStart;
+    const key = `${Math.floor(clock.localMinutes(start) / 60)}/${clock.offsetAt(start)}`;
+    const group = groups.get(key);
+    if (group) group.push(i);
+    else groups.set(key, [i]);
+  });
+  const netted = intervals.map((interval) => ({ ...interval }));
+  for (const members of groups.values()) {
+    if (members.length < 2) continue;
+    let net = 0n;
+    for (const i of members) net += BigInt(intervals[i].importMwh) - BigInt(intervals[i].exportMwh);
+    members.forEach((i, k) => {
+      netted[i].importMwh = k === 0 && net > 0n ? net.toString() : '0';
+      netted[i].exportMwh = k === 0 && net < 0n ? (-net).toString() : '0';
+    });
+  }
+  return netted;
+}
+
+/** The window's minimum charge, prorated as the core prorates it (per day: x days; per month: x months), rounded. */
+function monthlyMinimum(tariff: CompiledTariff, clock: CompiledTariff['classifier']['clock'], window: TimeSpan, cycle: TimeSpan | undefined): Dec | null {
+  const minimum = tariff.minimumCharge;
+  if (!minimum) return null;
+  const quantity = minimum.per === 'day' ? new Dec(clock.daysStartingIn(window.from, window.to)) : monthsOf(clock, window, cycle);
+  return roundMoney(quantity.mul(minimum.amount), tariff.minorUnit);
+}
+
+function moneyLine(period: 'trueup' | 'carryover', value: Dec, currency: string, minorUnit: number, tariffId: string): SettlementLine {
+  return { type: 'export_credit', period, quantity: formatMoney(value, minorUnit), unit: currency, rate: '1', amount: formatMoney(value.neg(), minorUnit), tariffId };
+}
+
+function sumAmounts(lines: { amount: string }[]): Dec {
+  return lines.reduce((s, l) => s.plus(l.amount), ZERO);
+}
+
+function iso(instant: number): string {
+  return new Date(instant).toISOString();
+}
