@@ -4,9 +4,9 @@
  * plus earlier adjustments). The difference is the adjustment line of the next bill; none when it is zero,
  * or when the period is now rated in another currency than it was billed in.
  */
+import { isoUtc } from '../../common/time.js';
 import { rateWindow, type MeterInterval } from '../../rating/index.js';
 import { isZeroMoney, moneyDifference, type AdjustmentLine } from './bill-document.js';
-import { isoUtc } from './cycles.js';
 import { minorUnitOf, tariffVersionsIn, type VersionOf } from './rate-cycle.js';
 import type { MeterTariffs } from '../tariffs/tariffs.repository.js';
 

@@ -8,10 +8,11 @@
  * of the adjustment amounts (each already tax-inclusive: a correction is priced with the corrected
  * period's tariffs and taxes and is not taxed again); total = subtotal + taxes + adjustmentsTotal.
  */
+import { isoUtc } from '../../common/time.js';
 import type { ChargeLine, Coverage, RatedPiece } from '../../rating/index.js';
 import { Dec } from '../../rating/money.js';
 import { contentHash } from './canonical-json.js';
-import { cycleDays, isoUtc, type BillingCycle } from './cycles.js';
+import { cycleDays, type BillingCycle } from './cycles.js';
 import type { TariffVersionRef } from '../tariffs/tariffs.repository.js';
 import type { ValidationWarning, WarningCode } from './validation.js';
 

@@ -17,18 +17,18 @@
 import type { PoolClient } from '../../common/db.js';
 import type { Logger } from '../../common/logger.js';
 import { randomId } from '../../common/secrets.js';
+import { DAY_MS, isoUtc } from '../../common/time.js';
 import { RatingError, type MeterInterval } from '../../rating/index.js';
 import { CurrencyMismatch, InvalidInput } from '../domain-errors.js';
 import type { ReadingsRepository } from '../readings/readings.repository.js';
 import { adjustmentLine } from './adjustment-line.js';
 import { assembleBill, billHeader, type AdjustmentLine } from './bill-document.js';
 import type { AccountBillingState, BillingMeter, BillingRepository, BillSummary, StoredRun } from './billing.repository.js';
-import { cycleContaining, isoUtc, localDate, type BillingCycle } from './cycles.js';
+import { cycleContaining, localDate, type BillingCycle } from './cycles.js';
 import { findGaps, neighbourMarginMs, profileHistoryWindow } from './estimation.js';
 import { rateMeterCycle, type RatedMeterCycle } from './rate-cycle.js';
 import type { MeterTariffs, TariffsRepository } from '../tariffs/tariffs.repository.js';
 
-const DAY_MS = 86_400_000;
 /**
  * Readings committed up to this long before a close may not have been visible to it (received_at is the
  * committing transaction's start): the next close looks that far back for late data. An adjustment is

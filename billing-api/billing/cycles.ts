@@ -72,11 +72,6 @@ export function cycleDays(cycle: BillingCycle, zone: string): { firstDay: string
   return { ...days };
 }
 
-/** ISO 8601 UTC with Z, without a zero millisecond part (as the rating core and the contract write instants). */
-export function isoUtc(instant: number): string {
-  return new Date(instant).toISOString().replace('.000Z', 'Z');
-}
-
 function checkZone(zone: string): void {
   if (validZones.has(zone)) return;
   if (!IANAZone.isValidZone(zone)) throw new RangeError(`not an IANA time zone: ${zone}`);

@@ -20,12 +20,13 @@
  * (`live: false`): still exact, costlier (see README, Performance).
  */
 import type { Reading } from '../../common/reading.js';
+import { isoUtc } from '../../common/time.js';
 import { Dec } from '../../rating/money.js';
 import { rateWindow, RatingError, type Charges, type Coverage, type MeterInterval } from '../../rating/index.js';
 import { CurrencyMismatch, NoTariffAssigned } from '../domain-errors.js';
 import type { ReadingsRepository } from '../readings/readings.repository.js';
 import type { BillingRepository } from './billing.repository.js';
-import { cycleContaining, cycleDays, isoUtc, type BillingCycle } from './cycles.js';
+import { cycleContaining, cycleDays, type BillingCycle } from './cycles.js';
 import type { MeterTariffs, TariffsRepository } from '../tariffs/tariffs.repository.js';
 
 const ACTUAL = 1;

@@ -9,9 +9,9 @@
  * - `unestimated_gap`: missing intervals the estimation rules could not fill (no neighbours, no history).
  */
 import { mwhToKwhString } from '../../common/reading.js';
+import { isoUtc } from '../../common/time.js';
 import type { MeterInterval } from '../../rating/index.js';
 import { Dec } from '../../rating/money.js';
-import { isoUtc } from './cycles.js';
 
 export const SPIKE_FACTOR = 10;
 export const MIN_INTERVALS_FOR_MEDIAN = 24;

@@ -6,6 +6,7 @@
  * immutable versions (so the rating core compiles a tariff once per process), and, for a tariff with a
  * demand ratchet, the peaks of the preceding billing cycles.
  */
+import { isoUtc } from '../../common/time.js';
 import {
   peakDemandKw,
   rateWindow,
@@ -15,7 +16,7 @@ import {
   type TariffDocument,
   type TariffTimelineEntry,
 } from '../../rating/index.js';
-import { cycleContaining, isoUtc } from '../billing/cycles.js';
+import { cycleContaining } from '../billing/cycles.js';
 import { NoTariffAssigned, NotFound } from '../domain-errors.js';
 import { decodePackedIntervalsBase64 } from '../readings/packed-intervals.js';
 import type { TariffsRepository } from '../tariffs/tariffs.repository.js';

@@ -2,10 +2,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { parseInstant } from '../../common/reading.js';
+import { isoUtc } from '../../common/time.js';
 import { requireAccountAccess } from '../http/auth.js';
 import { badRequest } from '../http/errors.js';
 import { idParamSchema, instantSchema, limitSchema, timezoneSchema } from '../http/schemas.js';
-import { isoUtc } from '../billing/cycles.js';
 import { GROUP_BY } from './consumption.js';
 import type { ConsumptionService } from './consumption.service.js';
 

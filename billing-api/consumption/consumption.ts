@@ -11,8 +11,8 @@
  */
 import { DateTime, IANAZone } from 'luxon';
 import { mwhToKwhString } from '../../common/reading.js';
+import { isoUtc } from '../../common/time.js';
 import { classifyInterval, type MeterInterval, type TariffTimelineEntry } from '../../rating/index.js';
-import { isoUtc } from '../billing/cycles.js';
 
 export const GROUP_BY = ['interval', 'hour', 'day', 'month'] as const;
 export type GroupBy = (typeof GROUP_BY)[number];
