@@ -74,14 +74,14 @@ export const configSchema = z.object({
   /** A gateway process without the API serves GET /healthz, /readyz and /metrics on this port (unset: none). */
   GATEWAY_HTTP_PORT: z.coerce.number({ error: 'must be an integer' }).int('must be an integer').min(0, 'must be 0..65535').max(65535, 'must be 0..65535').optional(),
 
-  // --- Transport security (issue 7). Both files set: MQTT over TLS on MQTT_TLS_PORT, MQTT over secure
+  // --- Transport security. Both files set: MQTT over TLS on MQTT_TLS_PORT, MQTT over secure
   // WebSocket on MQTT_WS_PORT, and the API over HTTPS. Neither set: plaintext (a front proxy terminates TLS).
   TLS_CERT_FILE: z.string().min(1).optional(),
   TLS_KEY_FILE: z.string().min(1).optional(),
   /** MQTT over TLS (used only when TLS_CERT_FILE and TLS_KEY_FILE are set). */
   MQTT_TLS_PORT: port(8883),
 
-  // --- Limits (issue 7). Each refusal is counted in mqtt_refused_total{reason} / http_rate_limited_total.
+  // --- Limits. Each refusal is counted in mqtt_refused_total{reason} / http_rate_limited_total.
   /** Connection attempts allowed per device id (or per remote address before authentication) per minute. */
   MQTT_CONNECT_RATE_PER_MINUTE: positiveInt(30),
   /** Sustained PUBLISH rate allowed per device (messages per second); bursts up to MQTT_PUBLISH_BURST. */
@@ -90,7 +90,7 @@ export const configSchema = z.object({
   /** API requests per minute per token (per address when unauthenticated); 0 would be meaningless, so >= 1. */
   API_RATE_LIMIT_PER_MINUTE: positiveInt(6000),
 
-  // --- Scale-out (issue 7). external: the gateway subscribes to an existing broker cluster instead of
+  // --- Scale-out. external: the gateway subscribes to an existing broker cluster instead of
   // embedding Aedes; device authentication is then the broker's (see gateway/README.md).
   MQTT_MODE: z.enum(['embedded', 'external']).default('embedded'),
   /** The external broker, e.g. mqtt://emqx:1883 or mqtts://broker.example:8883 (MQTT_MODE=external). */

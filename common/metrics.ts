@@ -1,6 +1,6 @@
 /**
  * Prometheus metrics (prom-client). One registry per process; gateway and API register into it and
- * `/metrics` serves it. Names follow the issue tracker's list so dashboards can be written once.
+ * `/metrics` serves it. The names are the operating README's list (app/README.md), so dashboards can be written once.
  */
 import { Registry, Counter, Histogram, Gauge, collectDefaultMetrics } from 'prom-client';
 
