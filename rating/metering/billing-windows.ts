@@ -17,6 +17,7 @@ import type { CompiledTariff } from '../compiled-tariff.js';
 import { compileTariff } from '../compiled-tariff.js';
 import { RatingError } from '../errors.js';
 import { monthsOf } from '../fixed.js';
+import { dayNumberOf } from '../local-time.js';
 import type { MeterInterval, TimeSpan } from '../intervals.js';
 import type { ChargeLine, EnergyLine, ExportCreditLine, MinimumLine, TaxLine } from '../lines.js';
 import { Dec, formatDecimal, formatMoney, fromMilli, roundMoney, ZERO } from '../money.js';
@@ -24,7 +25,7 @@ import { type Charges, type DemandHistoryEntry, rateWindow } from '../rate.js';
 import type { TariffDocument } from '../tariff.schema.js';
 import type { TariffTimelineEntry } from '../timeline.js';
 import { carriesAcrossWindows, type Metering, meteringOfTariff, settlementMonth } from './options.js';
-import { bankSlots, nextRunningNet, proRataTiers, slotOfPeriod } from './sam-rules.js';
+import { ANNUAL_MINIMUM_MONTH, bankSlots, nextRunningNet, proRataTiers, slotOfPeriod } from './sam-rules.js';
 
 /** What a window carries into the next one. Decimal strings; an empty state at the tariff's start and after a true-up. */
 export interface MeteringState {
@@ -34,15 +35,18 @@ export interface MeteringState {
   runningNetKwh: string;
   /** Money credit carried (net metering with dollars, net billing with a balance, a rolled-over true-up). */
   creditBalance: string;
-  /** Sum of the settlement year's bills so far, each floored at 0, before minimums and settlement (annual minimum). */
-  settlementYearBills: string;
+  /**
+   * Annual minimum: the sum of this calendar year's bills so far (January to the window, by the local month
+   * of each billing cycle's last day), each floored at 0, before minimums and settlement.
+   */
+  yearBills: string;
 }
 
 export const EMPTY_METERING_STATE: MeteringState = Object.freeze({
   banks: [],
   runningNetKwh: '0',
   creditBalance: '0',
-  settlementYearBills: '0',
+  yearBills: '0',
 }) as MeteringState;
 
 /** A settlement line: the true-up payment (`trueup`) or a credit applied from a carried balance (`carryover`). */
@@ -60,12 +64,12 @@ export interface SettlementLine {
   tariffId: string;
 }
 
-/** The annual minimum, settled in the true-up window. */
+/** The annual minimum, settled in the December window (see sam-rules.ts, ANNUAL_MINIMUM_MONTH). */
 export interface AnnualMinimumLine {
   type: 'minimum';
   scope: 'annual';
   minimum: string;
-  /** the settlement year's bills (each floored at 0, before minimums and settlement) */
+  /** the calendar year's bills (each floored at 0, before minimums and settlement) */
   billed: string;
   amount: string;
   tariffId: string;
@@ -160,20 +164,35 @@ export function rateMeteredWindows(input: RateMeteredWindowsInput): MeteredCharg
 
 /**
  * The start of the settlement year that holds `instant`: the first instant of the local month after the
- * last true-up month at or before it (the tariff's start, when later, is the service's to apply).
+ * last true-up month (December without a true-up) at or before it.
  */
 export function settlementYearStart(tariff: TariffDocument, instant: number, metering: Metering = meteringOfTariff(tariff)): number {
   const clock = compileTariff(tariff).classifier.clock;
   const local = clock.localTime(instant);
-  const trueUp = settlementMonth(metering);
-  // the year starts in the month after the true-up month; find its latest start at or before `instant`
-  const startMonth = (trueUp % 12) + 1;
-  const year = local.month >= startMonth ? local.year : local.year - 1;
-  const firstDay = local.dayNumber - (local.day - 1);
-  const monthsBack = (local.year - year) * 12 + (local.month - startMonth);
-  let day = firstDay;
+  const startMonth = (settlementMonth(metering) % 12) + 1;
+  const monthsBack = (local.month - startMonth + 12) % 12;
+  let day = local.dayNumber - (local.day - 1);
   for (let i = 0; i < monthsBack; i++) day -= clock.localTime(clock.startOfDay(day) - 1).day;
   return clock.startOfDay(day);
+}
+
+/**
+ * Where the windows passed to `rateMeteredWindows` must begin (with an empty carried-in state) for the
+ * window whose billing cycle ends at `cycleEnd` to be rated right on its own: the start of its settlement
+ * year; with an annual minimum, the start of the settlement year that holds January 1 of its calendar year
+ * (the minimum needs every bill since January, each with its own carried state); the window itself when
+ * nothing is carried. Null when the state crosses true-ups (a true-up value rolled over as credit): then
+ * from the tariff's start, or from the carried-out state stored on the last closed bill. The tariff's own
+ * start, when later, is where the service begins instead.
+ */
+export function meteringHistoryStart(tariff: TariffDocument, cycle: TimeSpan, metering: Metering = meteringOfTariff(tariff)): number | null {
+  if (!carriesAcrossWindows(metering)) return cycle.from;
+  if (metering.netMetering?.trueUpCreditRollover) return null;
+  const last = cycle.to - 1;
+  if (metering.annualMinimum === undefined) return settlementYearStart(tariff, last, metering);
+  const clock = compileTariff(tariff).classifier.clock;
+  const january = clock.startOfDay(dayNumberOf(clock.localTime(last).year, 1, 1));
+  return settlementYearStart(tariff, january, metering);
 }
 
 function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput, carriedIn: MeteringState, sorted: MeterInterval[]): MeteredCharges {
@@ -332,12 +351,10 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
   const minimum = monthlyMinimum(tariff, clock, w.window, w.billingCycle);
   if (minimum && before.lt(minimum))
     lines.push({ type: 'minimum', minimum: formatMoney(minimum, minorUnit), amount: formatMoney(minimum.minus(before), minorUnit), tariffId: document.id } satisfies MinimumLine);
-  let yearBills = new Dec(carriedIn.settlementYearBills).plus(Dec.max(before, 0));
-  out.settlementYearBills = formatDecimal(yearBills);
-
-  let paid = ZERO;
-  let expired = ZERO;
-  if (trueUp) {
+  // the calendar year's bills are only tracked for an annual minimum (the state stays the same otherwise)
+  const yearBills = metering.annualMinimum === undefined ? ZERO : new Dec(carriedIn.yearBills).plus(Dec.max(before, 0));
+  out.yearBills = formatDecimal(yearBills);
+  if (billMonth === ANNUAL_MINIMUM_MONTH) {
     if (metering.annualMinimum !== undefined && yearBills.lt(metering.annualMinimum)) {
       const annual = new Dec(metering.annualMinimum);
       lines.push({
@@ -349,8 +366,12 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
         tariffId: document.id,
       });
     }
-    yearBills = ZERO;
-    out.settlementYearBills = '0';
+    out.yearBills = '0';
+  }
+
+  let paid = ZERO;
+  let expired = ZERO;
+  if (trueUp) {
     const payOut = metering.mode === 'net_metering' ? metering.netMetering!.carryOver === 'dollars' : metering.netBilling !== undefined;
     if (payOut && balance.gt(0)) {
       if (metering.netBilling?.creditExpiresAtTrueUp) expired = balance;

@@ -55,6 +55,16 @@ export function slotOfPeriod(slots: number[], period: number): number | null {
 }
 
 /**
+ * The month whose window settles the annual minimum (URDB `annualmincharge`): December, over the bills of
+ * January to December, whatever the true-up month. SAM assumes the system comes online on January 1 and
+ * applies the annual minimum in its twelfth month (`ur_calc`: "PG&E assesses monthly bills 12 months after
+ * interconnection"); each month's bill counts floored at 0, with fixed charges, before minimums and before
+ * the true-up. Peer figures: `sam-residential-nem-kwh-bank` (annual minimum), `sam-residential-net-billing-
+ * carryover` (`dec-trueup-annual-min`: 31.75 billed, 68.25 added).
+ */
+export const ANNUAL_MINIMUM_MONTH = 12;
+
+/**
  * The running all-period net surplus SAM pays at the true-up:
  * X_m = max(X_{m-1} + sum over periods of (export - import) of month m, 0), X = 0 after a true-up.
  * It is not the sum of the period banks: banks never offset another period's imports, X does. SAM pays
