@@ -154,7 +154,7 @@ export function rateMeteredWindows(input: RateMeteredWindowsInput): MeteredCharg
   );
   if (problems.length) throw new RatingError('invalid_window', 'metered windows must be consecutive', problems);
   let state = input.carriedIn ?? EMPTY_METERING_STATE;
-  const sorted = [...input.intervals].sort((a, b) => a.intervalStart - b.intervalStart);
+  const sorted = isSorted(input.intervals) ? input.intervals : [...input.intervals].sort((a, b) => a.intervalStart - b.intervalStart);
   return input.windows.map((w) => {
     const charges = rateMeteredWindow(input, w, state, sorted);
     state = charges.metering.carriedOut;
@@ -205,7 +205,7 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
       `${iso(w.window.from)} to ${iso(w.window.to)}: ${documents.map((d) => d.id).join(', ')}`,
     ]);
   const timeline = input.tariffTimeline.map((entry) => ({ ...entry, tariff: withoutMetering(entry.tariff) }));
-  const windowIntervals = sorted.filter((i) => i.intervalStart >= w.window.from && i.intervalStart < w.window.to);
+  const windowIntervals = sorted.slice(firstAtOrAfter(sorted, w.window.from), firstAtOrAfter(sorted, w.window.to));
   const rate = (intervals: MeterInterval[]) =>
     rateWindow({
       tariffTimeline: timeline,
@@ -538,6 +538,22 @@ function moneyLine(period: 'trueup' | 'carryover', value: Dec, currency: string,
 
 function sumAmounts(lines: { amount: string }[]): Dec {
   return lines.reduce((s, l) => s.plus(l.amount), ZERO);
+}
+
+function isSorted(intervals: MeterInterval[]): boolean {
+  for (let i = 1; i < intervals.length; i++) if (!(intervals[i - 1].intervalStart <= intervals[i].intervalStart)) return false;
+  return true;
+}
+
+/** Index of the first interval starting at or after `instant` (binary search on sorted intervals). */
+function firstAtOrAfter(sorted: MeterInterval[], instant: number): number {
+  let [low, high] = [0, sorted.length];
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (sorted[mid].intervalStart < instant) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }
 
 function iso(instant: number): string {
