@@ -252,6 +252,7 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
   if (metering.mode === 'net_metering') {
     const nm = metering.netMetering!;
     meteringSummary.carryOver = nm.carryOver;
+    refuseUnnettable(tariff, document.id);
     const sums = periodSums(windowIntervals, tariff);
     const periods = tariff.energyPeriods;
     const days = clock.daysStartingIn(w.window.from, w.window.to);
@@ -297,7 +298,7 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
       });
     });
     meteringSummary.periods = netting;
-    energy = [...energy.filter((l) => (l as EnergyLine).period === 'dynamic'), ...netEnergyLines(tariff, document.id, proRataTiers(periods, billed, limitOf))];
+    energy = netEnergyLines(tariff, document.id, proRataTiers(periods, billed, limitOf, tariff.tierScope));
     exports = [];
     if (nm.carryOver === 'kWh') {
       const x = nextRunningNet(new Dec(carriedIn.runningNetKwh), windowNet);
@@ -320,7 +321,7 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
         out.runningNetKwh = '0';
       }
     } else {
-      for (const [p, split] of proRataTiers(periods, surplus, limitOf))
+      for (const [p, split] of proRataTiers(periods, surplus, limitOf, tariff.tierScope))
         split.forEach((q, t) => {
           const sell = periods[p].tiers[t].sell ?? periods[p].sell;
           if (sell && q.gt(0)) earned = earned.plus(roundMoney(q.mul(sell), minorUnit));
@@ -448,6 +449,18 @@ function withoutMetering(document: TariffDocument): TariffDocument {
     strippedDocuments.set(document, stripped);
   }
   return stripped;
+}
+
+/**
+ * What net metering cannot net as SAM does, refused rather than billed by guess: dynamic prices (a
+ * monthly net per period has no price slot) and kWh/kW tiers (SAM's block conversion sizes blocks from
+ * a demand measured on gross import; no peer figure pins how it combines with netting).
+ */
+function refuseUnnettable(tariff: CompiledTariff, tariffId: string): void {
+  const problems: string[] = [];
+  if (tariff.dynamicPrices.length) problems.push(`${tariffId}: dynamic prices cannot be netted per period over a window`);
+  if (tariff.demandSizedTiers) problems.push(`${tariffId}: kWh/kW energy tiers are not rated under net metering`);
+  if (problems.length) throw new RatingError('net_metering_not_rated', `net metering cannot rate this tariff: ${problems.join('; ')}`, problems);
 }
 
 /** Import and export kWh per energy period (index) of the window's intervals. */

@@ -64,6 +64,45 @@ describe('net metering with a kWh bank (SAM option 0)', () => {
   });
 });
 
+describe('net metering tiers', () => {
+  const tiered: TariffDocument = {
+    ...touTariff,
+    id: 'tiered',
+    fixedCharges: [],
+    seasons: [{ id: 'all', fromMonth: 1, toMonth: 12 }],
+    energy: {
+      periods: [
+        { id: 'a', tiers: [{ max: '10', rate: '0.10' }, { rate: '0.20' }] },
+        { id: 'b', tiers: [{ max: '10', rate: '0.30' }, { rate: '0.40' }] },
+      ],
+      schedule: [{ seasons: ['all'], dayTypes: ['weekday', 'weekend'], periods: [{ from: '00:00', period: 'a' }, { from: '12:00', period: 'b' }] }],
+    },
+  };
+  const intervals = [reading(ZONE, '2018-05-01T02:00', 7, 1), reading(ZONE, '2018-05-01T13:00', 9, 0)];
+  const nm = resolveMetering({ netMetering: {} });
+
+  it("splits the window's billed kWh across tiers pro rata by period, as SAM does", () => {
+    // billed a 6, b 9: tier 1 holds 10 (a 4, b 6), tier 2 the other 5 (a 2, b 3)
+    const [may] = rate(tiered, nm, intervals, months(ZONE, 2018, 5, 5));
+    expect(may.lines.map((l) => [l.type, 'period' in l ? l.period : '', 'tier' in l ? l.tier : 0, 'quantity' in l ? l.quantity : '', l.amount])).toEqual([
+      ['energy', 'a', 1, '4', '0.40'],
+      ['energy', 'a', 2, '2', '0.40'],
+      ['energy', 'b', 1, '6', '1.80'],
+      ['energy', 'b', 2, '3', '1.20'],
+    ]);
+  });
+
+  it('fills each period\'s own tiers with tierScope "period"', () => {
+    const [may] = rate({ ...tiered, energy: { ...tiered.energy!, tierScope: 'period' } }, nm, intervals, months(ZONE, 2018, 5, 5));
+    expect(may.lines.map((l) => ('quantity' in l ? l.quantity : ''))).toEqual(['6', '9']);
+  });
+
+  it('refuses kWh/kW tiers under net metering rather than netting them by guess', () => {
+    const perKw = { ...tiered, energy: { ...tiered.energy!, periods: tiered.energy!.periods.map((p) => ({ ...p, tiers: [{ max: '100', unit: 'kWh/kW' as const, rate: '0.1' }, { rate: '0.2' }] })) } };
+    expect(() => rate(perKw, nm, intervals, months(ZONE, 2018, 5, 5))).toThrow(/kWh\/kW/);
+  });
+});
+
 describe('net metering with money credits (SAM option 1)', () => {
   it("values each period's surplus at its sell rate into a balance that offsets energy charges and is paid at the true-up", () => {
     const intervals = [

@@ -81,18 +81,21 @@ export function nextRunningNet(previous: Dec, windowNetKwh: Dec): Dec {
  * apply to the total of all periods, and each period takes its share (its quantity / the total) of each
  * tier's kWh. Not time order, because a monthly net has no time. SAM requires the limits to agree
  * between the periods of a month; where a native tariff's do not, each period's own limits are applied to
- * the total. `limitOf(period, tier)` gives the limit in kWh (already multiplied out of daily and kWh/kW
+ * the total. With tierScope "period" each period fills its own tiers. `limitOf(period, tier)` gives the limit in kWh (already multiplied out of daily and kWh/kW
  * units), null when open-ended. Quantities are rounded half-up to 6 decimals (a mWh).
  */
 export function proRataTiers(
   periods: CompiledEnergyPeriod[],
   quantities: Map<number, Dec>,
   limitOf: (period: number, tier: number) => Dec | null,
+  scope: 'window' | 'period' = 'window',
 ): Map<number, Dec[]> {
-  let total = ZERO;
-  for (const q of quantities.values()) total = total.plus(q);
+  let windowTotal = ZERO;
+  for (const q of quantities.values()) windowTotal = windowTotal.plus(q);
   const result = new Map<number, Dec[]>();
   for (const [p, q] of quantities) {
+    // a tariff whose tiers count each period's own kWh (tierScope "period") fills them with the period's net alone
+    const total = scope === 'period' ? q : windowTotal;
     if (!q.gt(0)) continue;
     if (periods[p].tiers.length === 1) {
       result.set(p, [q]);
