@@ -155,8 +155,11 @@ export function rateMeteredWindows(input: RateMeteredWindowsInput): MeteredCharg
   if (problems.length) throw new RatingError('invalid_window', 'metered windows must be consecutive', problems);
   let state = input.carriedIn ?? EMPTY_METERING_STATE;
   const sorted = isSorted(input.intervals) ? input.intervals : [...input.intervals].sort((a, b) => a.intervalStart - b.intervalStart);
-  return input.windows.map((w) => {
-    const charges = rateMeteredWindow(input, w, state, sorted);
+  return input.windows.map((w, i) => {
+    // a cycle split into windows (at a tariff change) settles once, in its last window
+    const next = input.windows[i + 1];
+    const closesCycle = !next || (next.billingCycle ?? next.window).from >= (w.billingCycle ?? w.window).to;
+    const charges = rateMeteredWindow(input, w, state, sorted, closesCycle);
     state = charges.metering.carriedOut;
     return charges;
   });
@@ -195,7 +198,7 @@ export function meteringHistoryStart(tariff: TariffDocument, cycle: TimeSpan, me
   return settlementYearStart(tariff, january, metering);
 }
 
-function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput, carriedIn: MeteringState, sorted: MeterInterval[]): MeteredCharges {
+function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput, carriedIn: MeteringState, sorted: MeterInterval[], closesCycle: boolean): MeteredCharges {
   const documents = documentsOf(input.tariffTimeline, w.window);
   const document = documents[0];
   const metering = input.metering ?? meteringOfTariff(document);
@@ -240,7 +243,7 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
   let exports: ChargeLine[] = energySource.lines.filter((l) => l.type === 'export_credit');
 
   const billMonth = clock.localTime(cycle.to - 1).month;
-  const trueUp = billMonth === settlementMonth(metering);
+  const trueUp = closesCycle && billMonth === settlementMonth(metering);
   const out: MeteringState = { ...carriedIn, banks: [] };
   let balance = new Dec(carriedIn.creditBalance);
   const meteringSummary: WindowMetering = { mode: metering.mode, carryOver: null, trueUp, carriedIn, carriedOut: out };
@@ -355,7 +358,7 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
   // the calendar year's bills are only tracked for an annual minimum (the state stays the same otherwise)
   const yearBills = metering.annualMinimum === undefined ? ZERO : new Dec(carriedIn.yearBills).plus(Dec.max(before, 0));
   out.yearBills = formatDecimal(yearBills);
-  if (billMonth === ANNUAL_MINIMUM_MONTH) {
+  if (closesCycle && billMonth === ANNUAL_MINIMUM_MONTH) {
     if (metering.annualMinimum !== undefined && yearBills.lt(metering.annualMinimum)) {
       const annual = new Dec(metering.annualMinimum);
       lines.push({

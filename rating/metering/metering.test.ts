@@ -235,6 +235,30 @@ describe('options and refusals', () => {
     });
     expect(meteringOfTariff(touTariff)).toEqual({ mode: 'net_billing_instantaneous' });
   });
+  it('settles a billing cycle split into two windows (a tariff change) once, in its last window', () => {
+    const later = { ...touTariff, id: 'tou-2' };
+    const [dec] = months(ZONE, 2018, 12, 12);
+    const split = local(ZONE, '2018-12-15T00:00');
+    const intervals = [reading(ZONE, '2018-12-03T10:00', 0, 10), reading(ZONE, '2018-12-17T10:00', 0, 10)];
+    const [first, second] = rateMeteredWindows({
+      tariffTimeline: [
+        { from: Number.MIN_SAFE_INTEGER, tariff: touTariff },
+        { from: split, tariff: later },
+      ],
+      intervals,
+      meterIntervalSeconds: 3600,
+      windows: [
+        { window: { from: dec.window.from, to: split }, billingCycle: dec.billingCycle },
+        { window: { from: split, to: dec.window.to }, billingCycle: dec.billingCycle },
+      ],
+      metering: resolveMetering({ netMetering: { trueUpSellRate: '0.05' } }),
+    });
+    expect(first.metering.trueUp).toBe(false);
+    expect(first.metering.carriedOut.runningNetKwh).toBe('10');
+    expect(second.metering).toMatchObject({ trueUp: true, trueUpKwh: '20' });
+    expect(line(second, 'export_credit', 'trueup')).toMatchObject({ amount: '-1.00', tariffId: 'tou-2' });
+  });
+
   it('refuses windows that are not consecutive, and a window under net metering rated by two documents', () => {
     const [a, , c] = months(ZONE, 2018, 1, 3);
     const nm = resolveMetering({ netMetering: {} });
