@@ -6,7 +6,7 @@ import type { BillingComponents } from '../billing-api/billing/index.js';
 import type { Config } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import { createMetrics, type Metrics } from '../common/metrics.js';
-import { readTlsFiles } from '../gateway/gateway.js';
+import { readTlsFiles } from '../common/tls.js';
 import { describeDatabase, openDatabase, type Database } from './database.js';
 import { stopInReverse, type RunningProcess } from './process.js';
 import { readinessChecks } from './readiness.js';

@@ -7,7 +7,8 @@
 import { ConfigError, loadConfig, type Config } from '../common/config.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { TimescaleRequiredError } from '../common/migrate.js';
-import { PortInUseError, TlsFileError } from '../gateway/gateway.js';
+import { PortInUseError } from '../common/errors.js';
+import { TlsFileError } from '../common/tls.js';
 
 /** What a started process hands back: the lines of its start-up summary and how to stop it. */
 export interface RunningProcess {

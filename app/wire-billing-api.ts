@@ -10,7 +10,8 @@ import { createBilling, nodeCronScheduler, startBillingJob, type BillingComponen
 import type { Config } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import { createMetrics, type Metrics } from '../common/metrics.js';
-import { PortInUseError, readTlsFiles, type TlsMaterial } from '../gateway/gateway.js';
+import { PortInUseError } from '../common/errors.js';
+import { readTlsFiles, type TlsMaterial } from '../common/tls.js';
 import { describeDatabase, openDatabase, type Database } from './database.js';
 import { stopInReverse, type RunningProcess } from './process.js';
 import { readinessChecks, type ReadinessCheck } from './readiness.js';

@@ -1,7 +1,7 @@
 /**
  * The gateway of this process, one of two kinds chosen by MQTT_MODE:
- * - embedded: the Aedes broker of gateway/gateway.ts, listening on MQTT_PORT (and WS, TLS);
- * - external: gateway/external.ts, a subscriber of an existing broker cluster (shared subscriptions).
+ * - embedded: the Aedes broker of gateway/embedded/, listening on MQTT_PORT (and WS, TLS);
+ * - external: gateway/external/, a subscriber of an existing broker cluster (shared subscriptions).
  * Both take the same ingestion options. `startGatewayService` is the gateway as its own process
  * (`npm run gateway`): database, gateway and, with GATEWAY_HTTP_PORT, the operations port.
  */
@@ -9,8 +9,10 @@ import { hostname } from 'node:os';
 import type { Config } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import { createMetrics, type Metrics } from '../common/metrics.js';
-import { createExternalGateway, type ExternalGateway } from '../gateway/external.js';
-import { createGateway, PortInUseError, readTlsFiles, type Gateway, type GatewayOptions, type TlsMaterial } from '../gateway/gateway.js';
+import { createExternalGateway, type ExternalGateway } from '../gateway/external/external-gateway.js';
+import { PortInUseError } from '../common/errors.js';
+import { readTlsFiles, type TlsMaterial } from '../common/tls.js';
+import { createGateway, type Gateway, type GatewayOptions } from '../gateway/embedded/embedded-gateway.js';
 import { describeDatabase, openDatabase, type Database } from './database.js';
 import { startOpsServer, type OpsServer } from './ops-server.js';
 import { stopInReverse, type RunningProcess } from './process.js';

@@ -11,7 +11,7 @@ import { connectDevice, endClient, publishAcked, reading, slot } from '../test/s
 import { startTcpProxy, type TcpProxy } from '../test/support/tcp-proxy.js';
 import { migrate } from '../common/migrate.js';
 import { createLogger } from '../common/logger.js';
-import { COMMIT_OUTAGE_UNHEALTHY_MS } from './batcher.js';
+import { COMMIT_OUTAGE_UNHEALTHY_MS } from './ingestion/batcher.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageModes } from '../test/support/database.js';
 import { connectDevice, endClient, reading, slot } from '../test/support/mqtt.js';
 import { provisionFleet, startTestStack, type TestStack } from '../test/support/stack.js';
-import { ADDRESS_ATTEMPTS_FACTOR } from './gateway.js';
+import { ADDRESS_ATTEMPTS_FACTOR } from './embedded/embedded-gateway.js';
 
 const CONNECTS_PER_MINUTE = 4;
 const ADDRESS_CAPACITY = CONNECTS_PER_MINUTE * ADDRESS_ATTEMPTS_FACTOR;

@@ -4,7 +4,7 @@
  * openssl CLI for this run; plain MQTT stays on MQTT_PORT. A missing or unusable file stops start-up with
  * one line naming the variable.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
@@ -15,10 +15,11 @@ import { loadConfig } from '../common/config.js';
 import { freePort } from '../common/db.js';
 import { createLogger } from '../common/logger.js';
 import { describeStack, startStack } from '../test/support/stack.js';
+import { runEntryPoint } from '../test/support/processes.js';
 import { storageModes } from '../test/support/database.js';
 import { connectDevice, endClient, publishAcked, reading } from '../test/support/mqtt.js';
 import { startTestStack, TEST_ADMIN_TOKEN, type TestStack } from '../test/support/stack.js';
-import { readTlsFiles, TlsFileError } from './gateway.js';
+import { readTlsFiles, TlsFileError } from '../common/tls.js';
 
 const OPENSSL = process.env.OPENSSL ?? 'openssl';
 
@@ -206,13 +207,10 @@ describe('TLS files at start-up', () => {
   it('is one line on stderr and exit code 1 from the process', async () => {
     const missing = join(dir, 'missing.pem');
     const { TLS_CERT_FILE: _, TLS_KEY_FILE: __, ...env } = process.env;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'app/gateway.main.ts'], {
-      env: { ...env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', TLS_CERT_FILE: missing, TLS_KEY_FILE: cert.keyFile, LOG_LEVEL: 'silent' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { code, stderr } = await runEntryPoint('app/gateway.main.ts', {
+      baseEnv: env,
+      env: { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', TLS_CERT_FILE: missing, TLS_KEY_FILE: cert.keyFile, LOG_LEVEL: 'silent' },
     });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
     expect(code).toBe(1);
     expect(stderr).toBe(`gateway: TLS_CERT_FILE=${missing}: cannot read the file (ENOENT)\n`);
   }, 30_000);

@@ -4,7 +4,7 @@
  * one more only when the batch produced quarantine records.
  */
 import pg from 'pg';
-import type { Pool } from '../common/db.js';
+import type { Pool } from '../../common/db.js';
 import type { CandidateReading } from './decode.js';
 import type { QuarantineReason, QuarantineRecord } from './quarantine.js';
 
@@ -48,7 +48,7 @@ export function describeCommitError(err: unknown): string {
   return text.length > 500 ? `${text.slice(0, 500)}...` : text;
 }
 
-export class IngestStore {
+export class ReadingsWriter {
   constructor(private readonly pool: Pool) {}
 
   /**

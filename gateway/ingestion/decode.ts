@@ -6,8 +6,8 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
-import { DEVICE_ID_PATTERN, MAX_READINGS_PER_MESSAGE, readingSchema, parseInstant, whToMwh, type IntervalSeconds, type Reading } from '../common/reading.js';
-import type { Device } from './topics.js';
+import { DEVICE_ID_PATTERN, MAX_READINGS_PER_MESSAGE, readingSchema, parseInstant, whToMwh, type IntervalSeconds, type Reading } from '../../common/reading.js';
+import type { Device } from '../topics.js';
 import { quarantineMessage, quarantineReading, type QuarantineRecord, type QuarantineSource } from './quarantine.js';
 
 export interface CandidateReading extends Reading {

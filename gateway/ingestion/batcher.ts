@@ -6,7 +6,7 @@
  * Flow: a batch is flushed as soon as a commit slot is free (so latency stays low under light load) and
  * grows while all slots are busy (so throughput rises with load), up to `maxBatchRows`.
  *
- * A failed commit is handled by its kind (`commitFailureKind` in ingest-store.ts):
+ * A failed commit is handled by its kind (`commitFailureKind` in readings-writer.ts):
  * - outage (the database is unreachable or cannot work now): retried with capped exponential backoff until
  *   it succeeds; nothing is acknowledged meanwhile, and the devices' own flow control (no socket reads while
  *   a message is pending) bounds memory.
@@ -17,10 +17,10 @@
  *
  * `health()` says whether commits are going through; the gateways expose it for readiness.
  */
-import type { Logger } from '../common/logger.js';
-import type { Metrics } from '../common/metrics.js';
+import type { Logger } from '../../common/logger.js';
+import type { Metrics } from '../../common/metrics.js';
 import type { CandidateReading, DecodedMessage } from './decode.js';
-import { commitFailureKind, describeCommitError, type CommitFailureKind, type IngestStore, type ReadingOutcome } from './ingest-store.js';
+import { commitFailureKind, describeCommitError, type CommitFailureKind, type ReadingsWriter, type ReadingOutcome } from './readings-writer.js';
 import { quarantineReading, type QuarantineReason, type QuarantineRecord } from './quarantine.js';
 
 export interface MessageOutcome {
@@ -39,7 +39,7 @@ interface PendingMessage {
 }
 
 export interface BatcherOptions {
-  store: IngestStore;
+  store: ReadingsWriter;
   log: Logger;
   metrics?: Metrics;
   maxBatchRows: number;

@@ -4,7 +4,7 @@
  * (its ACL); this process subscribes to every readings topic through a shared subscription, so that the
  * instances of one group (MQTT_SHARE_GROUP) share the stream, and runs the same steps as the embedded
  * gateway from there on:
- *   parse + validate (decode.ts) -> batch (batcher.ts) -> commit (ingest-store.ts + migrations/002) -> PUBACK.
+ *   the ingestion pipeline (../ingestion/: decode, batch, commit) -> PUBACK.
  *
  * Delivery: the session is persistent (stable client id, clean start off, MQTT 5 session that does not
  * expire), and the PUBACK to the broker is written only after the message's readings and quarantine records
@@ -17,23 +17,23 @@
  * group and all feeding one IngestBatcher, so messages of every connection are committed together. On each
  * connection up to `maxInflightPerConnection` messages (default: the Receive Maximum, 100) are in flight at
  * once: mqtt.js by itself reads a connection's next packet only after the current one's PUBACK is written,
- * which would allow one commit per round trip; the PUBACKs it writes are intercepted instead (see
- * createSubscriber) and written after the commit, in the order the PUBLISHes arrived, as MQTT requires.
+ * which would allow one commit per round trip; the PUBACKs it writes are intercepted instead (ack-window.ts)
+ * and written after the commit, in the order the PUBLISHes arrived, as MQTT requires.
  *
  * Built separately from connecting: `createExternalGateway()` wires everything, `start()` connects.
  */
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import type { Pool } from '../common/db.js';
-import type { Logger } from '../common/logger.js';
-import type { Metrics } from '../common/metrics.js';
-import { IngestBatcher, type MessageOutcome } from './batcher.js';
-import { decodeMessage, type CandidateReading, type DecodedMessage } from './decode.js';
-import { IngestStore } from './ingest-store.js';
-import { quarantineMessage } from './quarantine.js';
-import { parseReadingsTopic } from './topics.js';
-import type { CommitHealth } from './batcher.js';
-import { clip } from './client-text.js';
+import type { Pool } from '../../common/db.js';
+import type { Logger } from '../../common/logger.js';
+import type { Metrics } from '../../common/metrics.js';
+import type { CommitHealth, IngestBatcher, MessageOutcome } from '../ingestion/batcher.js';
+import type { CandidateReading } from '../ingestion/decode.js';
+import { createIngestionPipeline } from '../ingestion/pipeline.js';
+import { quarantineMessage } from '../ingestion/quarantine.js';
+import { parseReadingsTopic } from '../topics.js';
+import { clip } from '../client-text.js';
+import { installAckWindow, type AckWindow, type InFlight } from './ack-window.js';
 
 export interface ExternalGatewayOptions {
   pool: Pool;
@@ -93,8 +93,6 @@ export interface ExternalGateway {
   commitHealth(now?: number): CommitHealth;
   /** Connects and subscribes; resolves once every connection's subscriptions are granted. Reconnects by itself afterwards. */
   start(): Promise<void>;
-  /** start(), with the embedded gateway's result shape (no ports of its own) */
-  listen(): Promise<{ mqttPort: null; wsPort: null }>;
   /**
    * Stops handling new messages (they stay in the session for the next start with this client id),
    * commits and acknowledges what is in flight (up to `drainMs`), then disconnects without ending the session.
@@ -141,13 +139,10 @@ export function subscriberClientIds(clientId: string, connections: number): stri
   return Array.from({ length: connections }, (_, i) => (i === 0 ? clientId : `${clientId}-${i + 1}`));
 }
 
-/** A message of one connection life, from arrival to its PUBACK. */
-interface InFlight {
-  messageId: number;
+/** What the log of an acknowledged message says. */
+interface Arrival {
   topic: string;
   dup: boolean;
-  receivedAt: number;
-  outcome: MessageOutcome | null;
 }
 
 /** One subscriber connection: its own client id, persistent session and acknowledgement queue. */
@@ -155,21 +150,16 @@ interface Subscriber {
   clientId: string;
   log: Logger;
   client: MqttClient;
-  /** mqtt.js's own packet writer, for the PUBACKs released after commit */
-  sendPacket: (packet: { cmd: 'puback'; messageId: number; reasonCode: number }) => void;
   connected: boolean;
   subscribed: boolean;
-  /** +1 whenever the network connection closes: an acknowledgement belongs to the connection it arrived on */
+  /** +1 whenever the network connection closes (subscriptions answered on an older life are ignored) */
   life: number;
-  /** QoS 1 messages of this life not yet acknowledged, in arrival order (PUBACKs leave in this order) */
-  inflight: InFlight[];
-  /** mqtt.js's "read the next packet", held while `inflight` is full */
-  resume: (() => void) | null;
+  /** the QoS 1 messages in flight on this connection, acknowledged after commit in arrival order */
+  acks: AckWindow<MessageOutcome>;
 }
 
 export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGateway {
   const { log, metrics } = opts;
-  const now = opts.now ?? Date.now;
   const url = redactUrl(opts.url);
   const subscriptions = sharedSubscriptions(opts.shareGroup);
   const connections = opts.connections ?? 1;
@@ -179,15 +169,8 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
   if (!Number.isInteger(maxInflight) || maxInflight < 1) throw new Error(`maxInflightPerConnection must be a positive integer, not ${maxInflight}`);
   const clientIds = subscriberClientIds(opts.clientId, connections);
   const ca = opts.caFile ? readFileSync(opts.caFile) : undefined;
-  const store = new IngestStore(opts.pool);
-  const batcher = new IngestBatcher({
-    store,
-    log,
-    metrics,
-    maxBatchRows: opts.maxBatchRows,
-    maxInflightBatches: opts.maxInflightBatches,
-    onCommitted: opts.onCommitted,
-  });
+  const pipeline = createIngestionPipeline(opts);
+  const batcher = pipeline.batcher;
 
   let started = false;
   let everConnected = false;
@@ -198,58 +181,21 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
   let onSubscribed: (() => void) | null = null;
   let onFatalAtStart: ((err: Error) => void) | null = null;
   let stoppedWhileClosing = 0;
+  /** topic and dup flag of each QoS 1 message in flight, for the log line of its acknowledgement */
+  const arrivals = new WeakMap<InFlight<MessageOutcome>, Arrival>();
 
-  /** Decodes one message the way the embedded gateway does, with the device taken from the topic. */
-  function decode(topic: string, payload: Buffer): { decoded: DecodedMessage; deviceId: string } {
+  /** The message through the pipeline, with the device taken from the topic. */
+  function submit(topic: string, payload: Buffer): Promise<MessageOutcome> {
     const parsed = parseReadingsTopic(topic);
     if (!parsed) {
       // The subscription's `+` also matches levels that are not device ids (empty, too long, other characters).
       const detail = `topic "${topic.slice(0, 200)}" is not meters/{meterId}/readings or concentrators/{concentratorId}/readings with a valid id`;
-      return { decoded: { readings: [], quarantined: [quarantineMessage({ deviceId: null, topic }, payload, opts.maxPayloadBytes, 'schema', detail)] }, deviceId: '' };
+      return pipeline.submit({ readings: [], quarantined: [quarantineMessage({ deviceId: null, topic }, payload, opts.maxPayloadBytes, 'schema', detail)] }, '', topic);
     }
     // The broker authenticated the publisher and its ACL confined it to this topic, so the topic names the
     // device. A device unknown here (or not yet known) is not dropped: its readings are quarantined at commit
     // (`unknown_meter`; on a concentrator topic `not_assigned`, as no meter is assigned to an unknown concentrator).
-    const device = { id: parsed.deviceId, kind: parsed.kind };
-    try {
-      return {
-        decoded: decodeMessage(device, topic, payload, {
-          maxPayloadBytes: opts.maxPayloadBytes,
-          nowMs: now(),
-          futureToleranceMs: opts.futureToleranceSeconds * 1000,
-        }),
-        deviceId: device.id,
-      };
-    } catch (err) {
-      // decodeMessage handles every input; reaching this is a bug. The broker would deliver the message again
-      // and again (and stall this connection), so it is kept in the quarantine instead, with the error.
-      log.error({ err, deviceId: device.id, topic: clip(topic) }, 'decoding failed unexpectedly; message quarantined');
-      const detail = `internal decoding error: ${(err as Error).message}`;
-      return { decoded: { readings: [], quarantined: [quarantineMessage({ deviceId: device.id, topic }, payload, opts.maxPayloadBytes, 'schema', detail)] }, deviceId: device.id };
-    }
-  }
-
-  function submit(topic: string, payload: Buffer): Promise<MessageOutcome> {
-    const { decoded, deviceId } = decode(topic, payload);
-    return batcher.submit(decoded, deviceId, topic);
-  }
-
-  /**
-   * Writes the PUBACKs of the committed messages at the head of the connection's queue (arrival order, as
-   * MQTT requires), then lets mqtt.js read on if the queue has room again.
-   */
-  function release(sub: Subscriber): void {
-    while (sub.inflight.length && sub.inflight[0].outcome) {
-      const m = sub.inflight.shift()!;
-      metrics?.pubackLatency.observe((performance.now() - m.receivedAt) / 1000);
-      sub.log.debug({ topic: clip(m.topic), messageId: m.messageId, dup: m.dup, ...m.outcome }, 'message committed; acknowledging');
-      sub.sendPacket({ cmd: 'puback', messageId: m.messageId, reasonCode: 0 });
-    }
-    if (sub.resume && sub.inflight.length < maxInflight) {
-      const resume = sub.resume;
-      sub.resume = null;
-      resume();
-    }
+    return pipeline.ingest({ id: parsed.deviceId, kind: parsed.kind }, topic, payload);
   }
 
   /** QoS 1 (and 2): store, then acknowledge on the connection the message arrived on. */
@@ -260,20 +206,18 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
       stoppedWhileClosing++;
       return;
     }
+    const entry = packet.qos === 1 ? sub.acks.open(packet.messageId!) : null;
+    if (entry) arrivals.set(entry, { topic, dup: packet.dup });
     const life = sub.life;
-    const entry: InFlight = { messageId: packet.messageId!, topic, dup: packet.dup, receivedAt: performance.now(), outcome: null };
-    if (packet.qos === 1) sub.inflight.push(entry);
     submit(topic, payload).then(
       (outcome) => {
-        if (life !== sub.life) {
+        if (entry ? !sub.acks.complete(entry, outcome) : life !== sub.life) {
           // The connection this message came on is gone; the broker delivers it again on the next one, where
-          // it will count as a duplicate. (Acknowledging here would answer a packet id of the new connection.)
+          // it will count as a duplicate.
           sub.log.info({ topic: clip(topic), messageId: packet.messageId }, 'message committed after its connection closed; the broker will deliver it again');
           return;
         }
-        entry.outcome = outcome;
-        if (packet.qos === 1) release(sub);
-        else {
+        if (!entry) {
           // QoS 2 (the gateway subscribes at QoS 1, so only a broker that upgrades would send it): mqtt.js
           // writes PUBREC itself and reads the next packet only then; one message at a time.
           sub.log.debug({ topic: clip(topic), messageId: packet.messageId, dup: packet.dup, ...outcome }, 'message committed; acknowledging');
@@ -286,7 +230,7 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
       },
     );
     // QoS 1: mqtt.js's acknowledgement path is taken at once, so that it reads on; the PUBACK it would write
-    // is held back by the `_sendPacket` wrapper below and written by release() after the commit.
+    // is held back by the ack window and written by it after the commit.
     if (packet.qos === 1) ack(0);
   }
 
@@ -312,35 +256,21 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
     };
     const client: MqttClient = mqtt.connect(opts.url, clientOptions);
 
-    // mqtt.js (5.16, pinned in package.json) handles a connection's packets one at a time: it reads the next
-    // only after the acknowledgement of the current one is written (handlers/publish.js: customHandleAcks ->
-    // ack -> handleMessage -> _sendPacket(PUBACK, done), and `done` reads on). To keep up to `maxInflight`
-    // messages of a connection in flight, the PUBACKs mqtt.js writes are intercepted here: their callback
-    // (`done`) is called at once while the connection's queue has room, the PUBACK itself is dropped, and
-    // release() writes it after the commit, in arrival order. A PUBACK is never written on a later
-    // connection than its PUBLISH came on (release() runs only within the same life; see `close` below).
-    const internals = client as unknown as { _sendPacket?: (packet: object, cb?: (err?: Error) => void, cbStorePut?: unknown, noStore?: boolean) => void };
-    const originalSend = internals._sendPacket;
-    if (typeof originalSend !== 'function') throw new Error('mqtt.js internals changed: MqttClient._sendPacket is missing (external.ts relies on mqtt 5.16)');
-    internals._sendPacket = function (packet: object, cb?: (err?: Error) => void, cbStorePut?: unknown, noStore?: boolean) {
-      if ((packet as { cmd?: string }).cmd !== 'puback') return originalSend.call(client, packet, cb, cbStorePut, noStore);
-      if (sub.inflight.length < maxInflight) cb?.();
-      else sub.resume = cb ?? null;
-    };
-
     const sub: Subscriber = {
       clientId,
       log: subLog,
       client,
-      sendPacket: (packet) => {
-        // Written only while connected: mqtt.js would otherwise keep it for the next connection.
-        if (client.connected) originalSend.call(client, packet);
-      },
       connected: false,
       subscribed: false,
       life: 0,
-      inflight: [],
-      resume: null,
+      acks: installAckWindow<MessageOutcome>(client, {
+        maxInflight,
+        onAcknowledge: (m: InFlight<MessageOutcome>) => {
+          const arrival = arrivals.get(m);
+          metrics?.pubackLatency.observe((performance.now() - m.receivedAt) / 1000);
+          subLog.debug({ topic: clip(arrival?.topic), messageId: m.messageId, dup: arrival?.dup, ...m.outcome }, 'message committed; acknowledging');
+        },
+      }),
     };
 
     // QoS 0 messages bypass customHandleAcks; they carry no acknowledgement, but are stored the same way, one
@@ -393,8 +323,7 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
     client.on('close', () => {
       // What this life has in flight is answered by no PUBACK: the broker delivers it again on the next.
       sub.life++;
-      sub.inflight = [];
-      sub.resume = null;
+      sub.acks.connectionClosed();
       if (sub.connected) subLog.warn({ url, clientId }, closing ? 'disconnected from MQTT broker' : 'connection to MQTT broker lost; reconnecting');
       sub.connected = false;
       sub.subscribed = false;
@@ -432,7 +361,7 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
     shareGroup: opts.shareGroup,
     url,
     subscriptions,
-    commitHealth: (now?: number) => batcher.health(now),
+    commitHealth: (now?: number) => pipeline.health(now),
     get listening() {
       return !closing && subscribers.every((s) => s.connected && s.subscribed);
     },
@@ -468,10 +397,6 @@ export function createExternalGateway(opts: ExternalGatewayOptions): ExternalGat
         log.info({ url, clientIds, shareGroup: opts.shareGroup, maxInflightPerConnection: maxInflight }, 'connecting to MQTT broker');
         for (const s of subscribers) s.client.connect();
       });
-    },
-    async listen() {
-      await gateway.start();
-      return { mqttPort: null, wsPort: null };
     },
     close(drainMs = 10_000) {
       closed ??= shutdown(drainMs);

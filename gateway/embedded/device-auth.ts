@@ -7,11 +7,11 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import pg from 'pg';
-import type { Pool } from '../common/db.js';
-import type { Logger } from '../common/logger.js';
-import { sha256, verifySecret } from '../common/secrets.js';
-import type { Device, DeviceKind } from './topics.js';
-import { isDeviceIdText } from './client-text.js';
+import type { Pool } from '../../common/db.js';
+import type { Logger } from '../../common/logger.js';
+import { sha256, verifySecret } from '../../common/secrets.js';
+import type { Device, DeviceKind } from '../topics.js';
+import { isDeviceIdText } from '../client-text.js';
 
 interface CachedDevice {
   device: Device;

@@ -5,51 +5,30 @@
  * subscription group, one of them killed with SIGKILL mid-run and restarted with the same client id. Every
  * reading sent is stored exactly once.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect as tcpConnect } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../common/db.js';
-import { MOSQUITTO_ITERATIONS_CHOSEN, MOSQUITTO_ITERATIONS_GENERATED, mosquittoPasswordHash } from '../common/secrets.js';
-import { storageModes } from '../test/support/database.js';
-import { connectDevice, connectRefused, endClient, publishAcked, reading, slot } from '../test/support/mqtt.js';
-import { provisionFleet, startTestStack, type TestStack } from '../test/support/stack.js';
+import { MOSQUITTO_ITERATIONS_CHOSEN, MOSQUITTO_ITERATIONS_GENERATED, mosquittoPasswordHash } from '../../common/secrets.js';
+import { freePort } from '../../common/db.js';
+import { storageModes } from '../../test/support/database.js';
+import { MOSQUITTO_BIN, mosquittoInstalled, startMosquitto, type Mosquitto } from '../../test/support/mosquitto.js';
+import { spawnEntryPoint, stopProcess } from '../../test/support/processes.js';
+import { sleep, waitFor } from '../../test/support/wait.js';
+import { connectDevice, connectRefused, endClient, publishAcked, reading, slot } from '../../test/support/mqtt.js';
+import { provisionFleet, startTestStack, type TestStack } from '../../test/support/stack.js';
 
-const MOSQUITTO = process.env.TEST_MOSQUITTO_BIN ?? '/usr/sbin/mosquitto';
+const MOSQUITTO = MOSQUITTO_BIN;
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
-const haveMosquitto = existsSync(MOSQUITTO);
+const haveMosquitto = mosquittoInstalled();
 // Locally a missing Mosquitto skips the suite; in CI it fails (beforeAll throws).
 const suite = haveMosquitto || inCi ? describe : describe.skip;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const run = promisify(execFile);
-
-async function waitFor<T>(what: string, fn: () => Promise<T | false | null | undefined> | T | false | null | undefined, timeoutMs: number, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = tcpConnect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 /** A gateway process (app/gateway.main.ts) with its whole output kept, across its lives. */
 interface GatewayProcess {
@@ -62,10 +41,7 @@ interface GatewayProcess {
 }
 
 function startExternalGateway(name: string, env: Record<string, string>): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'app/gateway.main.ts'], {
-    env: { ...process.env, LOG_LEVEL: 'debug', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const { child } = spawnEntryPoint('app/gateway.main.ts', { env: { LOG_LEVEL: 'debug', ...env } });
   const gw: GatewayProcess = {
     name,
     child,
@@ -123,20 +99,12 @@ function commits(gw: GatewayProcess) {
   return { messages, stored, duplicates, byClientId };
 }
 
-function stopProcess(child: ChildProcess | null | undefined, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill(signal);
-  });
-}
-
 // One storage mode (the first: the hypertable when TimescaleDB is there): the path under test is the
 // broker and the subscriber; storage is the same code as in embedded mode, covered in both modes elsewhere.
 suite.each(storageModes().slice(0, 1))('MQTT_MODE=external with Mosquitto (%s storage)', (mode) => {
   let stack: TestStack;
   let dir: string;
-  let mosquitto: ChildProcess | null = null;
+  let mosquitto: Mosquitto | null = null;
   let mosquittoLog: string;
   let port: number;
   let url: string;
@@ -151,7 +119,7 @@ suite.each(storageModes().slice(0, 1))('MQTT_MODE=external with Mosquitto (%s st
   const authRuns: { stdout: string; stderr: string }[] = [];
 
   const mosquittoAuth = (env: Record<string, string> = {}) =>
-    run(process.execPath, ['--import', 'tsx', 'gateway/mosquitto-auth.ts', '--password-file', passwordFile, '--acl-file', aclFile, '--gateway-user', gatewayUser], {
+    run(process.execPath, ['--import', 'tsx', 'gateway/external/mosquitto-auth.ts', '--password-file', passwordFile, '--acl-file', aclFile, '--gateway-user', gatewayUser], {
       env: { ...process.env, DATABASE_URL: stack.databaseUrl, MQTT_PASSWORD: gatewayPassword, ...env },
       timeout: 60_000,
     });
@@ -194,49 +162,17 @@ suite.each(storageModes().slice(0, 1))('MQTT_MODE=external with Mosquitto (%s st
     secrets['OLD-000001'] = rotated.body.mqttPassword;
     authRuns.push(await mosquittoAuth());
 
-    port = await freePort();
-    url = `mqtt://127.0.0.1:${port}`;
-    const conf = join(dir, 'mosquitto.conf');
-    await writeFile(
-      conf,
-      [
-        // Run as whoever runs the tests (as root Mosquitto would otherwise switch to the `mosquitto` user).
-        `user ${userInfo().username}`,
-        'per_listener_settings false',
-        `listener ${port} 127.0.0.1`,
-        'allow_anonymous false',
-        `password_file ${passwordFile}`,
-        `acl_file ${aclFile}`,
-        // Sessions and their queued QoS 1 messages are kept (and saved to disk); no per-client queue limit
-        // low enough to drop messages queued for a gateway session (the default, 1000, would).
-        'persistence true',
-        `persistence_location ${dir}/`,
-        'autosave_interval 5',
-        'max_queued_messages 1000000',
-        'max_inflight_messages 100',
-        `log_dest file ${mosquittoLog}`,
-        'log_type error',
-        'log_type warning',
-        'log_type notice',
-        'log_type information',
-        'connection_messages true',
-        '',
-      ].join('\n'),
-    );
-    mosquitto = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let mosquittoOutput = '';
-    mosquitto.stdout!.on('data', (d: Buffer) => (mosquittoOutput += d.toString()));
-    mosquitto.stderr!.on('data', (d: Buffer) => (mosquittoOutput += d.toString()));
-    await waitFor('Mosquitto to listen', async () => {
-      if (mosquitto!.exitCode !== null) throw new Error(`mosquitto exited with ${mosquitto!.exitCode}: ${mosquittoOutput}`);
-      return portAnswers(port);
-    }, 15_000);
+    // Sessions and their queued QoS 1 messages are kept (and saved to disk every 5 s); every connection
+    // and notice is logged into mosquittoLog.
+    mosquitto = await startMosquitto({ dir, auth: { passwordFile, aclFile }, autosaveSeconds: 5, logFile: mosquittoLog });
+    port = mosquitto.port;
+    url = mosquitto.url;
   }, 180_000);
 
   afterAll(async () => {
     for (const c of clients) await endClient(c).catch(() => {});
-    for (const g of gateways) await stopProcess(g.child);
-    await stopProcess(mosquitto, 'SIGTERM');
+    for (const g of gateways) await stopProcess(g.child, 'SIGKILL');
+    await mosquitto?.stop();
     await stack?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   }, 60_000);
@@ -429,7 +365,7 @@ suite.each(storageModes().slice(0, 1))('MQTT_MODE=external with Mosquitto (%s st
     const ghostSecret = 'ghost-device-secret-123';
     await appendFile(passwordFile, `GHOST-1:${await mosquittoPasswordHash(ghostSecret, MOSQUITTO_ITERATIONS_GENERATED)}\n`);
     await appendFile(aclFile, '\nuser GHOST-1\ntopic write meters/GHOST-1/readings\ntopic write meters/bad!id/readings\ntopic write concentrators/GHOST-1/readings\n');
-    mosquitto!.kill('SIGHUP');
+    mosquitto!.child.kill('SIGHUP');
     const ghost = await waitFor(
       'the reloaded password file',
       () => connectDevice(url, 'GHOST-1', ghostSecret, { clientId: 'ghost' }).catch(() => null),

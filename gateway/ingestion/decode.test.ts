@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { decodeMessage, type DecodedMessage } from './decode.js';
-import type { Device } from './topics.js';
+import type { Device } from '../topics.js';
 
 const meter: Device = { id: 'MTR-1', kind: 'meter' };
 const dcu: Device = { id: 'DCU-1', kind: 'concentrator' };

@@ -2,7 +2,7 @@
  * Quarantine records: everything a device sent that could not be accepted, with one reason code of
  * contract section 2 and the raw input as evidence (a bounded prefix plus size and hash when oversized).
  */
-import { sha256 } from '../common/secrets.js';
+import { sha256 } from '../../common/secrets.js';
 
 export const QUARANTINE_REASONS = [
   'invalid_json',

@@ -15,9 +15,9 @@ import { chmodSync, closeSync, fsyncSync, openSync, renameSync, unlinkSync, writ
 import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import pg from 'pg';
-import { DEVICE_ID_PATTERN } from '../common/reading.js';
-import { MOSQUITTO_HASH_PATTERN, MOSQUITTO_ITERATIONS_CHOSEN, mosquittoPasswordHash } from '../common/secrets.js';
-import { sharedSubscriptions } from './external.js';
+import { DEVICE_ID_PATTERN } from '../../common/reading.js';
+import { MOSQUITTO_HASH_PATTERN, MOSQUITTO_ITERATIONS_CHOSEN, mosquittoPasswordHash } from '../../common/secrets.js';
+import { sharedSubscriptions } from './external-gateway.js';
 
 export interface MosquittoAuthOptions {
   /** a pg client or pool */
