@@ -11,6 +11,7 @@ import type { Logger } from '../common/logger.js';
 import type { Metrics } from '../common/metrics.js';
 import { billingRoutes } from './billing/billing.routes.js';
 import type { BillingComponents } from './billing/index.js';
+import { chargesRoutes } from './charges/charges.routes.js';
 import { consumptionRoutes } from './consumption/consumption.routes.js';
 import { authPlugin } from './http/auth.js';
 import { installErrorHandler } from './http/errors.js';
@@ -22,7 +23,7 @@ import { observeRequestDurations } from './http/request-metrics.js';
 import { serviceInfoRoutes } from './http/service-info.routes.js';
 import { provisioningRoutes } from './provisioning/provisioning.routes.js';
 import { readingsRoutes } from './readings/readings.routes.js';
-import { tariffsRoutes } from './routes/tariffs.routes.js';
+import { tariffsRoutes } from './tariffs/tariffs.routes.js';
 import { servicesOfComponents, type BillingApiServices } from './services.js';
 
 export interface AppDeps {
@@ -74,7 +75,8 @@ export async function buildApp(deps: AppDeps | PoolAppOptions): Promise<FastifyI
   await app.register(serviceInfoRoutes);
   await app.register(provisioningRoutes, { provisioning: services.provisioning });
   await app.register(readingsRoutes, { readings: services.readings });
-  await app.register(tariffsRoutes, { tariffs: services.tariffs, charges: services.charges, provisioning: services.provisioning });
+  await app.register(tariffsRoutes, { tariffs: services.tariffs });
+  await app.register(chargesRoutes, { charges: services.charges, meters: services.provisioning });
   await app.register(billingRoutes, { billing: services.billing, running: services.running });
   await app.register(consumptionRoutes, { consumption: services.consumption });
   return app;

@@ -1,6 +1,6 @@
 /**
  * Transitional: provisioning lives in provisioning/. This path keeps the constructor from a pool for the
- * callers outside billing-api that still use it (gateway/crash.test.ts) and the type for the tariffs routes.
+ * callers outside billing-api that still use it (gateway/crash.test.ts).
  */
 import type { Pool } from '../common/db.js';
 import { ProvisioningRepository } from './provisioning/provisioning.repository.js';

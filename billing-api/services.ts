@@ -10,15 +10,16 @@ import type { BillingComponents } from './billing/index.js';
 import { BillingRepository } from './billing/billing.repository.js';
 import { BillingService, type BillsClosedCounter } from './billing/billing.service.js';
 import { OpenCycleStore, RunningChargesService } from './billing/running-charges.js';
-import { ChargesService } from './charges.service.js';
+import { ChargesRepository } from './charges/charges.repository.js';
+import { ChargesService } from './charges/charges.service.js';
 import { ConsumptionService } from './consumption/consumption.service.js';
 import type { TokenLookup } from './http/auth.js';
 import { ProvisioningRepository } from './provisioning/provisioning.repository.js';
 import { ProvisioningService } from './provisioning/provisioning.service.js';
 import { ReadingsRepository } from './readings/readings.repository.js';
 import { ReadingsService } from './readings/readings.service.js';
-import { TariffsRepository as TariffsAdminRepository } from './tariffs.repository.js';
 import { TariffsRepository } from './tariffs/tariffs.repository.js';
+import { TariffsService } from './tariffs/tariffs.service.js';
 
 export interface BillingApiOptions {
   /** scrypt cost of device secrets a client chooses (DEVICE_SECRET_SCRYPT_N) */
@@ -39,10 +40,8 @@ export interface BillingApiServices {
   /** who a bearer token is (authentication) */
   tokens: TokenLookup;
   readings: ReadingsService;
-  tariffs: TariffsAdminRepository;
+  tariffs: TariffsService;
   charges: ChargesService;
-  /** tariff timelines of meters, with the immutable versions cached */
-  tariffCatalog: TariffsRepository;
   billing: BillingService;
   running: RunningChargesService;
   consumption: ConsumptionService;
@@ -51,27 +50,29 @@ export interface BillingApiServices {
 }
 
 export function createBillingApi(pool: Pool, log: Logger, options: BillingApiOptions): BillingApiServices {
+  return assemble(pool, log, options, new TariffsRepository(pool));
+}
+
+/** The services around one tariff repository: one cache of tariff versions for charges, billing and consumption. */
+function assemble(pool: Pool, log: Logger, options: BillingApiOptions, tariffs: TariffsRepository): BillingApiServices {
   const clock = options.clock ?? Date.now;
   const provisioningRepository = new ProvisioningRepository(pool);
   const readingsRepository = new ReadingsRepository(pool);
   const billingRepository = new BillingRepository(pool);
-  const tariffCatalog = new TariffsRepository(pool);
-  const tariffs = new TariffsAdminRepository(pool);
   const store = new OpenCycleStore(readingsRepository, { capacity: options.cacheMeters, live: options.live });
   return {
     provisioning: new ProvisioningService(provisioningRepository, options.scryptN),
     tokens: provisioningRepository,
     readings: new ReadingsService(readingsRepository, provisioningRepository),
-    tariffs,
-    charges: new ChargesService(pool, tariffs),
-    tariffCatalog,
-    billing: new BillingService(billingRepository, readingsRepository, tariffCatalog, log.child({ component: 'billing' }), {
+    tariffs: new TariffsService(tariffs, provisioningRepository, clock),
+    charges: new ChargesService(new ChargesRepository(pool), tariffs),
+    billing: new BillingService(billingRepository, readingsRepository, tariffs, log.child({ component: 'billing' }), {
       graceDays: options.graceDays,
       clock,
       billsClosed: options.billsClosed,
     }),
-    running: new RunningChargesService(billingRepository, tariffCatalog, store, clock),
-    consumption: new ConsumptionService(readingsRepository, tariffCatalog, provisioningRepository),
+    running: new RunningChargesService(billingRepository, tariffs, store, clock),
+    consumption: new ConsumptionService(readingsRepository, tariffs, provisioningRepository),
     store,
   };
 }
@@ -81,6 +82,6 @@ export function createBillingApi(pool: Pool, log: Logger, options: BillingApiOpt
  * and hand buildApp a pool: the API's services around those components.
  */
 export function servicesOfComponents(pool: Pool, log: Logger, scryptN: number, billing: BillingComponents): BillingApiServices {
-  const built = createBillingApi(pool, log, { scryptN, graceDays: billing.service.graceDays, live: billing.store.opts.live, cacheMeters: billing.store.opts.capacity });
-  return { ...built, tariffCatalog: billing.tariffs, billing: billing.service, running: billing.running, consumption: billing.consumption, store: billing.store };
+  const built = assemble(pool, log, { scryptN, graceDays: billing.service.graceDays, live: billing.store.opts.live, cacheMeters: billing.store.opts.capacity }, billing.tariffs);
+  return { ...built, billing: billing.service, running: billing.running, consumption: billing.consumption, store: billing.store };
 }

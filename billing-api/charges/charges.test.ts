@@ -4,10 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exampleTariff } from '../rating/index.js';
-import { storageModes } from '../test/support/database.js';
-import { connectDevice, endClient, publishAcked } from '../test/support/mqtt.js';
-import { provisionFleet, startTestStack, type TestStack } from '../test/support/stack.js';
+import { exampleTariff } from '../../rating/index.js';
+import { storageModes } from '../../test/support/database.js';
+import { connectDevice, endClient, publishAcked } from '../../test/support/mqtt.js';
+import { provisionFleet, startTestStack, type TestStack } from '../../test/support/stack.js';
 
 const flatTariff = (id: string, rate: string, extra: Record<string, unknown> = {}) => ({
   id,
@@ -71,7 +71,7 @@ describe('tariffs, assignments and charges', () => {
   });
 
   it('imports a URDB rate and refuses unsupported features naming each field', async () => {
-    const rate = JSON.parse(readFileSync(new URL('../rating/fixtures/urdb-multi-tier-tou.json', import.meta.url), 'utf8'));
+    const rate = JSON.parse(readFileSync(new URL('../../rating/fixtures/urdb-multi-tier-tou.json', import.meta.url), 'utf8'));
     const ok = await stack.api('/v1/tariffs/urdb', { body: { id: 'coop-lp-tou', timezone: 'America/Los_Angeles', rate } });
     expect(ok.status).toBe(201);
     expect(ok.body.source).toBe('urdb');
@@ -193,7 +193,7 @@ describe('tariffs, assignments and charges', () => {
       JSON.stringify(legacy),
       JSON.stringify({ ...flatTariff('no-energy', '0'), energy: undefined, fixedCharges: [{ name: 'Standing charge', amount: '1', per: 'day' }] }),
     ]);
-    const migration = readFileSync(new URL('../migrations/011_tariff_tier_scope.sql', import.meta.url), 'utf8');
+    const migration = readFileSync(new URL('../../migrations/011_tariff_tier_scope.sql', import.meta.url), 'utf8');
     await stack.pool.query(migration.split('-- Down Migration')[0]);
     const rows = await stack.pool.query(`SELECT id, document FROM tariffs WHERE id IN ('legacy-tiers', 'no-energy') ORDER BY id`);
     expect(rows.rows.map((r) => [r.id, r.document.energy?.tierScope])).toEqual([['legacy-tiers', 'period'], ['no-energy', undefined]]);
