@@ -6,17 +6,17 @@
  * with deploy/mosquitto/mosquitto.conf on those files lets a provisioned device and the gateway user in
  * and refuses a wrong secret.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { freePort } from '../common/db.js';
 import { createDatabase, storageModes } from '../test/support/database.js';
 import { connectDevice, connectRefused, endClient } from '../test/support/mqtt.js';
+import { startMosquitto, type Mosquitto } from '../test/support/mosquitto.js';
 import { provisionFleet, startTestStack, type TestStack } from '../test/support/stack.js';
 
 const repo = resolve(import.meta.dirname, '..');
@@ -60,7 +60,7 @@ suite(`the mosquitto-auth command against a fresh database, and Mosquitto on its
   let dir: string;
   let db: { url: string; drop(): Promise<void> };
   let stack: TestStack | null = null;
-  let broker: ChildProcess | null = null;
+  let broker: Mosquitto | null = null;
   const mode = storageModes()[0]!;
   const isRoot = process.getuid?.() === 0;
 
@@ -71,7 +71,7 @@ suite(`the mosquitto-auth command against a fresh database, and Mosquitto on its
     db = await createDatabase('cluster');
   });
   afterAll(async () => {
-    broker?.kill('SIGTERM');
+    await broker?.stop();
     await stack?.close();
     await db?.drop();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -106,23 +106,19 @@ suite(`the mosquitto-auth command against a fresh database, and Mosquitto on its
     await runAuthService(owner);
     expect(readFileSync(passwd, 'utf8')).toMatch(/^CLU-000001:\$7\$/m);
 
-    const port = await freePort();
     const data = join(dir, 'data');
     await mkdir(data);
     if (owner) await chown(data, owner.uid, owner.gid);
-    const localConf = conf
-      .replace(/^listener 1883$/m, `listener ${port} 127.0.0.1`)
-      .replaceAll('/mosquitto/auth', join(dir, 'auth'))
-      .replace(/^persistence_location .*$/m, `persistence_location ${data}/`);
-    expect(localConf).not.toContain('/mosquitto/');
-    await writeFile(join(dir, 'mosquitto.conf'), localConf);
-    let log = '';
-    broker = spawn(MOSQUITTO, ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    broker.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-    broker.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-    await waitForListener(port, () => log);
+    // deploy/mosquitto/mosquitto.conf itself, its container paths mapped to the temporary folder
+    const localConf = (port: number) =>
+      conf
+        .replace(/^listener 1883$/m, `listener ${port} 127.0.0.1`)
+        .replaceAll('/mosquitto/auth', join(dir, 'auth'))
+        .replace(/^persistence_location .*$/m, `persistence_location ${data}/`);
+    expect(localConf(1883)).not.toContain('/mosquitto/');
+    broker = await startMosquitto({ dir, config: localConf });
 
-    const url = `mqtt://127.0.0.1:${port}`;
+    const url = broker.url;
     const device = await connectDevice(url, 'CLU-000001', secrets['CLU-000001']!);
     await endClient(device);
     const gateway = await connectDevice(url, 'billing-gateway', GATEWAY_PASSWORD, { clientId: 'gateway-a' });
@@ -139,16 +135,4 @@ async function mosquittoUser(): Promise<{ uid: number; gid: number } | null> {
   } catch {
     return null;
   }
-}
-
-async function waitForListener(port: number, log: () => string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      await run('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`]);
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error(`Mosquitto did not listen on ${port}: ${log()}`);
 }

@@ -27,6 +27,8 @@ export interface MosquittoOptions {
   logFile?: string;
   /** called with every chunk Mosquitto writes to stderr */
   onStderr?: (text: string) => void;
+  /** a configuration of its own (e.g. a deployment's file) instead of the one above, given the free port */
+  config?: (port: number) => string;
 }
 
 export interface Mosquitto {
@@ -46,6 +48,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   const conf = join(dir, 'mosquitto.conf');
   await writeFile(
     conf,
+    opts.config?.(port) ??
     [
       // Run as whoever runs the tests (as root Mosquitto would otherwise switch to the `mosquitto` user).
       `user ${userInfo().username}`,
