@@ -27,8 +27,9 @@ export function packedIntervalsSql(alias: string): string {
                                  || CASE WHEN ${alias}.quality = 'actual' THEN '\\x01'::bytea ELSE '\\x00'::bytea END, ''::bytea), 'base64')`;
 }
 
-/** 2000-01-01T00:00:00Z, PostgreSQL's timestamp epoch, in Unix microseconds */
+/** 2000-01-01T00:00:00Z, PostgreSQL's timestamp epoch, in Unix microseconds and milliseconds */
 const PG_EPOCH_MICROS = 946_684_800_000_000;
+const PG_EPOCH_MS = 946_684_800_000;
 const TWO_32 = 4_294_967_296;
 /** high words at or beyond +-this give int64 values of magnitude 2^53 or more: decoded as bigint (exact) */
 const SAFE_HIGH_WORD = 0x20_0000;
@@ -38,7 +39,7 @@ export function decodePackedIntervals(packed: Buffer, intervalSeconds: number): 
   if (packed.length % PACKED_INTERVAL_BYTES !== 0) {
     throw new RangeError(`packed intervals: ${packed.length} bytes is not a whole number of ${PACKED_INTERVAL_BYTES}-byte records`);
   }
-  const n = packed.length / PACKED_INTERVAL_BYTES;
+  const n = Math.floor(packed.length / PACKED_INTERVAL_BYTES);
   const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
   const intervals = new Array<MeterInterval>(n);
   let sorted = true;
@@ -82,6 +83,12 @@ export function encodePackedIntervals(intervals: Pick<MeterInterval, 'intervalSt
 
 /** Unix milliseconds of a timestamptz_send value, rounded half away from zero. */
 function unixMillisAt(view: DataView, o: number): number {
+  const high = view.getInt32(o);
+  if (high < SAFE_HIGH_WORD && high >= -SAFE_HIGH_WORD) {
+    // Every stored instant is a whole millisecond: exact integer arithmetic, no rounding needed.
+    const pgMs = (high * TWO_32 + view.getUint32(o + 4)) / 1000;
+    if (Number.isInteger(pgMs)) return pgMs + PG_EPOCH_MS;
+  }
   const unixMs = (Number(int64At(view, o)) + PG_EPOCH_MICROS) / 1000;
   return unixMs < 0 ? 0 - Math.round(-unixMs) : Math.round(unixMs);
 }
