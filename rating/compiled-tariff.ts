@@ -51,8 +51,6 @@ export interface CompiledTariff {
   coincidentPeriods: { id: string; tiers: CompiledTier[] }[];
   /** Demand ratchet, when the tariff has one. */
   billingDemand: { percent: Dec; months: boolean[]; horizonMonths: number } | null;
-  /** The tariff nets import against export (net metering): windows with export are not rated yet. */
-  netMetering: boolean;
   /** Free-text attributes, as notes for charges. */
   notes: string[];
   /** Flat demand charges, and for each season index the index of its charge (-1: none). */
@@ -98,7 +96,6 @@ export function compileTariff(document: TariffDocument): CompiledTariff {
           horizonMonths: document.billingDemand.lookbackHorizonMonths,
         }
       : null,
-    netMetering: document.netMetering !== undefined,
     notes: notesOf(document),
     flatDemand: (document.demand?.flat ?? []).map((f) => ({ id: f.id, tiers: compileTiers(f.tiers) })),
     flatDemandOfSeason: document.seasons.map((season) =>

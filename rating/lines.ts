@@ -82,6 +82,28 @@ export interface MinimumLine {
   /** minimum - subtotal of that part */
   amount: string;
   tariffId: string;
+  /** `annual`: the annual minimum (settled in December, see metering/README.md); absent: the window's minimum. */
+  scope?: 'annual';
+  /** Annual minimum only: the calendar year's bills it was compared with (each floored at 0, before minimums and settlement). */
+  billed?: string;
+}
+
+/**
+ * Settlement of carried quantities (metering/README.md): `trueup` the true-up payment, `carryover` a credit
+ * applied from a carried money balance. Quantity in kWh with the true-up rate (a kWh bank's true-up), or
+ * a money amount with `unit` the currency code and `rate` "1".
+ */
+export interface SettlementLine {
+  type: 'export_credit';
+  period: 'trueup' | 'carryover';
+  /** never tiered */
+  tier?: never;
+  quantity: string;
+  unit: string;
+  rate: string;
+  /** negative */
+  amount: string;
+  tariffId: string;
 }
 
 export interface TaxLine {
@@ -93,7 +115,7 @@ export interface TaxLine {
   amount: string;
 }
 
-export type ChargeLine = EnergyLine | DemandLine | FixedLine | ExportCreditLine | MinimumLine | TaxLine;
+export type ChargeLine = EnergyLine | DemandLine | FixedLine | ExportCreditLine | SettlementLine | MinimumLine | TaxLine;
 
 /** A line with its amount kept as a decimal for summing. */
 export interface PricedLine {

@@ -30,6 +30,9 @@ import type { TariffDocument } from './tariff.schema.js';
 import { Dec, formatDecimal, formatMoney, fromMilli, ZERO } from './money.js';
 import { allNumbers, isZeroMwh } from './mwh.js';
 import { piecesOfWindow, type TariffTimelineEntry } from './timeline.js';
+import { type MeteringState, rateMeteredWindows, type WindowMetering } from './metering/billing-windows.js';
+import { carriesAcrossWindows, type Metering, meteringOfTariff } from './metering/options.js';
+import { ANNUAL_MINIMUM_MONTH } from './metering/sam-rules.js';
 
 export interface RateWindowInput {
   /** Tariff documents in effect over time (see resolveTariffTimeline); must cover the whole window. */
@@ -53,6 +56,14 @@ export interface RateWindowInput {
    * demand and the charges say that the preceding months were not supplied.
    */
   demandHistory?: DemandHistoryEntry[];
+  /**
+   * What earlier billing windows carried into this one under a metering mode that carries (net metering,
+   * a net billing credit balance, an annual minimum): see metering/README.md. Without it, such a window is
+   * rated as the first of its settlement year when that cannot change its charges (no export, no annual
+   * minimum settled in it), and refused ('net_metering_not_rated') otherwise; `rateMeteredWindows` rates
+   * the windows since `meteringHistoryStart` and supplies it.
+   */
+  carriedIn?: MeteringState;
 }
 
 /** The peak demand of one preceding billing cycle. */
@@ -106,14 +117,71 @@ export interface Charges {
   pieces: RatedPiece[];
   /** Informative notes: the tariffs' free-text attributes, what could not be considered. Absent when none. */
   notes?: string[];
+  /** Under a metering mode other than instantaneous net billing: what the window netted, carried and settled. */
+  metering?: WindowMetering;
 }
 
 /**
  * Rates the intervals of a billing window. Throws RatingError for an invalid window, invalid or
  * overlapping intervals, a part of the window without tariff, an invalid tariff document, tariffs in
- * different currencies, or a missing dynamic price.
+ * different currencies, a missing dynamic price, or a window whose charges depend on what earlier windows
+ * carried when `carriedIn` is not given (see RateWindowInput.carriedIn).
  */
 export function rateWindow(input: RateWindowInput): Charges {
+  checkWindow(input.billingWindow, input.billingCycle, input.meterIntervalSeconds);
+  const metering = meteringOfWindow(input.tariffTimeline, input.billingWindow);
+  if (!metering) return ratePlainWindow(input);
+  const carries = carriesAcrossWindows(metering);
+  if (carries && !input.carriedIn) refuseWithoutHistory(input, metering);
+  const [charges] = rateMeteredWindows({
+    tariffTimeline: input.tariffTimeline,
+    intervals: input.intervals,
+    meterIntervalSeconds: input.meterIntervalSeconds,
+    windows: [{ window: input.billingWindow, billingCycle: input.billingCycle, demandHistory: input.demandHistory }],
+    carriedIn: input.carriedIn,
+    metering,
+  });
+  if (!carries || input.carriedIn) return charges;
+  const note = 'metering: nothing carried in from earlier billing windows was considered (rated as the first window of its settlement year)';
+  return { ...charges, notes: [...(charges.notes ?? []), note] };
+}
+
+/**
+ * The metering of the window's tariff documents when one of them nets or carries (anything but
+ * instantaneous net billing or buy all / sell all without an annual minimum); null otherwise.
+ */
+function meteringOfWindow(timeline: TariffTimelineEntry[], window: TimeSpan): Metering | null {
+  for (const piece of piecesOfWindow(timeline, window)) {
+    const metering = meteringOfTariff(piece.tariff);
+    if (carriesAcrossWindows(metering) || metering.mode === 'net_billing_hourly') return metering;
+  }
+  return null;
+}
+
+/**
+ * A window under a carrying mode rated without what earlier windows carried: refused when that could
+ * change its charges (it exports, or settles an annual minimum), never billed as if nothing was carried.
+ */
+function refuseWithoutHistory(input: RateWindowInput, metering: Metering): void {
+  const exporting = intervalsInWindow(input.intervals, input.billingWindow, input.meterIntervalSeconds).filter((i) => !isZeroMwh(i.exportMwh));
+  const cycle = input.billingCycle ?? input.billingWindow;
+  const tariff = compileTariff(piecesOfWindow(input.tariffTimeline, input.billingWindow)[0].tariff);
+  const settlesAnnualMinimum = metering.annualMinimum !== undefined && tariff.classifier.clock.localTime(cycle.to - 1).month === ANNUAL_MINIMUM_MONTH;
+  if (exporting.length === 0 && !settlesAnnualMinimum) return;
+  const what = metering.mode === 'net_metering' ? 'nets import against export across billing windows (net metering)' : metering.netBilling ? 'carries export credits across billing windows' : 'settles an annual minimum over the year';
+  throw new RatingError(
+    'net_metering_not_rated',
+    `the tariff ${what}: this window's charges depend on what earlier windows carried; rate the windows since the settlement year began (rateMeteredWindows) or pass carriedIn` +
+      (exporting.length ? `; ${exporting.length} intervals of the window export` : ''),
+    exporting.length ? exporting.slice(0, 20).map((i) => `${isoInstant(i.start)}: exports`) : [`${isoInstant(cycle.from)} to ${isoInstant(cycle.to)}: settles the annual minimum`],
+  );
+}
+
+/**
+ * Rates a window as the core does without any metering mode: import billed gross, export credited per
+ * interval (instantaneous net billing, buy all / sell all). The metering module builds on it.
+ */
+export function ratePlainWindow(input: RateWindowInput): Charges {
   const { billingWindow: window, billingCycle, meterIntervalSeconds } = input;
   checkWindow(window, billingCycle, meterIntervalSeconds);
   const intervals = intervalsInWindow(input.intervals, window, meterIntervalSeconds);
@@ -187,7 +255,6 @@ function ratePiece(piece: PieceContext, context: { reference: TimeSpan; history:
   const { tariff } = piece;
   const classifier = tariff.classifier;
   const classes: InstantClass[] = piece.intervals.map((interval) => classifier.classify(interval.start));
-  if (tariff.netMetering) refuseExportUnderNetMetering(piece);
   const notes = [...tariff.notes];
   let maxima: Maxima | null = null;
   let ratchet: Ratchet | null = null;
@@ -272,17 +339,6 @@ export function peakDemandKw(input: { tariff: TariffDocument; intervals: MeterIn
   };
   const classes = intervals.map((interval) => tariff.classifier.classify(interval.start));
   return formatDecimal(fromMilli(measureDemand(piece, classes).peak));
-}
-
-/** Net metering nets import against export across the window: not rated yet, so a window with export is refused. */
-function refuseExportUnderNetMetering(piece: PieceContext): void {
-  const exporting = piece.intervals.filter((i) => !isZeroMwh(i.exportMwh));
-  if (exporting.length === 0) return;
-  throw new RatingError(
-    'net_metering_not_rated',
-    `tariff ${piece.tariffId} nets import against export (net metering), which is not rated yet; ${exporting.length} intervals of the window export`,
-    exporting.slice(0, 20).map((i) => `${isoInstant(i.start)}: exports`),
-  );
 }
 
 /** One line per tax (name and rate), on the subtotal of the pieces whose tariff lists it. */

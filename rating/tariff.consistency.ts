@@ -37,6 +37,16 @@ export function checkTariffConsistency(tariff: TariffDocument, report: Report): 
   if (tariff.dynamicPrices) checkDynamicPrices(tariff.dynamicPrices, report);
   checkUnique((tariff.taxes ?? []).map((t) => t.name), ['taxes'], report);
   if (tariff.billingDemand) checkUnique(tariff.billingDemand.lookbackMonths ?? [], ['billingDemand', 'lookbackMonths'], report);
+  checkMetering(tariff, report);
+}
+
+/** netMetering means the net_metering mode; a net billing balance needs a net billing mode. */
+function checkMetering(tariff: TariffDocument, report: Report): void {
+  const mode = tariff.meteringMode;
+  if (tariff.netMetering && mode !== undefined && mode !== 'net_metering')
+    report(['meteringMode'], `netMetering is stated: the mode is net_metering, not ${mode}`);
+  if (tariff.netBilling && (tariff.netMetering || mode === 'net_metering' || mode === 'buy_all_sell_all'))
+    report(['netBilling'], 'a net billing credit balance needs meteringMode net_billing_instantaneous or net_billing_hourly, and no netMetering');
 }
 
 function checkSeasons(seasons: Season[], report: Report): Set<string> {

@@ -310,16 +310,44 @@ export const attributeSchema = z
 
 export const netMeteringSchema = z
   .strictObject({
-    carryOver: z.enum(['kWh', 'dollars']).optional(),
-    trueUpMonth: month.optional(),
-    trueUpSellRate: decimal('Price per kWh of the surplus paid at the true-up').optional(),
-    trueUpCreditRollover: z.boolean().optional(),
+    carryOver: z
+      .enum(['kWh', 'dollars'])
+      .optional()
+      .meta({ description: "A period's surplus carried as kWh to later windows (default; SAM option 0) or credited at its sell rate into a money balance (SAM option 1)" }),
+    trueUpMonth: month.optional().meta({ description: 'Local month whose billing cycle settles the year (default 12)' }),
+    trueUpSellRate: decimal('Price per kWh of the running net surplus paid at the true-up (kWh carry-over; default 0)').optional(),
+    trueUpCreditRollover: z.boolean().optional().meta({ description: 'The true-up value is kept as credit for later energy charges instead of paid (default false)' }),
   })
   .meta({
     description:
-      'Net metering (URDB dgrules "Net Metering"). Windows without export rate as usual (netting changes nothing); windows ' +
-      'with export are refused (net_metering_not_rated) until the net metering carry-over is rated.',
+      'Net metering (URDB dgrules "Net Metering"): import and export netted per TOU period over each billing window, the ' +
+      'surplus carried to later windows and settled at the true-up, as NREL SAM computes it (rating/metering/README.md).',
   });
+
+export const netBillingSchema = z
+  .strictObject({
+    carryOver: z.literal('dollars').optional().meta({ description: "The window's export credits are carried as a money balance (SAM option 3)" }),
+    trueUpMonth: month.optional().meta({ description: 'Local month whose billing cycle pays out (or forfeits) the balance (default 12)' }),
+    creditExpiresAtTrueUp: z.boolean().optional().meta({ description: 'The balance left at the true-up is forfeited instead of paid (default false)' }),
+    applyCreditInMonthEarned: z
+      .boolean()
+      .optional()
+      .meta({ description: "The window's own credits also offset its own energy charges, after the carried balance (default false)" }),
+  })
+  .meta({ description: 'Net billing whose export credits are carried across billing windows until a true-up' });
+
+export const meteringModeSchema = z
+  .enum(['net_billing_instantaneous', 'net_billing_hourly', 'buy_all_sell_all', 'net_metering'])
+  .meta({
+    description:
+      'How import and export are billed (URDB dgrules): net_billing_instantaneous (default; per interval), net_billing_hourly ' +
+      '(netted within each local clock hour first), buy_all_sell_all (never netted), net_metering (netted per period over the ' +
+      'window; implied by netMetering)',
+  });
+
+export const annualMinimumChargeSchema = z
+  .strictObject({ amount: nonNegativeDecimal('Minimum of the calendar year\'s bills, settled in the December billing cycle') })
+  .meta({ description: 'Annual minimum charge (URDB annualmincharge), as NREL SAM settles it' });
 
 export const fixedChargeSchema = z
   .strictObject({
@@ -386,7 +414,10 @@ const tariffObjectSchema = z
     minimumCharge: minimumChargeSchema.optional(),
     taxes: z.array(taxSchema).optional(),
     billingDemand: billingDemandSchema.optional(),
+    meteringMode: meteringModeSchema.optional(),
     netMetering: netMeteringSchema.optional(),
+    netBilling: netBillingSchema.optional(),
+    annualMinimumCharge: annualMinimumChargeSchema.optional(),
     attributes: z
       .strictObject({
         energy: z.array(attributeSchema).optional(),

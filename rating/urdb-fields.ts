@@ -29,7 +29,7 @@ export const CONVERTED_FIELDS = new Set([
   'demandrateunit', 'demandunits', 'flatdemandstructure', 'flatdemandmonths', 'flatdemandunit',
   'fixedchargefirstmeter', 'fixedchargeunits', 'fixedmonthlycharge',
   'mincharge', 'minchargeunits', 'minmonthlycharge',
-  'dgrules', 'usenetmetering',
+  'dgrules', 'usenetmetering', 'annualmincharge',
   'coincidentratestructure', 'coincidentrateschedule', 'coincidentschedule', 'coincidentrateunit',
   'lookbackpercent', 'lookbackrange', 'lookbackmonths',
   'energyattrs', 'demandattrs', 'fixedattrs',
@@ -51,7 +51,6 @@ export const REFUSED_WHEN_SET: Readonly<Record<string, Check>> = {
   demandreactivepowercharge: nonZero('reactive power ($/kVAR) charges need reactive energy readings, which meters do not send yet'),
   fueladjustmentsmonthly: nonZeroElements('monthly fuel adjustments are not supported; fold them into adj'),
   fixedchargeeaaddl: nonZero('charges for additional meters are not supported'),
-  annualmincharge: nonZero('annual minimum charges are not supported'),
 };
 
 function isSet(value: unknown): boolean {

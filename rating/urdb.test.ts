@@ -189,14 +189,13 @@ describe('urdbToTariff: refusals', () => {
       demandwindow: 5,
       fixedchargeunits: '$/year',
       annualmincharge: 1200,
-      dgrules: 'Net Billing Hourly',
+      dgrules: 'Net Billing Daily',
       demandreactivepowercharge: 0.45,
       fixedchargeeaaddl: 25,
       powerfactoradjustment: true,
     };
     expect(issuesOf(rate).map((i) => i.path).sort()).toEqual(
       [
-        'rate.annualmincharge',
         'rate.coincidentratestructure[0][0].unit',
         'rate.demandratchetpercentage[6]',
         'rate.demandratchetpercentage[7]',
@@ -218,13 +217,13 @@ describe('urdbToTariff: refusals', () => {
   });
 
   it('explains each refusal', () => {
-    const issues = issuesOf({ ...multiTierTou, dgrules: 'Net Billing Hourly', demandreactivepowercharge: 0.5, foo: 1 });
+    const issues = issuesOf({ ...multiTierTou, dgrules: 'Net Billing Daily', demandreactivepowercharge: 0.5, foo: 1 });
     expect(issues).toEqual([
       { path: 'rate.demandreactivepowercharge', message: 'reactive power ($/kVAR) charges need reactive energy readings, which meters do not send yet' },
       { path: 'rate.foo', message: 'unknown field: not a URDB field this importer knows, refused rather than ignored' },
       {
         path: 'rate.dgrules',
-        message: '"Net Billing Hourly" is not rated (accepted: Net Billing Instantaneous, Buy All Sell All, and Net Metering for windows without export)',
+        message: '"Net Billing Daily" is not a URDB metering rule (known: Net Metering, Net Billing Instantaneous, Net Billing Hourly, Buy All Sell All)',
       },
     ]);
   });

@@ -16,13 +16,15 @@
  *
  * - Tier units `kWh`, `kWh daily`, `kWh/kW`, `kWh/kW daily`; per-tier `sell`; coincident demand; the
  *   ratchet (`lookbackpercent`, `lookbackmonths`, `lookbackrange`) -> `billingDemand`; free-text attributes
- *   -> `attributes`; `startdate` -> `effectiveFrom` unless the caller says otherwise; `dgrules` "Net
- *   Metering" -> `netMetering`.
+ *   -> `attributes`; `startdate` -> `effectiveFrom` unless the caller says otherwise; `dgrules` ->
+ *   `meteringMode` ("Net Metering" -> `netMetering`, with the request's `netMetering` options; the
+ *   request's `netBilling` options for the net billing modes); `annualmincharge` -> `annualMinimumCharge`.
  *
  * Refused, each issue naming the field by its path (`rate.energyratestructure[0][1].unit`): every
  * feature the engine does not rate (see urdb-fields.ts), units the readings cannot measure (kVA, hp,
- * kWh/kVA), a tier without any price, `dgrules` "Net Billing Hourly", and unknown fields. Imported with a
- * warning (see rating/README.md): data wrong on its face that can still be rated as stated.
+ * kWh/kVA), a tier without any price, a `dgrules` value URDB does not define, metering options that
+ * contradict `dgrules`, and unknown fields. Imported with a warning (see rating/README.md): data wrong on
+ * its face that can still be rated as stated.
  */
 import { DateTime, IANAZone } from 'luxon';
 import { Dec } from './money.js';
@@ -58,6 +60,10 @@ export interface UrdbImportOptions {
   effectiveFrom?: string | null;
   /** The instant the import happens (epoch ms), to warn about an `enddate` already past; no check without it. */
   asOf?: number;
+  /** Net metering options (CONTRACT section 4), for `dgrules` "Net Metering" (or a rate without `dgrules`). */
+  netMetering?: TariffDocument['netMetering'];
+  /** A net billing credit balance (CONTRACT section 4), for `dgrules` "Net Billing ..." (or none). */
+  netBilling?: TariffDocument['netBilling'];
 }
 
 /** An imported rate and what looked wrong in it but could be rated as stated. */
@@ -71,7 +77,13 @@ export type UrdbRate = Record<string, unknown>;
 
 const ENERGY_TIER_FIELDS = new Set(['rate', 'max', 'unit', 'adj', 'sell']);
 const DEMAND_TIER_FIELDS = new Set(['rate', 'max', 'adj', 'unit']);
-const GROSS_DG_RULES = new Set(['Net Billing Instantaneous', 'Buy All Sell All']);
+/** URDB `dgrules` values and the metering mode each one means (rating/metering/README.md). */
+const DG_RULES: Readonly<Record<string, NonNullable<TariffDocument['meteringMode']>>> = {
+  'Net Metering': 'net_metering',
+  'Net Billing Instantaneous': 'net_billing_instantaneous',
+  'Net Billing Hourly': 'net_billing_hourly',
+  'Buy All Sell All': 'buy_all_sell_all',
+};
 const ENERGY_UNITS = new Set(['kWh', 'kWh daily', 'kWh/kW', 'kWh/kW daily']);
 /** Above these (rate + adj), a price is imported with a warning: likely a typo. */
 const ENERGY_SANITY_BOUND = new Dec('0.75');
@@ -126,7 +138,8 @@ export function importUrdb(rate: unknown, options: UrdbImportOptions): UrdbImpor
   const attributes = attributesOf(urdb, issues);
   const effectiveFrom = effectiveFromOf(urdb, options, issues);
   const origin = originOf(urdb, id, options, issues, warnings);
-  const netMetering = netMeteringOf(urdb, warnings);
+  const metering = meteringOf(urdb, options, issues, warnings);
+  const annualMinimum = optionalDecimal(urdb.annualmincharge, 'rate.annualmincharge', issues);
   if (issues.length || id === undefined) throw new UrdbImportError(issues);
   if (billingDemand && !flat.length && !energyPeriods?.some((p) => p.tiers.some((t) => t.unit?.startsWith('kWh/kW'))))
     warnings.push({ path: 'rate.lookbackpercent', message: 'the ratchet sets a billing demand that nothing in this rate uses (no flat demand, no kWh/kW tiers)' });
@@ -170,7 +183,8 @@ export function importUrdb(rate: unknown, options: UrdbImportOptions): UrdbImpor
     ...(fixedCharges.length ? { fixedCharges } : {}),
     ...(minimumCharge ? { minimumCharge } : {}),
     ...(billingDemand ? { billingDemand } : {}),
-    ...(netMetering ? { netMetering } : {}),
+    ...metering,
+    ...(isNonZero(annualMinimum) ? { annualMinimumCharge: { amount: annualMinimum! } } : {}),
     ...(attributes ? { attributes } : {}),
     urdb: origin,
   };
@@ -204,23 +218,37 @@ function fieldIssues(urdb: UrdbRate): UrdbIssue[] {
       issues.push({ path, message: UNKNOWN_FIELD });
   }
   const dgRules = urdb.dgrules;
-  if (dgRules !== undefined && dgRules !== null && dgRules !== '' && !GROSS_DG_RULES.has(String(dgRules)) && dgRules !== 'Net Metering') {
-    const message =
-      `"${String(dgRules)}" is not rated (accepted: ${[...GROSS_DG_RULES].join(', ')}, and Net Metering for windows without export)`;
-    issues.push({ path: 'rate.dgrules', message });
-  }
+  if (dgRules !== undefined && dgRules !== null && dgRules !== '' && !(String(dgRules) in DG_RULES))
+    issues.push({ path: 'rate.dgrules', message: `"${String(dgRules)}" is not a URDB metering rule (known: ${Object.keys(DG_RULES).join(', ')})` });
   return issues;
 }
 
-/** `dgrules` "Net Metering" (or `usenetmetering`): kept, rated for windows without export. */
-function netMeteringOf(urdb: UrdbRate, warnings: UrdbIssue[]): TariffDocument['netMetering'] {
-  const field = urdb.dgrules === 'Net Metering' ? 'dgrules' : urdb.usenetmetering === true || urdb.usenetmetering === 'true' ? 'usenetmetering' : null;
-  if (!field) return undefined;
-  warnings.push({
-    path: `rate.${field}`,
-    message: 'net metering: windows without export rate as usual; windows with export are refused until net metering is rated',
-  });
-  return {};
+/**
+ * `dgrules` (or `usenetmetering`) and the request's `netMetering` / `netBilling` options -> the document's
+ * metering fields. Net metering without options: kWh carried per period, true-up in December at 0 $/kWh
+ * (SAM's defaults), said in a warning.
+ */
+function meteringOf(urdb: UrdbRate, options: UrdbImportOptions, issues: UrdbIssue[], warnings: UrdbIssue[]): Partial<TariffDocument> {
+  const dgRules = urdb.dgrules === undefined || urdb.dgrules === null || urdb.dgrules === '' ? undefined : String(urdb.dgrules);
+  const usesNetMetering = urdb.usenetmetering === true || urdb.usenetmetering === 'true';
+  const mode = dgRules !== undefined ? DG_RULES[dgRules] : usesNetMetering || options.netMetering ? 'net_metering' : undefined;
+  if (dgRules !== undefined && !mode) return {};
+  if (options.netMetering && mode !== 'net_metering')
+    issues.push({ path: 'netMetering', message: `net metering options do not apply to dgrules "${dgRules}"` });
+  if (options.netBilling && (mode === 'net_metering' || mode === 'buy_all_sell_all'))
+    issues.push({ path: 'netBilling', message: `a net billing credit balance does not apply to ${mode === 'net_metering' ? 'net metering' : 'buy all / sell all'}` });
+  if (mode === 'net_metering') {
+    if (!options.netMetering)
+      warnings.push({
+        path: dgRules !== undefined ? 'rate.dgrules' : 'rate.usenetmetering',
+        message: 'net metering with the default options: surplus kWh carried per period, true-up in December at 0 $/kWh, no roll-over',
+      });
+    return { meteringMode: mode, netMetering: options.netMetering ?? {} };
+  }
+  return {
+    ...(mode ? { meteringMode: mode } : {}),
+    ...(options.netBilling ? { netBilling: options.netBilling } : {}),
+  };
 }
 
 /** Coincident demand: a structure with its one schedule (both spellings), all periods present. */

@@ -19,9 +19,9 @@ import { RatingError } from '../errors.js';
 import { monthsOf } from '../fixed.js';
 import { dayNumberOf } from '../local-time.js';
 import type { MeterInterval, TimeSpan } from '../intervals.js';
-import type { ChargeLine, EnergyLine, ExportCreditLine, MinimumLine, TaxLine } from '../lines.js';
+import type { ChargeLine, EnergyLine, ExportCreditLine, MinimumLine, SettlementLine, TaxLine } from '../lines.js';
 import { Dec, formatDecimal, formatMoney, fromMilli, roundMoney, ZERO } from '../money.js';
-import { type Charges, type DemandHistoryEntry, rateWindow } from '../rate.js';
+import { type Charges, type DemandHistoryEntry, ratePlainWindow } from '../rate.js';
 import type { TariffDocument } from '../tariff.schema.js';
 import type { TariffTimelineEntry } from '../timeline.js';
 import { carriesAcrossWindows, type Metering, meteringOfTariff, settlementMonth } from './options.js';
@@ -49,33 +49,6 @@ export const EMPTY_METERING_STATE: MeteringState = Object.freeze({
   yearBills: '0',
 }) as MeteringState;
 
-/** A settlement line: the true-up payment (`trueup`) or a credit applied from a carried balance (`carryover`). */
-export interface SettlementLine {
-  type: 'export_credit';
-  period: 'trueup' | 'carryover';
-  /** kWh paid at the true-up (net metering with a kWh bank), else the money amount */
-  quantity: string;
-  /** `kWh`, or the currency code for a money quantity */
-  unit: string;
-  /** per kWh, or "1" for a money quantity */
-  rate: string;
-  /** negative */
-  amount: string;
-  tariffId: string;
-}
-
-/** The annual minimum, settled in the December window (see sam-rules.ts, ANNUAL_MINIMUM_MONTH). */
-export interface AnnualMinimumLine {
-  type: 'minimum';
-  scope: 'annual';
-  minimum: string;
-  /** the calendar year's bills (each floored at 0, before minimums and settlement) */
-  billed: string;
-  amount: string;
-  tariffId: string;
-}
-
-export type MeteredLine = ChargeLine | SettlementLine | AnnualMinimumLine;
 
 /** A period's energy under net metering, as the bill explains it. kWh, decimal strings. */
 export interface PeriodNetting {
@@ -116,8 +89,7 @@ export interface WindowMetering {
   trueUpKwh?: string;
 }
 
-export interface MeteredCharges extends Omit<Charges, 'lines'> {
-  lines: MeteredLine[];
+export interface MeteredCharges extends Charges {
   metering: WindowMetering;
 }
 
@@ -203,14 +175,15 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
   const document = documents[0];
   const metering = input.metering ?? meteringOfTariff(document);
   const cycle = w.billingCycle ?? w.window;
-  if (documents.length > 1 && carriesAcrossWindows(metering))
-    throw new RatingError('invalid_tariff_timeline', 'a window that carries net metering or a credit balance must be rated by one tariff document', [
+  const plain = !carriesAcrossWindows(metering) && metering.mode !== 'net_billing_hourly';
+  if (documents.length > 1 && !plain)
+    throw new RatingError('invalid_tariff_timeline', 'a window under a netting or carrying metering mode must be rated by one tariff document (split it at the change)', [
       `${iso(w.window.from)} to ${iso(w.window.to)}: ${documents.map((d) => d.id).join(', ')}`,
     ]);
   const timeline = input.tariffTimeline.map((entry) => ({ ...entry, tariff: withoutMetering(entry.tariff) }));
   const windowIntervals = sorted.slice(firstAtOrAfter(sorted, w.window.from), firstAtOrAfter(sorted, w.window.to));
   const rate = (intervals: MeterInterval[]) =>
-    rateWindow({
+    ratePlainWindow({
       tariffTimeline: timeline,
       intervals,
       billingWindow: w.window,
@@ -219,9 +192,8 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
       demandHistory: w.demandHistory,
     });
 
-  const plain = !carriesAcrossWindows(metering) && metering.mode !== 'net_billing_hourly';
   if (plain) {
-    const charges = rateWindow({
+    const charges = ratePlainWindow({
       tariffTimeline: input.tariffTimeline.map((entry) => ({ ...entry, tariff: withoutMeteringOptions(entry.tariff) })),
       intervals: windowIntervals,
       billingWindow: w.window,
@@ -350,7 +322,7 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
   balance = balance.minus(fromOwn);
   const carryoverLines: SettlementLine[] = applied.gt(0) ? [moneyLine('carryover', applied, base.currency, minorUnit, document.id)] : [];
 
-  const lines: MeteredLine[] = [...energy, ...other, ...exports, ...carryoverLines];
+  const lines: ChargeLine[] = [...energy, ...other, ...exports, ...carryoverLines];
   const before = sumAmounts(lines);
   const minimum = monthlyMinimum(tariff, clock, w.window, w.billingCycle);
   if (minimum && before.lt(minimum))

@@ -60,6 +60,9 @@ export const DG_RULES: Record<string, MeteringMode> = {
 
 /** The options as a tariff document or an import request states them (every field optional). */
 export interface StatedMetering {
+  /** The mode by name (a native document's `meteringMode`). */
+  mode?: MeteringMode;
+  /** URDB `dgrules`, when no `mode` is given. */
   dgRules?: string;
   netMetering?: Partial<Omit<NetMeteringOptions, 'trueUpSellRate'>> & { trueUpSellRate?: string | number };
   netBilling?: Partial<NetBillingOptions>;
@@ -67,16 +70,14 @@ export interface StatedMetering {
 }
 
 /**
- * The metering of a tariff, with defaults: no `dgrules` and no options is net billing instantaneous;
- * `netMetering` alone is net metering with a kWh bank, true-up in December at 0 $/kWh, no roll-over;
- * `netBilling` carries credits as dollars, true-up in December, paid out, applied from the next window.
+ * The metering, with defaults: nothing stated is net billing instantaneous; `netMetering` (or the mode
+ * `net_metering`, or `dgrules` "Net Metering") is net metering with a kWh bank, true-up in December at
+ * 0 $/kWh, no roll-over; `netBilling` carries credits as dollars, true-up in December, paid out, applied
+ * from the next window.
  */
 export function resolveMetering(stated: StatedMetering): Metering {
-  const mode: MeteringMode = stated.netMetering
-    ? 'net_metering'
-    : stated.dgRules !== undefined && DG_RULES[stated.dgRules]
-      ? DG_RULES[stated.dgRules]
-      : 'net_billing_instantaneous';
+  const named = stated.mode ?? (stated.dgRules !== undefined ? DG_RULES[stated.dgRules] : undefined);
+  const mode: MeteringMode = stated.netMetering ? 'net_metering' : (named ?? 'net_billing_instantaneous');
   const metering: Metering = { mode };
   if (mode === 'net_metering') {
     const nm = stated.netMetering ?? {};
@@ -87,7 +88,6 @@ export function resolveMetering(stated: StatedMetering): Metering {
       trueUpCreditRollover: nm.trueUpCreditRollover ?? false,
     };
   } else if (stated.netBilling) {
-    if (mode === 'buy_all_sell_all') throw new RangeError('netBilling carry-over does not apply to Buy All Sell All');
     const nb = stated.netBilling;
     metering.netBilling = {
       carryOver: 'dollars',
@@ -100,18 +100,21 @@ export function resolveMetering(stated: StatedMetering): Metering {
   return metering;
 }
 
-/**
- * The metering a tariff document states. Reads `netMetering` (and, where the document carries them,
- * `netBilling`, `dgRules` and `annualMinimumCharge`).
- */
+const ofDocument = new WeakMap<TariffDocument, Metering>();
+
+/** The metering a tariff document states (`meteringMode`, `netMetering`, `netBilling`, `annualMinimumCharge`); cached per document. */
 export function meteringOfTariff(document: TariffDocument): Metering {
-  const extra = document as TariffDocument & { netBilling?: StatedMetering['netBilling']; dgRules?: string; annualMinimumCharge?: { amount: string } };
-  return resolveMetering({
-    dgRules: extra.dgRules,
-    netMetering: document.netMetering as StatedMetering['netMetering'],
-    netBilling: extra.netBilling,
-    annualMinimum: extra.annualMinimumCharge?.amount,
-  });
+  let metering = ofDocument.get(document);
+  if (!metering) {
+    metering = resolveMetering({
+      mode: document.meteringMode,
+      netMetering: document.netMetering,
+      netBilling: document.netBilling,
+      annualMinimum: document.annualMinimumCharge?.amount,
+    });
+    ofDocument.set(document, metering);
+  }
+  return metering;
 }
 
 /** The month (1-12) whose window settles the year: the true-up month, or December without one. */

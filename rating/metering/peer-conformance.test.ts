@@ -1,7 +1,8 @@
 /**
  * The peer conformance suite (`../shared/peer-conformance/`, bills asserted by NREL SAM's and REopt.jl's
  * own tests) replayed through the pure core: every run's tariff imported from its URDB body with its
- * `setup` options, its CSV readings rated window by window with `rateMeteredWindows`, every check
+ * `setup` options beside it (importUrdb), its CSV readings rated as a sequence of billing windows with
+ * `rateMeteredWindows` under the metering the document states, every check
  * evaluated in exact decimals with the suite's pass rule, and a table of all checks printed.
  *
  * The shared material lives beside the repository (or where SHARED_DIR says); without it the suite is
@@ -18,7 +19,7 @@ import type { TariffDocument } from '../tariff.schema.js';
 import { importUrdb } from '../urdb.js';
 import { compileTariff } from '../compiled-tariff.js';
 import { rateMeteredWindows, type MeteredCharges } from './billing-windows.js';
-import { type Metering, resolveMetering, type StatedMetering } from './options.js';
+import type { StatedMetering } from './options.js';
 
 const D = Decimal.clone({ precision: 50 });
 const repositoryRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -57,30 +58,22 @@ interface Line {
   amount: string;
 }
 
-/** The URDB fields this replay reads as metering options (they travel beside `rate` as the contract says). */
-const METERING_URDB_FIELDS = ['dgrules', 'annualmincharge'];
-
 /**
- * The run's tariff document and metering: the URDB rate imported without its metering fields, and the
- * metering from `dgrules`, `annualmincharge` and the run's `setup`.
+ * The run's tariff document: the URDB rate imported with the run's `setup` options beside it, as
+ * `POST /v1/tariffs/urdb` takes them; the metering comes from the document.
  */
-function tariffOf(dir: string, c: Case, run: Run): { tariff: TariffDocument; metering: Metering } {
+function tariffOf(dir: string, c: Case, run: Run): TariffDocument {
   const body = JSON.parse(readFileSync(join(dir, c.case, run.tariff), 'utf8')) as { id: string; timezone: string; rate: Record<string, unknown> };
-  const rate = Object.fromEntries(Object.entries(body.rate).filter(([k]) => !METERING_URDB_FIELDS.includes(k)));
-  const { tariff } = importUrdb(rate, {
+  const { netMetering, netBilling, tierScope, billingDemand } = run.setup ?? {};
+  return importUrdb(body.rate, {
     timeZone: body.timezone,
     id: body.id,
     effectiveFrom: null,
-    ...(run.setup?.tierScope ? { tierScope: run.setup.tierScope } : {}),
-    ...(run.setup?.billingDemand ? { billingDemand: run.setup.billingDemand } : {}),
-  });
-  const metering = resolveMetering({
-    dgRules: body.rate.dgrules as string | undefined,
-    netMetering: run.setup?.netMetering,
-    netBilling: run.setup?.netBilling,
-    annualMinimum: body.rate.annualmincharge as number | undefined,
-  });
-  return { tariff, metering };
+    ...(tierScope ? { tierScope } : {}),
+    ...(billingDemand ? { billingDemand } : {}),
+    ...(netMetering ? { netMetering: netMetering as TariffDocument['netMetering'] } : {}),
+    ...(netBilling ? { netBilling: netBilling as TariffDocument['netBilling'] } : {}),
+  }).tariff;
 }
 
 /** CSV rows -> meter intervals (Wh as written, to integer mWh exactly). */
@@ -161,7 +154,7 @@ export function replaySuite(dir: string): { name: string; ours: string; expected
       let charges: MeteredCharges[] | null = null;
       let error = '';
       try {
-        const { tariff, metering } = tariffOf(dir, c, run);
+        const tariff = tariffOf(dir, c, run);
         const intervals = intervalsOf(readFileSync(join(dir, c.case, run.load), 'utf8'));
         const windows = run.windows.map((w) => ({ from: Date.parse(w.from), to: Date.parse(w.to) }));
         const history = tariff.billingDemand ? demandHistoryOf(tariff, intervals, windows[0].from, run.intervalSeconds) : undefined;
@@ -170,7 +163,6 @@ export function replaySuite(dir: string): { name: string; ours: string; expected
           intervals,
           meterIntervalSeconds: run.intervalSeconds,
           windows: windows.map((window) => ({ window, billingCycle: window, ...(history ? { demandHistory: history } : {}) })),
-          metering,
         });
       } catch (err) {
         error = (err as Error).message;
