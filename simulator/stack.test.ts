@@ -35,8 +35,11 @@ describe.each(storageModes())('simulator against the real stack (%s storage)', (
     api = await startStack({ config, log: createLogger('silent'), components: { gateway: false, api: true } });
     mqttPort = await freePort();
     gateway = await startGatewayProcess(db.url, mqttPort, mode);
+    // GET /v1 lists the gateway's own process as the broker (read from the environment of the process it runs in).
+    process.env.MQTT_PUBLIC_URL = `mqtt://127.0.0.1:${mqttPort}`;
   });
   afterAll(async () => {
+    delete process.env.MQTT_PUBLIC_URL;
     gateway?.kill('SIGKILL');
     await api?.stop();
     await db?.drop();
