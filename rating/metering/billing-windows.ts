@@ -18,6 +18,7 @@ import { compileTariff } from '../compiled-tariff.js';
 import { RatingError } from '../errors.js';
 import { monthsOf } from '../fixed.js';
 import { dayNumberOf } from '../local-time.js';
+import { resolveTiers } from '../energy-tiers.js';
 import type { MeterInterval, TimeSpan } from '../intervals.js';
 import type { ChargeLine, EnergyLine, ExportCreditLine, MinimumLine, SettlementLine, TaxLine } from '../lines.js';
 import { Dec, formatDecimal, formatMoney, fromMilli, roundMoney, ZERO } from '../money.js';
@@ -230,9 +231,8 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
     refuseUnnettable(tariff, document.id);
     const sums = periodSums(windowIntervals, tariff);
     const periods = tariff.energyPeriods;
-    const days = clock.daysStartingIn(w.window.from, w.window.to);
-    const billingDemandKw = new Dec(base.pieces[0]?.billingDemand?.kw ?? 0);
-    const limitOf = (p: number, t: number) => tierLimitKwh(tariff, p, t, days, billingDemandKw);
+    const context = { share: new Dec(1), days: clock.daysStartingIn(w.window.from, w.window.to), billingDemandKw: new Dec(base.pieces[0]?.billingDemand?.kw ?? 0) };
+    const tiers = periods.map((period) => resolveTiers(period, context));
     const slots = bankSlots(tariff.classifier, cycle.to - 1);
     const carry = new Map<number, Dec>();
     if (nm.carryOver === 'kWh')
@@ -273,7 +273,7 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
       });
     });
     meteringSummary.periods = netting;
-    energy = netEnergyLines(tariff, document.id, proRataTiers(periods, billed, limitOf, tariff.tierScope));
+    energy = netEnergyLines(tariff, document.id, proRataTiers(billed, tiers, tariff.tierScope));
     exports = [];
     if (nm.carryOver === 'kWh') {
       const x = nextRunningNet(new Dec(carriedIn.runningNetKwh), windowNet);
@@ -296,11 +296,11 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
         out.runningNetKwh = '0';
       }
     } else {
-      for (const [p, split] of proRataTiers(periods, surplus, limitOf, tariff.tierScope))
-        split.forEach((q, t) => {
+      for (const [p, split] of proRataTiers(surplus, tiers, tariff.tierScope))
+        for (const [t, q] of split) {
           const sell = periods[p].tiers[t].sell ?? periods[p].sell;
           if (sell && q.gt(0)) earned = earned.plus(roundMoney(q.mul(sell), minorUnit));
-        });
+        }
       applyOwnCredit = true;
     }
   } else if (metering.netBilling) {
@@ -426,16 +426,12 @@ function withoutMetering(document: TariffDocument): TariffDocument {
   return stripped;
 }
 
-/**
- * What net metering cannot net as SAM does, refused rather than billed by guess: dynamic prices (a
- * monthly net per period has no price slot) and kWh/kW tiers (SAM's block conversion sizes blocks from
- * a demand measured on gross import; no peer figure pins how it combines with netting).
- */
+/** Dynamic prices cannot be netted per period over a window (a monthly net has no price slot): refused, never priced by guess. */
 function refuseUnnettable(tariff: CompiledTariff, tariffId: string): void {
-  const problems: string[] = [];
-  if (tariff.dynamicPrices.length) problems.push(`${tariffId}: dynamic prices cannot be netted per period over a window`);
-  if (tariff.demandSizedTiers) problems.push(`${tariffId}: kWh/kW energy tiers are not rated under net metering`);
-  if (problems.length) throw new RatingError('net_metering_not_rated', `net metering cannot rate this tariff: ${problems.join('; ')}`, problems);
+  if (tariff.dynamicPrices.length)
+    throw new RatingError('net_metering_not_rated', `net metering cannot rate this tariff: ${tariffId} has dynamic prices, which cannot be netted per period over a window`, [
+      `${tariffId}: dynamicPrices`,
+    ]);
 }
 
 /** Import and export kWh per energy period (index) of the window's intervals. */
@@ -451,23 +447,12 @@ function periodSums(intervals: MeterInterval[], tariff: CompiledTariff): { impor
   return imp.map((i, p) => ({ importKwh: fromMilli(i), exportKwh: fromMilli(exp[p]) }));
 }
 
-/** A tier's limit in kWh for the window: `max` x days for daily units, x billing demand for kWh/kW. */
-function tierLimitKwh(tariff: CompiledTariff, p: number, t: number, days: number, billingDemandKw: Dec): Dec | null {
-  const tier = tariff.energyPeriods[p].tiers[t];
-  if (tier.max === null) return null;
-  if (tier.max.gte('1e37')) return null;
-  let limit = tier.max;
-  if (tier.unit === 'kWh daily' || tier.unit === 'kWh/kW daily') limit = limit.mul(days);
-  if (tier.unit === 'kWh/kW' || tier.unit === 'kWh/kW daily') limit = limit.mul(billingDemandKw);
-  return limit;
-}
-
-function netEnergyLines(tariff: CompiledTariff, tariffId: string, split: Map<number, Dec[]>): EnergyLine[] {
+function netEnergyLines(tariff: CompiledTariff, tariffId: string, split: Map<number, [number, Dec][]>): EnergyLine[] {
   const lines: EnergyLine[] = [];
   [...split.keys()]
     .sort((a, b) => a - b)
     .forEach((p) =>
-      split.get(p)!.forEach((quantity, t) => {
+      split.get(p)!.forEach(([t, quantity]) => {
         if (!quantity.gt(0)) return;
         const rate = tariff.energyPeriods[p].tiers[t].rate;
         lines.push({

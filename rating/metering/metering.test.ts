@@ -97,9 +97,15 @@ describe('net metering tiers', () => {
     expect(may.lines.map((l) => ('quantity' in l ? l.quantity : ''))).toEqual(['6', '9']);
   });
 
-  it('refuses kWh/kW tiers under net metering rather than netting them by guess', () => {
-    const perKw = { ...tiered, energy: { ...tiered.energy!, periods: tiered.energy!.periods.map((p) => ({ ...p, tiers: [{ max: '100', unit: 'kWh/kW' as const, rate: '0.1' }, { rate: '0.2' }] })) } };
-    expect(() => rate(perKw, nm, intervals, months(ZONE, 2018, 5, 5))).toThrow(/kWh\/kW/);
+  it("sizes kWh/kW tiers by the window's billing demand (SAM's blocks), then splits pro rata", () => {
+    // 100 kWh/kW x the 9 kW peak = 900 kWh: everything lands in tier 1
+    const perKw = { ...tiered, energy: { ...tiered.energy!, periods: tiered.energy!.periods.map((p) => ({ ...p, tiers: [{ max: '100', unit: 'kWh/kW' as const, rate: p.tiers[0].rate }, { unit: 'kWh/kW' as const, rate: '0.9' }] })) } };
+    const [may] = rate(perKw, nm, intervals, months(ZONE, 2018, 5, 5));
+    expect(may.lines.filter((l) => l.type === 'energy').map((l) => [l.period, l.tier, l.quantity])).toEqual([
+      ['a', 1, '6'],
+      ['b', 1, '9'],
+    ]);
+    expect(may.pieces[0].billingDemand).toMatchObject({ kw: '9' });
   });
 });
 

@@ -4,9 +4,9 @@
  * what the peer-conformance figures pin; several look arbitrary, and each is followed here on purpose so
  * that a URDB import bills as SAM does. Each rule says why it is as it is.
  */
-import type { CompiledEnergyPeriod } from '../compiled-tariff.js';
+import type { ResolvedTier } from '../energy-tiers.js';
 import type { TouClassifier } from '../classify.js';
-import { Dec, ZERO } from '../money.js';
+import { Dec, fromMilli, ZERO } from '../money.js';
 
 /**
  * Local hours at which SAM samples a month's weekday energy schedule to carry a kWh bank from one month
@@ -81,34 +81,29 @@ export function nextRunningNet(previous: Dec, windowNetKwh: Dec): Dec {
  * apply to the total of all periods, and each period takes its share (its quantity / the total) of each
  * tier's kWh. Not time order, because a monthly net has no time. SAM requires the limits to agree
  * between the periods of a month; where a native tariff's do not, each period's own limits are applied to
- * the total. With tierScope "period" each period fills its own tiers. `limitOf(period, tier)` gives the limit in kWh (already multiplied out of daily and kWh/kW
- * units), null when open-ended. Quantities are rounded half-up to 6 decimals (a mWh).
+ * the total. With tierScope "period" each period fills its own tiers. `tiers[p]` are period p's tiers as
+ * the core resolves them for the window (units, days, billing demand and SAM's kWh/kW blocks, see
+ * energy-tiers.ts). Result: per period, [tier index, kWh] for each tier reached; quantities rounded
+ * half-up to 6 decimals (a mWh).
  */
-export function proRataTiers(
-  periods: CompiledEnergyPeriod[],
-  quantities: Map<number, Dec>,
-  limitOf: (period: number, tier: number) => Dec | null,
-  scope: 'window' | 'period' = 'window',
-): Map<number, Dec[]> {
+export function proRataTiers(quantities: Map<number, Dec>, tiers: ResolvedTier[][], scope: 'window' | 'period' = 'window'): Map<number, [number, Dec][]> {
   let windowTotal = ZERO;
   for (const q of quantities.values()) windowTotal = windowTotal.plus(q);
-  const result = new Map<number, Dec[]>();
+  const result = new Map<number, [number, Dec][]>();
   for (const [p, q] of quantities) {
+    if (!q.gt(0)) continue;
     // a tariff whose tiers count each period's own kWh (tierScope "period") fills them with the period's net alone
     const total = scope === 'period' ? q : windowTotal;
-    if (!q.gt(0)) continue;
-    if (periods[p].tiers.length === 1) {
-      result.set(p, [q]);
-      continue;
-    }
     let lower = ZERO;
-    const split = periods[p].tiers.map((_, t) => {
-      const limit = t === periods[p].tiers.length - 1 ? null : limitOf(p, t);
+    const split: [number, Dec][] = [];
+    for (const tier of tiers[p]) {
+      const limit = tier.upper === null ? null : fromMilli(tier.upper);
       const upper = limit === null || limit.gt(total) ? total : limit;
-      const inTier = upper.gt(lower) ? upper.minus(lower) : ZERO;
-      if (upper.gt(lower)) lower = upper;
-      return inTier.isZero() ? ZERO : inTier.mul(q).div(total).toDecimalPlaces(6, Dec.ROUND_HALF_UP);
-    });
+      if (upper.gt(lower)) {
+        split.push([tier.index, upper.minus(lower).mul(q).div(total).toDecimalPlaces(6, Dec.ROUND_HALF_UP)]);
+        lower = upper;
+      }
+    }
     result.set(p, split);
   }
   return result;
