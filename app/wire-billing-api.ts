@@ -1,12 +1,10 @@
 /**
- * The billing API of this process: its services (billing, running charges, consumption), the Fastify
+ * The billing API of this process: its services (billing-api's `createBillingApi`), the Fastify
  * application on API_PORT, the bootstrap admin token and the scheduled billing run (BILLING_CRON).
  * `startBillingApiService` is the API as its own process (`npm run billing-api`).
  */
 import type { FastifyInstance } from 'fastify';
-import { ensureAdminToken } from '../billing-api/provisioning/admin-token.js';
-import { buildApp } from '../billing-api/app.js';
-import { createBilling, nodeCronScheduler, startBillingJob, type BillingComponents, type ScheduledJob } from '../billing-api/billing/index.js';
+import { buildApp, createBillingApi, ensureAdminToken, nodeCronScheduler, startBillingJob, type BillingApiServices, type ScheduledJob } from '../billing-api/index.js';
 import type { Config } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import { createMetrics, type Metrics } from '../common/metrics.js';
@@ -16,14 +14,15 @@ import { describeDatabase, openDatabase, type Database } from './database.js';
 import { stopInReverse, type RunningProcess } from './process.js';
 import { readinessChecks, type ReadinessCheck } from './readiness.js';
 
-export type { BillingComponents, ScheduledJob };
+export type { BillingApiServices, ScheduledJob };
 
 /**
- * The billing services. `live`: this process's gateway feeds the running-charges store with every commit
- * (RUNNING_CHARGES_SOURCE=auto with a gateway here; see billing-api/README.md).
+ * The billing API's services. `live`: this process's gateway feeds the running-charges store with every
+ * commit (RUNNING_CHARGES_SOURCE=auto with a gateway here; see billing-api/README.md).
  */
-export function createBillingServices(config: Config, database: Database, log: Logger, metrics: Metrics, opts: { live: boolean }): BillingComponents {
-  return createBilling(database.pool, log, {
+export function createBillingServices(config: Config, database: Database, log: Logger, metrics: Metrics, opts: { live: boolean }): BillingApiServices {
+  return createBillingApi(database.pool, log, {
+    scryptN: config.DEVICE_SECRET_SCRYPT_N,
     graceDays: config.BILLING_GRACE_DAYS,
     live: opts.live,
     cacheMeters: config.RUNNING_CHARGES_CACHE_METERS,
@@ -35,7 +34,7 @@ export interface BillingApiDeps {
   database: Database;
   log: Logger;
   metrics: Metrics;
-  billing: BillingComponents;
+  services: BillingApiServices;
   tls: TlsMaterial | null;
   readiness: ReadinessCheck[];
 }
@@ -52,16 +51,14 @@ export interface WiredBillingApi {
   stopBillingJob(): Promise<void>;
 }
 
-export async function startBillingApi(config: Config, { database, log, metrics, billing, tls, readiness }: BillingApiDeps): Promise<WiredBillingApi> {
+export async function startBillingApi(config: Config, { database, log, metrics, services, tls, readiness }: BillingApiDeps): Promise<WiredBillingApi> {
   const server = await buildApp({
-    pool: database.pool,
+    services,
     log: log.child({ component: 'billing-api' }),
     metrics,
-    scryptN: config.DEVICE_SECRET_SCRYPT_N,
     https: tls ?? undefined,
     rateLimitPerMinute: config.API_RATE_LIMIT_PER_MINUTE,
     metricsToken: config.METRICS_TOKEN,
-    billing,
     readiness,
   });
   try {
@@ -81,7 +78,7 @@ export async function startBillingApi(config: Config, { database, log, metrics, 
             clock: Date.now,
             expression: config.BILLING_CRON,
             timezone: config.BILLING_CRON_TZ,
-            closeCycles: (asOf, trigger) => billing.service.closeCycles(asOf, trigger),
+            closeCycles: (asOf, trigger) => services.billing.closeCycles(asOf, trigger),
             log: log.child({ component: 'billing-job' }),
           });
     return {
@@ -116,7 +113,7 @@ export function describeBillingApi(api: WiredBillingApi, config: Config): { endp
 export interface BillingApiService extends RunningProcess {
   database: Database;
   metrics: Metrics;
-  billing: BillingComponents;
+  services: BillingApiServices;
   api: WiredBillingApi;
 }
 
@@ -128,13 +125,13 @@ export async function startBillingApiService(config: Config, log: Logger): Promi
   const stops: (() => Promise<void>)[] = [database.close];
   const stop = () => stopInReverse(stops, log);
   try {
-    const billing = createBillingServices(config, database, log, metrics, { live: false });
-    const api = await startBillingApi(config, { database, log, metrics, billing, tls, readiness: readinessChecks(database.pool, null, { migrations: true }) });
+    const services = createBillingServices(config, database, log, metrics, { live: false });
+    const api = await startBillingApi(config, { database, log, metrics, services, tls, readiness: readinessChecks(database.pool, null, { migrations: true }) });
     stops.push(api.close, api.stopBillingJob);
     return {
       database,
       metrics,
-      billing,
+      services,
       api,
       summary: () => {
         const lines = describeBillingApi(api, config);

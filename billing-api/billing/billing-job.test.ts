@@ -129,15 +129,15 @@ describe('billing job in the process assembly', () => {
       const next = task.getNextRun()!;
       // 02:30 in Los Angeles is 09:30Z (PDT) or 10:30Z (PST).
       expect(['09:30', '10:30']).toContain(next.toISOString().slice(11, 16));
-      expect(on.billing!.service.graceDays).toBe(5);
-      expect(on.billing!.store.opts.live).toBe(true);
+      expect(on.services!.billing.graceDays).toBe(5);
+      expect(on.services!.store.opts.live).toBe(true);
     } finally {
       await on.close();
     }
     const off = await startTestStack(mode, { BILLING_CRON: 'off', RUNNING_CHARGES_SOURCE: 'database' });
     try {
       expect(off.billingJob).toBeNull();
-      expect(off.billing!.store.opts.live).toBe(false);
+      expect(off.services!.store.opts.live).toBe(false);
     } finally {
       await off.close();
     }

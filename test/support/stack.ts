@@ -9,7 +9,7 @@ import type { Metrics } from '../../common/metrics.js';
 import type { StorageMode } from '../../common/migrate.js';
 import { startAllInOne } from '../../app/all-in-one.js';
 import type { RunningProcess } from '../../app/process.js';
-import { startBillingApiService, type BillingComponents, type ScheduledJob } from '../../app/wire-billing-api.js';
+import { startBillingApiService, type BillingApiServices, type ScheduledJob } from '../../app/wire-billing-api.js';
 import { startGatewayService, type ExternalGateway, type Gateway, type WiredGateway } from '../../app/wire-gateway.js';
 import { createDatabase } from './database.js';
 
@@ -27,7 +27,8 @@ export interface Stack {
   externalGateway: ExternalGateway | null;
   ports: { mqtt: number | null; ws: number | null; api: number | null; mqtts: number | null; ops: number | null };
   generatedAdminToken: string | null;
-  billing: BillingComponents | null;
+  /** the billing API's services (API components only) */
+  services: BillingApiServices | null;
   billingJob: ScheduledJob | null;
   /** the start-up summary the process prints */
   summary(): string[];
@@ -41,14 +42,14 @@ export interface Stack {
 export async function startStack({ config, log, components }: { config: Config; log: Logger; components: { gateway: boolean; api: boolean } }): Promise<Stack> {
   if (components.gateway && components.api) {
     const p = await startAllInOne(config, log);
-    return flatten(p, p.database, p.metrics, p.gateway, { billing: p.billing, api: p.api });
+    return flatten(p, p.database, p.metrics, p.gateway, { services: p.services, api: p.api });
   }
   if (components.gateway) {
     const p = await startGatewayService(config, log);
     return { ...flatten(p, p.database, p.metrics, p.gateway, null), ports: { ...gatewayPorts(p.gateway), api: null, ops: p.ops?.port ?? null } };
   }
   const p = await startBillingApiService(config, log);
-  return flatten(p, p.database, p.metrics, null, { billing: p.billing, api: p.api });
+  return flatten(p, p.database, p.metrics, null, { services: p.services, api: p.api });
 }
 
 function gatewayPorts(gateway: WiredGateway | null) {
@@ -60,7 +61,7 @@ function flatten(
   database: { pool: Pool; url: string; mode: 'external' | 'embedded'; storageMode: StorageMode },
   metrics: Metrics,
   gateway: WiredGateway | null,
-  api: { billing: BillingComponents; api: { port: number; generatedAdminToken: string | null; billingJob: ScheduledJob | null } } | null,
+  api: { services: BillingApiServices; api: { port: number; generatedAdminToken: string | null; billingJob: ScheduledJob | null } } | null,
 ): Stack {
   return {
     pool: database.pool,
@@ -72,7 +73,7 @@ function flatten(
     externalGateway: gateway?.kind === 'external' ? gateway.gateway : null,
     ports: { ...gatewayPorts(gateway), api: api?.api.port ?? null, ops: null },
     generatedAdminToken: api?.api.generatedAdminToken ?? null,
-    billing: api?.billing ?? null,
+    services: api?.services ?? null,
     billingJob: api?.api.billingJob ?? null,
     summary: () => running.summary(),
     stop: () => running.stop(),
