@@ -9,6 +9,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import type { Pool } from '../common/db.js';
 import type { Logger } from '../common/logger.js';
 import type { Metrics } from '../common/metrics.js';
+import { billListRoutes } from './bill-listing/bill-list.routes.js';
 import { billingRoutes } from './billing/billing.routes.js';
 import type { BillingComponents } from './billing/index.js';
 import { chargesRoutes } from './charges/charges.routes.js';
@@ -16,6 +17,7 @@ import { consumptionRoutes } from './consumption/consumption.routes.js';
 import { authPlugin } from './http/auth.js';
 import { installErrorHandler } from './http/errors.js';
 import { healthRoutes, type ReadinessCheck } from './http/health.routes.js';
+import { homeRoutes } from './http/home.routes.js';
 import { refuseNulBytes } from './http/nul-bytes.js';
 import { registerOpenApi } from './http/openapi.js';
 import { registerRateLimit } from './http/rate-limit.js';
@@ -73,12 +75,14 @@ export async function buildApp(deps: AppDeps | PoolAppOptions): Promise<FastifyI
 
   await app.register(healthRoutes, { checks: readiness, registry: metrics.registry });
   await app.register(serviceInfoRoutes);
+  await app.register(homeRoutes);
   await app.register(provisioningRoutes, { provisioning: services.provisioning });
   await app.register(readingsRoutes, { readings: services.readings });
   await app.register(tariffsRoutes, { tariffs: services.tariffs });
   await app.register(chargesRoutes, { charges: services.charges, meters: services.provisioning });
   await app.register(billingRoutes, { billing: services.billing, running: services.running });
   await app.register(consumptionRoutes, { consumption: services.consumption });
+  await app.register(billListRoutes, { bills: services.billList });
   return app;
 }
 

@@ -10,10 +10,12 @@ import type { BillingComponents } from './billing/index.js';
 import { BillingRepository } from './billing/billing.repository.js';
 import { BillingService, type BillsClosedCounter } from './billing/billing.service.js';
 import { OpenCycleStore, RunningChargesService } from './billing/running-charges.js';
+import { BillListRepository } from './bill-listing/bill-list.repository.js';
 import { ChargesRepository } from './charges/charges.repository.js';
 import { ChargesService } from './charges/charges.service.js';
 import { ConsumptionService } from './consumption/consumption.service.js';
 import type { TokenLookup } from './http/auth.js';
+import { AuditEventsRepository } from './provisioning/audit-events.repository.js';
 import { ProvisioningRepository } from './provisioning/provisioning.repository.js';
 import { ProvisioningService } from './provisioning/provisioning.service.js';
 import { ReadingsRepository } from './readings/readings.repository.js';
@@ -45,6 +47,8 @@ export interface BillingApiServices {
   billing: BillingService;
   running: RunningChargesService;
   consumption: ConsumptionService;
+  /** bills across accounts (GET /v1/bills) */
+  billList: BillListRepository;
   /** the open cycles of running charges: feed it the gateway's commits (`onCommitted`) when `live` */
   store: OpenCycleStore;
 }
@@ -57,14 +61,15 @@ export function createBillingApi(pool: Pool, log: Logger, options: BillingApiOpt
 function assemble(pool: Pool, log: Logger, options: BillingApiOptions, tariffs: TariffsRepository): BillingApiServices {
   const clock = options.clock ?? Date.now;
   const provisioningRepository = new ProvisioningRepository(pool);
+  const audit = new AuditEventsRepository(pool);
   const readingsRepository = new ReadingsRepository(pool);
   const billingRepository = new BillingRepository(pool);
   const store = new OpenCycleStore(readingsRepository, { capacity: options.cacheMeters, live: options.live });
   return {
-    provisioning: new ProvisioningService(provisioningRepository, options.scryptN),
+    provisioning: new ProvisioningService(provisioningRepository, options.scryptN, audit),
     tokens: provisioningRepository,
     readings: new ReadingsService(readingsRepository, provisioningRepository),
-    tariffs: new TariffsService(tariffs, provisioningRepository, clock),
+    tariffs: new TariffsService(tariffs, provisioningRepository, audit, clock),
     charges: new ChargesService(new ChargesRepository(pool), tariffs),
     billing: new BillingService(billingRepository, readingsRepository, tariffs, log.child({ component: 'billing' }), {
       graceDays: options.graceDays,
@@ -73,6 +78,7 @@ function assemble(pool: Pool, log: Logger, options: BillingApiOptions, tariffs: 
     }),
     running: new RunningChargesService(billingRepository, tariffs, store, clock),
     consumption: new ConsumptionService(readingsRepository, tariffs, provisioningRepository),
+    billList: new BillListRepository(pool),
     store,
   };
 }

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { loadConfig, type Config } from '../../common/config.js';
+import { errorResponses } from './responses.js';
 
 const packageVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -23,7 +24,7 @@ export const serviceInfoSchema = z.object({
     urls: z.array(z.string()).describe('broker addresses devices publish to, preferred first'),
     source: z.enum(['MQTT_PUBLIC_URL', 'MQTT_URL', 'ports']).describe('where the addresses come from'),
   }),
-  links: z.object({ docs: z.string(), openapi: z.string(), readyz: z.string() }),
+  links: z.object({ home: z.string().optional(), docs: z.string(), openapi: z.string(), readyz: z.string() }),
 });
 export type ServiceInfo = z.infer<typeof serviceInfoSchema>;
 
@@ -42,7 +43,7 @@ export const serviceInfoRoutes: FastifyPluginAsyncZod<{ env?: NodeJS.ProcessEnv 
       schema: {
         tags: ['operations'],
         summary: 'Service information: API version, MQTT broker address, documentation links',
-        response: { 200: serviceInfoSchema },
+        response: { 200: serviceInfoSchema, ...errorResponses({ public: true }, 429) },
       },
     },
     async (request): Promise<ServiceInfo> => ({

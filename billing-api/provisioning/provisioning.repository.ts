@@ -3,16 +3,45 @@
  * device secrets and API tokens. Each method is one statement or one transaction; the rules (what may be
  * created, what a conflict is) live in the service.
  */
-import { inTransaction, type Pool } from '../../common/db.js';
+import { inTransaction, type Pool, type PoolClient } from '../../common/db.js';
 import { zoneProblem } from '../../common/timezones.js';
+import type { Queryable } from '../queryable.js';
 import { tokenDigester } from './token-digest.js';
 
 export interface AccountRow { id: string; name: string; timezone: string; billingDay: number; createdAt: string }
 export interface MeterRow {
   id: string; accountId: string; timezone: string; intervalSeconds: number; maxPowerKw: string | null;
   tariffId: string | null; concentratorIds: string[]; createdAt: string; mqttPassword?: string;
+  /** start of the latest stored interval, null when none */
+  lastIntervalStart: string | null;
+  /** when the latest stored interval was committed */
+  lastReceivedAt: string | null;
+  /** the latest of lastReceivedAt and the meter's latest quarantine record: the last time the gateway heard from it */
+  lastSeenAt: string | null;
+}
+
+/** Which meters a list holds, in which order. */
+export interface MeterFilter {
+  accountId?: string;
+  concentratorId?: string;
+  /** only meters whose latest stored interval ended at or before this instant (epoch ms), or that have none */
+  silentSince?: number;
+  /** id (default), or staleness: the oldest latest interval first (meters without one first), then id */
+  sort: 'id' | 'staleness';
+  /** paging cursor: an id (sort id), or `<end of latest interval, ISO or -infinity>,<id>` (sort staleness) */
+  after?: { id: string; lastEnd?: string };
+  limit: number;
 }
 export interface ConcentratorRow { id: string; meterIds: string[]; createdAt: string }
+export interface TokenRow { id: string; role: Role; accountId: string | null; createdAt: string; revokedAt: string | null }
+
+/** The fields of an account a correction may change. */
+export interface AccountChanges { name?: string; timezone?: string; billingDay?: number }
+/** The fields of a meter a correction may change (maxPowerKw null: no limit). */
+export interface MeterChanges { timezone?: string; intervalSeconds?: number; maxPowerKw?: number | null }
+
+/** A closed bill, as a refusal names it. */
+export interface BillRef { billId: string; cycleStart: string; cycleEnd: string }
 
 export type Role = 'admin' | 'reader' | 'customer';
 
@@ -28,17 +57,38 @@ export interface SecretHashes { hash: string; mosquittoHash: string }
 
 const iso = (d: Date) => d.toISOString();
 
+/**
+ * A meter with its current tariff, its concentrators and what shows whether it still reports: its latest
+ * stored interval (one backward step of the meter_readings key, never a scan of its history) with that
+ * row's commit time, and the latest quarantine record it sent (the (device_id, received_at) index).
+ */
 const METER_SELECT = `
 SELECT m.id, m.account_id, m.timezone, m.interval_seconds, m.max_power_kw::text AS max_power_kw, m.created_at,
   (SELECT mt.tariff_id FROM meter_tariffs mt WHERE mt.meter_id = m.id AND mt.effective_from <= now()
     ORDER BY mt.effective_from DESC LIMIT 1) AS tariff_id,
-  COALESCE((SELECT array_agg(cm.concentrator_id ORDER BY cm.concentrator_id) FROM concentrator_meters cm WHERE cm.meter_id = m.id), '{}') AS concentrator_ids
-FROM meters m`;
+  COALESCE((SELECT array_agg(cm.concentrator_id ORDER BY cm.concentrator_id) FROM concentrator_meters cm WHERE cm.meter_id = m.id), '{}') AS concentrator_ids,
+  last.interval_start AS last_interval_start, last.received_at AS last_received_at, lq.received_at AS last_quarantined_at
+FROM meters m
+LEFT JOIN LATERAL (
+  SELECT r.interval_start, reading_received_at(r.interval_start, r.received_after, r.received_at) AS received_at
+  FROM meter_readings r WHERE r.meter_key = m.key ORDER BY r.interval_start DESC LIMIT 1) last ON true
+LEFT JOIN LATERAL (
+  SELECT q.received_at FROM quarantine q WHERE q.device_id = m.id ORDER BY q.received_at DESC LIMIT 1) lq ON true`;
+
+/** The end of the meter's latest stored interval (-infinity without one): what staleness is measured by. */
+const LAST_END = `COALESCE(last.interval_start + m.interval_seconds * interval '1 second', '-infinity')`;
+
+const latest = (a: Date | null, b: Date | null) => (a && b ? iso(a > b ? a : b) : a ? iso(a) : b ? iso(b) : null);
+
+const billRef = (r: Record<string, any>): BillRef => ({ billId: r.id, cycleStart: iso(r.cycle_start), cycleEnd: iso(r.cycle_end) });
 
 function meterFromRow(r: Record<string, any>): MeterRow {
   return {
     id: r.id, accountId: r.account_id, timezone: r.timezone, intervalSeconds: r.interval_seconds,
     maxPowerKw: r.max_power_kw, tariffId: r.tariff_id, concentratorIds: r.concentrator_ids, createdAt: iso(r.created_at),
+    lastIntervalStart: r.last_interval_start ? iso(r.last_interval_start) : null,
+    lastReceivedAt: r.last_received_at ? iso(r.last_received_at) : null,
+    lastSeenAt: latest(r.last_received_at, r.last_quarantined_at),
   };
 }
 
@@ -70,8 +120,13 @@ export class ProvisioningRepository {
     }
   }
 
-  async getAccount(id: string): Promise<AccountRow | null> {
-    const res = await this.pool.query('SELECT id, name, timezone, billing_day, created_at FROM accounts WHERE id = $1', [id]);
+  /** Runs `fn` in one transaction. */
+  transaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, fn);
+  }
+
+  async getAccount(id: string, q: Queryable = this.pool, forUpdate = false): Promise<AccountRow | null> {
+    const res = await q.query(`SELECT id, name, timezone, billing_day, created_at FROM accounts WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [id]);
     if (!res.rowCount) return null;
     const r = res.rows[0];
     return { id: r.id, name: r.name, timezone: r.timezone, billingDay: r.billing_day, createdAt: iso(r.created_at) };
@@ -83,6 +138,53 @@ export class ProvisioningRepository {
       [after ?? null, limit],
     );
     return res.rows.map((r) => ({ id: r.id, name: r.name, timezone: r.timezone, billingDay: r.billing_day, createdAt: iso(r.created_at) }));
+  }
+
+  /** The account's latest closed bill, or null. */
+  async latestBillOfAccount(q: Queryable, accountId: string): Promise<BillRef | null> {
+    const res = await q.query('SELECT id, cycle_start, cycle_end FROM bills WHERE account_id = $1 ORDER BY cycle_start DESC LIMIT 1', [accountId]);
+    return res.rowCount ? billRef(res.rows[0]) : null;
+  }
+
+  /** The latest closed bill with a part for this meter, or null. */
+  async latestBillOfMeter(q: Queryable, meterId: string): Promise<BillRef | null> {
+    const res = await q.query('SELECT bill_id AS id, cycle_start, cycle_end FROM bill_meters WHERE meter_id = $1 ORDER BY cycle_start DESC LIMIT 1', [meterId]);
+    return res.rowCount ? billRef(res.rows[0]) : null;
+  }
+
+  /** The start of the meter's latest stored interval (one backward step of the readings key), or null. */
+  async lastIntervalStart(q: Queryable, meterId: string): Promise<string | null> {
+    const res = await q.query(
+      `SELECT r.interval_start FROM meter_readings r WHERE r.meter_key = (SELECT key FROM meters WHERE id = $1) ORDER BY r.interval_start DESC LIMIT 1`,
+      [meterId],
+    );
+    return res.rowCount ? iso(res.rows[0].interval_start) : null;
+  }
+
+  async updateAccount(q: Queryable, id: string, changes: AccountChanges): Promise<void> {
+    await q.query(
+      `UPDATE accounts SET name = COALESCE($2, name), timezone = COALESCE($3, timezone), billing_day = COALESCE($4, billing_day) WHERE id = $1`,
+      [id, changes.name ?? null, changes.timezone ?? null, changes.billingDay ?? null],
+    );
+  }
+
+  /** Locks the meter's row for a correction; null when it does not exist. */
+  async lockMeter(q: Queryable, id: string): Promise<boolean> {
+    return Boolean((await q.query('SELECT 1 FROM meters WHERE id = $1 FOR UPDATE', [id])).rowCount);
+  }
+
+  /**
+   * Changes a meter's configuration and touches its device row, whose trigger tells every gateway to drop
+   * what it cached of the device (its interval and maximum power apply to the next reading).
+   */
+  async updateMeter(q: Queryable, id: string, changes: MeterChanges): Promise<void> {
+    await q.query(
+      `UPDATE meters SET timezone = COALESCE($2, timezone), interval_seconds = COALESCE($3, interval_seconds),
+              max_power_kw = CASE WHEN $4 THEN $5::numeric ELSE max_power_kw END
+       WHERE id = $1`,
+      [id, changes.timezone ?? null, changes.intervalSeconds ?? null, changes.maxPowerKw !== undefined, changes.maxPowerKw ?? null],
+    );
+    await q.query('UPDATE devices SET updated_at = now() WHERE id = $1', [id]);
   }
 
   /** What a new meter refers to: does its account exist, its tariff (when named), is its id taken by a device. */
@@ -124,16 +226,31 @@ export class ProvisioningRepository {
     return res.rowCount ? res.rows[0].account_id : null;
   }
 
-  async getMeter(id: string): Promise<MeterRow | null> {
-    const res = await this.pool.query(`${METER_SELECT} WHERE m.id = $1`, [id]);
+  async getMeter(id: string, q: Queryable = this.pool): Promise<MeterRow | null> {
+    const res = await q.query(`${METER_SELECT} WHERE m.id = $1`, [id]);
     return res.rowCount ? meterFromRow(res.rows[0]) : null;
   }
 
-  async listMeters(accountId: string | undefined, limit: number, after: string | undefined): Promise<MeterRow[]> {
-    const res = await this.pool.query(
-      `${METER_SELECT} WHERE ($1::text IS NULL OR m.account_id = $1) AND ($2::text IS NULL OR m.id > $2) ORDER BY m.id LIMIT $3`,
-      [accountId ?? null, after ?? null, limit],
-    );
+  async listMeters(filter: MeterFilter): Promise<MeterRow[]> {
+    const conditions = [
+      '($1::text IS NULL OR m.account_id = $1)',
+      '($2::text IS NULL OR EXISTS (SELECT 1 FROM concentrator_meters cm WHERE cm.meter_id = m.id AND cm.concentrator_id = $2))',
+      `($3::timestamptz IS NULL OR ${LAST_END} <= $3)`,
+    ];
+    const values: unknown[] = [filter.accountId ?? null, filter.concentratorId ?? null, filter.silentSince === undefined ? null : new Date(filter.silentSince)];
+    let order = 'm.id';
+    if (filter.sort === 'staleness') {
+      order = `${LAST_END}, m.id`;
+      if (filter.after) {
+        values.push(filter.after.lastEnd ?? '-infinity', filter.after.id);
+        conditions.push(`(${LAST_END}, m.id) > ($4::timestamptz, $5::text)`);
+      }
+    } else if (filter.after) {
+      values.push(filter.after.id);
+      conditions.push('m.id > $4');
+    }
+    values.push(filter.limit);
+    const res = await this.pool.query(`${METER_SELECT} WHERE ${conditions.join(' AND ')} ORDER BY ${order} LIMIT $${values.length}`, values);
     return res.rows.map(meterFromRow);
   }
 
@@ -174,6 +291,34 @@ export class ProvisioningRepository {
     if (!res.rowCount) return null;
     const r = res.rows[0];
     return { id: r.id as string, meterIds: r.meter_ids as string[], createdAt: iso(r.created_at) };
+  }
+
+  async listConcentrators(limit: number, after: string | undefined): Promise<ConcentratorRow[]> {
+    const res = await this.pool.query(
+      `SELECT c.id, c.created_at, COALESCE((SELECT array_agg(meter_id ORDER BY meter_id) FROM concentrator_meters WHERE concentrator_id = c.id), '{}') AS meter_ids
+       FROM concentrators c WHERE ($1::text IS NULL OR c.id > $1) ORDER BY c.id LIMIT $2`,
+      [after ?? null, limit],
+    );
+    return res.rows.map((r) => ({ id: r.id as string, meterIds: r.meter_ids as string[], createdAt: iso(r.created_at) }));
+  }
+
+  /** Tokens without their digests, by id; revoked ones only when asked. */
+  async listTokens(filter: { role?: Role; accountId?: string; includeRevoked: boolean; after?: string; limit: number }): Promise<TokenRow[]> {
+    const res = await this.pool.query(
+      `SELECT id, role, account_id, created_at, revoked_at FROM api_tokens
+       WHERE ($1::text IS NULL OR role = $1) AND ($2::text IS NULL OR account_id = $2) AND ($3 OR revoked_at IS NULL)
+         AND ($4::text IS NULL OR id > $4)
+       ORDER BY id LIMIT $5`,
+      [filter.role ?? null, filter.accountId ?? null, filter.includeRevoked, filter.after ?? null, filter.limit],
+    );
+    return res.rows.map((r) => ({ id: r.id, role: r.role, accountId: r.account_id, createdAt: iso(r.created_at), revokedAt: r.revoked_at ? iso(r.revoked_at) : null }));
+  }
+
+  async getToken(q: Queryable, id: string): Promise<TokenRow | null> {
+    const res = await q.query('SELECT id, role, account_id, created_at, revoked_at FROM api_tokens WHERE id = $1', [id]);
+    if (!res.rowCount) return null;
+    const r = res.rows[0];
+    return { id: r.id, role: r.role, accountId: r.account_id, createdAt: iso(r.created_at), revokedAt: r.revoked_at ? iso(r.revoked_at) : null };
   }
 
   /** Replaces the set of meters a concentrator may send for; one transaction. */

@@ -9,12 +9,20 @@ import {
   MOSQUITTO_ITERATIONS_CHOSEN, MOSQUITTO_ITERATIONS_GENERATED,
 } from '../../common/secrets.js';
 import { Conflict, InvalidInput, NotFound, type Problem } from '../domain-errors.js';
+import type { AuditEvent, AuditEventFilter, AuditEventsRepository } from './audit-events.repository.js';
 import {
-  DeviceIdTaken, type AccountRow, type ConcentratorRow, type MeterRow, type ProvisioningRepository, type SecretHashes,
+  DeviceIdTaken, type AccountChanges, type AccountRow, type BillRef, type ConcentratorRow, type MeterChanges, type MeterFilter, type MeterRow,
+  type ProvisioningRepository, type Role, type SecretHashes, type TokenRow,
 } from './provisioning.repository.js';
 import type { accountCreateSchema, concentratorCreateSchema, meterCreateSchema, tokenCreateSchema } from './provisioning.schemas.js';
 
-export type { AccountRow, MeterRow } from './provisioning.repository.js';
+export type { AccountRow, MeterRow, MeterFilter, TokenRow } from './provisioning.repository.js';
+
+const billNamed = (b: BillRef) => `bill "${b.billId}" (cycle ${b.cycleStart} to ${b.cycleEnd})`;
+
+/** What an account's or meter's state is in an event: its configuration, without derived fields. */
+const meterState = (m: MeterRow) => ({ timezone: m.timezone, intervalSeconds: m.intervalSeconds, maxPowerKw: m.maxPowerKw });
+const accountState = (a: AccountRow) => ({ name: a.name, timezone: a.timezone, billingDay: a.billingDay });
 
 const deviceIdTaken = (id: string) => new Conflict(`device id "${id}" is already in use`);
 
@@ -22,6 +30,7 @@ export class ProvisioningService {
   constructor(
     private readonly repo: ProvisioningRepository,
     private readonly scryptN: number,
+    private readonly audit: AuditEventsRepository,
   ) {}
 
   /**
@@ -88,8 +97,82 @@ export class ProvisioningService {
     return this.repo.getMeter(id);
   }
 
-  listMeters(accountId: string | undefined, limit: number, after: string | undefined): Promise<MeterRow[]> {
-    return this.repo.listMeters(accountId, limit, after);
+  listMeters(filter: MeterFilter): Promise<MeterRow[]> {
+    return this.repo.listMeters(filter);
+  }
+
+  listConcentrators(limit: number, after: string | undefined): Promise<ConcentratorRow[]> {
+    return this.repo.listConcentrators(limit, after);
+  }
+
+  listTokens(filter: { role?: Role; accountId?: string; includeRevoked: boolean; after?: string; limit: number }): Promise<TokenRow[]> {
+    return this.repo.listTokens(filter);
+  }
+
+  events(filter: AuditEventFilter): Promise<AuditEvent[]> {
+    return this.audit.list(filter);
+  }
+
+  /**
+   * Corrects an account. `name`: always. `timezone` and `billingDay` place the account's billing cycles:
+   * refused (Conflict naming the latest bill) once a bill is closed, because they would move the boundaries
+   * of billed cycles. Recorded as an `account.updated` event with the state before and after.
+   */
+  async correctAccount(id: string, changes: AccountChanges, actor: string): Promise<AccountRow> {
+    if (changes.timezone !== undefined) {
+      const zone = await this.repo.zoneProblem(changes.timezone);
+      if (zone) throw new InvalidInput([{ field: 'timezone', message: zone }]);
+    }
+    return this.repo.transaction(async (tx) => {
+      const before = await this.repo.getAccount(id, tx, true);
+      if (!before) throw new NotFound(`account "${id}"`);
+      const moves = (['timezone', 'billingDay'] as const).filter((f) => changes[f] !== undefined && changes[f] !== before[f]);
+      if (moves.length) {
+        const bill = await this.repo.latestBillOfAccount(tx, id);
+        if (bill) {
+          throw new Conflict(
+            `${moves.join(' and ')} of account "${id}" cannot change: they place its billing cycles, and ${billNamed(bill)} is closed; ` +
+              'create a new account for a different cycle or zone',
+          );
+        }
+      }
+      await this.repo.updateAccount(tx, id, changes);
+      const after = (await this.repo.getAccount(id, tx))!;
+      await this.audit.record(tx, { actor, action: 'account.updated', subjectType: 'account', subjectId: id, accountId: id, before: accountState(before), after: accountState(after) });
+      return after;
+    });
+  }
+
+  /**
+   * Corrects a meter. `maxPowerKw`: always (it judges readings still to come; null removes the limit).
+   * `timezone` (the meter's local time: estimation grid, consumption buckets): refused once a bill with this
+   * meter is closed. `intervalSeconds`: refused once the meter has a stored reading (stored intervals keep
+   * their length, and a bill rates them on the meter's grid). Gateways pick up the change at once. Recorded
+   * as a `meter.updated` event.
+   */
+  async correctMeter(id: string, changes: MeterChanges, actor: string): Promise<MeterRow> {
+    if (changes.timezone !== undefined) {
+      const zone = await this.repo.zoneProblem(changes.timezone);
+      if (zone) throw new InvalidInput([{ field: 'timezone', message: zone }]);
+    }
+    return this.repo.transaction(async (tx) => {
+      if (!(await this.repo.lockMeter(tx, id))) throw new NotFound(`meter "${id}"`);
+      const before = (await this.repo.getMeter(id, tx))!;
+      const blocked: string[] = [];
+      if (changes.timezone !== undefined && changes.timezone !== before.timezone) {
+        const bill = await this.repo.latestBillOfMeter(tx, id);
+        if (bill) blocked.push(`timezone cannot change: ${billNamed(bill)} rated this meter in ${before.timezone}`);
+      }
+      if (changes.intervalSeconds !== undefined && changes.intervalSeconds !== before.intervalSeconds) {
+        const last = await this.repo.lastIntervalStart(tx, id);
+        if (last) blocked.push(`intervalSeconds cannot change: the meter has stored ${before.intervalSeconds}-second intervals (the latest starts ${last}); give the meter a new id for a new interval`);
+      }
+      if (blocked.length) throw new Conflict(`meter "${id}": ${blocked.join('; ')}`);
+      await this.repo.updateMeter(tx, id, changes);
+      const after = (await this.repo.getMeter(id, tx))!;
+      await this.audit.record(tx, { actor, action: 'meter.updated', subjectType: 'meter', subjectId: id, accountId: before.accountId, before: meterState(before), after: meterState(after) });
+      return after;
+    });
   }
 
   async createConcentrator(input: z.output<typeof concentratorCreateSchema>) {

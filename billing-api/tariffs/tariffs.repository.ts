@@ -9,9 +9,15 @@
  * body is reused. Handing the rating core the same object every time also lets it validate and compile a
  * tariff once (it caches compiled tariffs by document identity). Bounded by the number of stored versions.
  */
-import { inTransaction, type Pool } from '../../common/db.js';
+import { inTransaction, type Pool, type PoolClient } from '../../common/db.js';
 import { resolveTariffTimeline, type TariffAssignment, type TariffDocument, type TariffTimelineEntry } from '../../rating/index.js';
 import type { Queryable } from '../queryable.js';
+import type { Assignment, Span } from './assignment-changes.js';
+
+/** A closed bill covering part of a meter's history, as a refusal names it. */
+export interface BilledCycle { billId: string; cycleStart: string; cycleEnd: string }
+
+const pgInstant = (t: number) => (t === Number.NEGATIVE_INFINITY ? '-infinity' : t === Number.POSITIVE_INFINITY ? 'infinity' : new Date(t).toISOString());
 
 export interface StoredTariffVersion {
   version: number;
@@ -198,19 +204,59 @@ export class TariffsRepository {
     return res.rows.map((r) => ({ tariffId: r.tariff_id, effectiveFrom: r.from_ms === null ? Number.NEGATIVE_INFINITY : Number(r.from_ms) }));
   }
 
-  /** Adds an assignment; refused (returns a reason) unless it is later than the meter's latest one. */
-  async assign(meterId: string, tariffId: string, effectiveFrom: number): Promise<string | null> {
-    return inTransaction(this.pool, async (client) => {
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`meter-tariff:${meterId}`]);
-      const latest = await client.query(
-        `SELECT max(effective_from)::text AS latest, COALESCE(max(effective_from) >= $2, false) AS blocked FROM meter_tariffs WHERE meter_id = $1`,
-        [meterId, new Date(effectiveFrom)],
-      );
-      if (latest.rows[0].blocked) {
-        return `effectiveFrom must be later than the meter's latest assignment (${latest.rows[0].latest}): history is never repriced`;
-      }
-      await client.query('INSERT INTO meter_tariffs (meter_id, effective_from, tariff_id) VALUES ($1, $2, $3)', [meterId, new Date(effectiveFrom), tariffId]);
-      return null;
+  /** Runs `fn` in one transaction holding the meter's assignment lock (corrections of one meter run one at a time). */
+  meterAssignmentsTransaction<T>(meterId: string, fn: (tx: PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`meter-tariff:${meterId}`]);
+      return fn(tx);
     });
+  }
+
+  /** A meter's assignments with their ids, in effective order. */
+  async assignmentRows(meterId: string, q: Queryable = this.pool): Promise<Assignment[]> {
+    const res = await q.query<{ id: string; tariff_id: string; from_ms: number | null }>(
+      `SELECT id::text, tariff_id, CASE WHEN effective_from = '-infinity' THEN NULL ELSE (extract(epoch FROM effective_from) * 1000)::float8 END AS from_ms
+       FROM meter_tariffs WHERE meter_id = $1 ORDER BY effective_from`,
+      [meterId],
+    );
+    return res.rows.map((r) => ({ id: r.id, tariffId: r.tariff_id, effectiveFrom: r.from_ms === null ? Number.NEGATIVE_INFINITY : Number(r.from_ms) }));
+  }
+
+  /** When the tariff's first version takes effect (-Infinity: from the beginning), or null when the tariff does not exist. */
+  async firstVersionStart(tariffId: string, q: Queryable = this.pool): Promise<number | null> {
+    const res = await q.query<{ from_ms: number | null }>(
+      `SELECT (extract(epoch FROM effective_from) * 1000)::float8 AS from_ms FROM tariffs WHERE id = $1 ORDER BY version LIMIT 1`,
+      [tariffId],
+    );
+    if (!res.rowCount) return null;
+    const fromMs = res.rows[0].from_ms;
+    return fromMs === null ? Number.NEGATIVE_INFINITY : Number(fromMs);
+  }
+
+  /** Closed bills whose part for this meter covers any of the spans (bill_meters by meter), oldest first. */
+  async billedCycles(meterId: string, spans: Span[], q: Queryable = this.pool): Promise<BilledCycle[]> {
+    if (!spans.length) return [];
+    const res = await q.query(
+      `SELECT DISTINCT bm.bill_id, bm.cycle_start, bm.cycle_end
+       FROM bill_meters bm JOIN unnest($2::timestamptz[], $3::timestamptz[]) AS s(f, t) ON bm.cycle_start < s.t AND bm.cycle_end > s.f
+       WHERE bm.meter_id = $1
+       ORDER BY bm.cycle_start`,
+      [meterId, spans.map((s) => pgInstant(s.from)), spans.map((s) => pgInstant(s.to))],
+    );
+    return res.rows.map((r) => ({ billId: r.bill_id, cycleStart: (r.cycle_start as Date).toISOString(), cycleEnd: (r.cycle_end as Date).toISOString() }));
+  }
+
+  /** Inserts an assignment; its id. */
+  async insertAssignment(q: Queryable, meterId: string, tariffId: string, effectiveFrom: number): Promise<string> {
+    const res = await q.query('INSERT INTO meter_tariffs (meter_id, effective_from, tariff_id) VALUES ($1, $2, $3) RETURNING id::text', [meterId, pgInstant(effectiveFrom), tariffId]);
+    return res.rows[0].id;
+  }
+
+  async updateAssignment(q: Queryable, id: string, tariffId: string, effectiveFrom: number): Promise<void> {
+    await q.query('UPDATE meter_tariffs SET tariff_id = $2, effective_from = $3 WHERE id = $1', [id, tariffId, pgInstant(effectiveFrom)]);
+  }
+
+  async deleteAssignment(q: Queryable, id: string): Promise<void> {
+    await q.query('DELETE FROM meter_tariffs WHERE id = $1', [id]);
   }
 }

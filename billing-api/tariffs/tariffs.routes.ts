@@ -2,9 +2,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { parseInstant } from '../../common/reading.js';
-import { tariffSchema, type TariffAssignment, type TariffDocument } from '../../rating/index.js';
+import { tariffSchema, type TariffDocument } from '../../rating/index.js';
 import { ADMIN_ONLY, requireAccountAccess } from '../http/auth.js';
 import { notFound } from '../http/errors.js';
+import { errorResponses, example, page } from '../http/responses.js';
+import type { Assignment } from './assignment-changes.js';
 import { idParamSchema, idSchema, instantSchema, limitSchema, timezoneSchema } from '../http/schemas.js';
 import type { TariffsService } from './tariffs.service.js';
 
@@ -27,15 +29,54 @@ const urdbImportSchema = z.strictObject({
 });
 
 const assignmentSchema = z.strictObject({ tariffId: idSchema, effectiveFrom: instantSchema });
+const assignmentPatchSchema = z
+  .strictObject({
+    tariffId: idSchema.optional(),
+    effectiveFrom: instantSchema.nullable().optional().describe('null: from the beginning of the meter\'s history'),
+  })
+  .refine((p) => Object.keys(p).length > 0, 'name at least one field to change');
+const assignmentParamsSchema = z.object({ id: z.string(), assignmentId: z.string().regex(/^\d{1,18}$/, 'must be an assignment id') });
+
+const assignmentOutSchema = z.object({
+  id: z.string().describe('the assignment resource: /v1/meters/{meterId}/tariff-assignments/{id}'),
+  tariffId: z.string(),
+  effectiveFrom: z.string().nullable().describe('null: covers all earlier history'),
+});
+const meterAssignmentsSchema = z.object({ meterId: z.string(), assignments: z.array(assignmentOutSchema) });
+const ASSIGNMENTS_EXAMPLE = {
+  meterId: 'MTR-000001',
+  assignments: [
+    { id: '1', tariffId: 'flat-uk', effectiveFrom: null },
+    { id: '7', tariffId: 'tou-uk', effectiveFrom: '2026-12-01T00:00:00Z' },
+  ],
+};
+
+const tariffVersionSchema = z.object({
+  version: z.number(),
+  effectiveFrom: z.string().nullable(),
+  source: z.enum(['native', 'urdb']),
+  createdAt: z.string(),
+});
+const storedTariffSchema = tariffVersionSchema.extend({ id: z.string(), document: z.record(z.string(), z.unknown()).describe('the native tariff document') });
+const TARIFF_EXAMPLE = { id: 'flat-uk', version: 1, effectiveFrom: null, source: 'native' as const, createdAt: '2026-11-30T09:00:00Z', document: { id: 'flat-uk', name: 'Flat 0.10', timeZone: 'Europe/London' } };
 
 /** Assignments as the API writes them: effectiveFrom in UTC, null for the first (all history). */
-const assignmentsOut = (assignments: TariffAssignment[]) =>
-  assignments.map((a) => ({ tariffId: a.tariffId, effectiveFrom: Number.isFinite(a.effectiveFrom) ? new Date(a.effectiveFrom).toISOString() : null }));
+const assignmentsOut = (assignments: Assignment[]) =>
+  assignments.map((a) => ({ id: a.id, tariffId: a.tariffId, effectiveFrom: Number.isFinite(a.effectiveFrom) ? new Date(a.effectiveFrom).toISOString() : null }));
 
 export const tariffsRoutes: FastifyPluginAsyncZod<{ tariffs: TariffsService }> = async (app, { tariffs }) => {
   app.post(
     '/v1/tariffs',
-    { config: ADMIN_ONLY, schema: { tags: ['tariffs'], body: tariffSchema, description: 'Stores a native tariff document (a new version when the id exists and effectiveFrom is later than the latest version).' } },
+    {
+      config: ADMIN_ONLY,
+      schema: {
+        tags: ['tariffs'],
+        summary: 'Store a native tariff (or its next version)',
+        description: 'Stores a native tariff document (a new version when the id exists and effectiveFrom is later than the latest version).',
+        body: tariffSchema,
+        response: { 201: example(storedTariffSchema, TARIFF_EXAMPLE), ...errorResponses(400, 403, 409) },
+      },
+    },
     async (req, reply) => reply.code(201).send(await tariffs.store(req.body as TariffDocument, 'native', undefined)),
   );
 
@@ -45,11 +86,16 @@ export const tariffsRoutes: FastifyPluginAsyncZod<{ tariffs: TariffsService }> =
       config: ADMIN_ONLY,
       schema: {
         tags: ['tariffs'],
+        summary: 'Import a URDB rate as a tariff',
         body: urdbImportSchema,
         description:
           'Imports one URDB rate (contract section 4). Unsupported features are refused with a 400 naming each field; data that ' +
           'looks wrong but can be rated as stated (negative or implausibly high prices, a rate whose enddate has passed, a ' +
           'ratchet without its look-back) is imported and listed in `warnings`, each naming its field.',
+        response: {
+          201: storedTariffSchema.extend({ warnings: z.array(z.object({ field: z.string(), message: z.string() })) }),
+          ...errorResponses(400, 403, 409),
+        },
       },
     },
     async (req, reply) => {
@@ -64,15 +110,37 @@ export const tariffsRoutes: FastifyPluginAsyncZod<{ tariffs: TariffsService }> =
     },
   );
 
-  app.get('/v1/tariffs', { schema: { tags: ['tariffs'], querystring: z.strictObject({ limit: limitSchema, after: z.string().optional() }) } }, async (req) => {
-    const items = await tariffs.list(req.query.limit, req.query.after);
-    const next = items.length === req.query.limit ? `/v1/tariffs?limit=${req.query.limit}&after=${encodeURIComponent(items[items.length - 1].id)}` : null;
-    return { items, next };
-  });
+  app.get(
+    '/v1/tariffs',
+    {
+      schema: {
+        tags: ['tariffs'],
+        summary: 'List tariffs (latest version of each) by id',
+        querystring: z.strictObject({ limit: limitSchema, after: z.string().optional().describe('paging cursor: the id of the last item of the previous page') }),
+        response: {
+          200: page(z.object({ id: z.string(), name: z.string().nullable(), timeZone: z.string().nullable(), latestVersion: z.number(), effectiveFrom: z.string().nullable(), source: z.string() })),
+          ...errorResponses(400),
+        },
+      },
+    },
+    async (req) => {
+      const items = await tariffs.list(req.query.limit, req.query.after);
+      const next = items.length === req.query.limit ? `/v1/tariffs?limit=${req.query.limit}&after=${encodeURIComponent(items[items.length - 1].id)}` : null;
+      return { items, next };
+    },
+  );
 
   app.get(
     '/v1/tariffs/:id',
-    { schema: { tags: ['tariffs'], params: idParamSchema, querystring: z.strictObject({ version: z.coerce.number().int().positive().optional() }) } },
+    {
+      schema: {
+        tags: ['tariffs'],
+        summary: 'Read a tariff (its latest version, or ?version=N) and its versions',
+        params: idParamSchema,
+        querystring: z.strictObject({ version: z.coerce.number().int().positive().optional() }),
+        response: { 200: example(storedTariffSchema.extend({ versions: z.array(tariffVersionSchema) }), { ...TARIFF_EXAMPLE, versions: [{ version: 1, effectiveFrom: null, source: 'native', createdAt: '2026-11-30T09:00:00Z' }] }), ...errorResponses(400, 404) },
+      },
+    },
     async (req) => {
       const versions = await tariffs.versions(req.params.id);
       const chosen = req.query.version === undefined ? versions[versions.length - 1] : versions.find((v) => v.version === req.query.version);
@@ -80,6 +148,7 @@ export const tariffsRoutes: FastifyPluginAsyncZod<{ tariffs: TariffsService }> =
       return {
         id: req.params.id,
         ...chosen,
+        document: chosen.document as unknown as Record<string, unknown>,
         versions: versions.map(({ version, effectiveFrom, source, createdAt }) => ({ version, effectiveFrom, source, createdAt })),
       };
     },
@@ -87,16 +156,72 @@ export const tariffsRoutes: FastifyPluginAsyncZod<{ tariffs: TariffsService }> =
 
   app.put(
     '/v1/meters/:id/tariff',
-    { config: ADMIN_ONLY, schema: { tags: ['tariffs'], params: idParamSchema, body: assignmentSchema, description: 'Assigns a tariff from effectiveFrom on; it must be later than the meter\'s latest assignment (history is never repriced).' } },
+    {
+      config: ADMIN_ONLY,
+      schema: {
+        tags: ['tariffs'],
+        summary: 'Assign a tariff to a meter from an instant on',
+        description:
+          "Adds an assignment; effectiveFrom must be later than the meter's latest assignment (409 otherwise: correct that one with PATCH .../tariff-assignments/{id}) and not before the tariff's first version (400: that time would have no tariff). Refused with 409 when a closed bill covers time it would reprice. Recorded as a tariff_assignment.created event.",
+        params: idParamSchema,
+        body: assignmentSchema,
+        response: { 200: example(meterAssignmentsSchema, ASSIGNMENTS_EXAMPLE), ...errorResponses(400, 403, 404, 409) },
+      },
+    },
     async (req) => {
-      const assignments = await tariffs.assign(req.params.id, req.body.tariffId, parseInstant(req.body.effectiveFrom)!);
+      const assignments = await tariffs.assign(req.params.id, req.body.tariffId, parseInstant(req.body.effectiveFrom)!, req.principal!.tokenId);
       return { meterId: req.params.id, assignments: assignmentsOut(assignments) };
     },
   );
 
-  app.get('/v1/meters/:id/tariff', { schema: { tags: ['tariffs'], params: idParamSchema } }, async (req) => {
-    const meter = await tariffs.meter(req.params.id);
-    requireAccountAccess(req, meter.accountId, `meter "${req.params.id}"`);
-    return { meterId: meter.id, assignments: assignmentsOut(await tariffs.assignments(meter.id)) };
-  });
+  app.get(
+    '/v1/meters/:id/tariff',
+    { schema: { tags: ['tariffs'], summary: "A meter's tariff assignments", params: idParamSchema, response: { 200: example(meterAssignmentsSchema, ASSIGNMENTS_EXAMPLE), ...errorResponses(404) } } },
+    async (req) => {
+      const meter = await tariffs.meter(req.params.id);
+      requireAccountAccess(req, meter.accountId, `meter "${req.params.id}"`);
+      return { meterId: meter.id, assignments: assignmentsOut(await tariffs.assignments(meter.id)) };
+    },
+  );
+
+  app.patch(
+    '/v1/meters/:id/tariff-assignments/:assignmentId',
+    {
+      config: ADMIN_ONLY,
+      schema: {
+        tags: ['tariffs'],
+        summary: 'Correct a tariff assignment (move it, or point it at another tariff)',
+        description:
+          "Allowed where no closed bill covers the time whose tariff changes (409 naming the bills otherwise); the assignment may not start before its tariff's first version (400) nor at another assignment's start (409). Recorded as a tariff_assignment.updated event with before and after.",
+        params: assignmentParamsSchema,
+        body: assignmentPatchSchema,
+        response: { 200: example(meterAssignmentsSchema, ASSIGNMENTS_EXAMPLE), ...errorResponses(400, 403, 404, 409) },
+      },
+    },
+    async (req) => {
+      const b = req.body;
+      const effectiveFrom = b.effectiveFrom === undefined ? undefined : b.effectiveFrom === null ? Number.NEGATIVE_INFINITY : parseInstant(b.effectiveFrom)!;
+      const assignments = await tariffs.correctAssignment(req.params.id, req.params.assignmentId, { tariffId: b.tariffId, effectiveFrom }, req.principal!.tokenId);
+      return { meterId: req.params.id, assignments: assignmentsOut(assignments) };
+    },
+  );
+
+  app.delete(
+    '/v1/meters/:id/tariff-assignments/:assignmentId',
+    {
+      config: ADMIN_ONLY,
+      schema: {
+        tags: ['tariffs'],
+        summary: 'Remove a tariff assignment',
+        description:
+          'The assignment before it (if any) then covers its time. Allowed where no closed bill covers that time (409 naming the bills otherwise). Recorded as a tariff_assignment.deleted event. Answers the remaining assignments.',
+        params: assignmentParamsSchema,
+        response: { 200: example(meterAssignmentsSchema, { meterId: 'MTR-000001', assignments: [ASSIGNMENTS_EXAMPLE.assignments[0]] }), ...errorResponses(403, 404, 409) },
+      },
+    },
+    async (req) => {
+      const assignments = await tariffs.removeAssignment(req.params.id, req.params.assignmentId, req.principal!.tokenId);
+      return { meterId: req.params.id, assignments: assignmentsOut(assignments) };
+    },
+  );
 };
