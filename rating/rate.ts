@@ -141,7 +141,7 @@ export function rateWindow(input: RateWindowInput): Charges {
     carriedIn: input.carriedIn,
     metering,
   });
-  if (!carries || input.carriedIn) return charges;
+  if (!carriesEnergy(metering) || input.carriedIn) return charges;
   const note = 'metering: nothing carried in from earlier billing windows was considered (rated as the first window of its settlement year)';
   return { ...charges, notes: [...(charges.notes ?? []), note] };
 }
@@ -163,7 +163,9 @@ function meteringOfWindow(timeline: TariffTimelineEntry[], window: TimeSpan): Me
  * change its charges (it exports, or settles an annual minimum), never billed as if nothing was carried.
  */
 function refuseWithoutHistory(input: RateWindowInput, metering: Metering): void {
-  const exporting = intervalsInWindow(input.intervals, input.billingWindow, input.meterIntervalSeconds).filter((i) => !isZeroMwh(i.exportMwh));
+  const exporting = carriesEnergy(metering)
+    ? intervalsInWindow(input.intervals, input.billingWindow, input.meterIntervalSeconds).filter((i) => !isZeroMwh(i.exportMwh))
+    : [];
   const cycle = input.billingCycle ?? input.billingWindow;
   const tariff = compileTariff(piecesOfWindow(input.tariffTimeline, input.billingWindow)[0].tariff);
   const settlesAnnualMinimum = metering.annualMinimum !== undefined && tariff.classifier.clock.localTime(cycle.to - 1).month === ANNUAL_MINIMUM_MONTH;
@@ -175,6 +177,11 @@ function refuseWithoutHistory(input: RateWindowInput, metering: Metering): void 
       (exporting.length ? `; ${exporting.length} intervals of the window export` : ''),
     exporting.length ? exporting.slice(0, 20).map((i) => `${isoInstant(i.start)}: exports`) : [`${isoInstant(cycle.from)} to ${isoInstant(cycle.to)}: settles the annual minimum`],
   );
+}
+
+/** The mode carries energy or export credit across windows (an annual minimum alone carries only the year's bills). */
+function carriesEnergy(metering: Metering): boolean {
+  return metering.mode === 'net_metering' || metering.netBilling !== undefined;
 }
 
 /**

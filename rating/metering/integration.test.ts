@@ -125,6 +125,10 @@ describe('rateWindow under a metering mode', () => {
     const [december] = months(ZONE, 2018, 12, 12);
     const december2018 = { tariffTimeline: [{ from: Number.MIN_SAFE_INTEGER, tariff: annual }], intervals: [reading(ZONE, '2018-12-03T02:00', 1, 0)], meterIntervalSeconds: 3600, billingWindow: december.window, billingCycle: december.billingCycle };
     expect(() => rateWindow(december2018)).toThrow(/annual minimum/);
+    const [june] = months(ZONE, 2018, 6, 6);
+    const exportingJune = rateWindow({ ...december2018, intervals: [reading(ZONE, '2018-06-04T10:00', 1, 4)], billingWindow: june.window, billingCycle: june.billingCycle });
+    expect(exportingJune.lines.find((l) => l.type === 'export_credit')).toMatchObject({ quantity: '4', amount: '-0.16' });
+    expect(exportingJune.notes).toBeUndefined();
     const settled = rateWindow({ ...december2018, carriedIn: { ...EMPTY_METERING_STATE, yearBills: '60' } });
     expect(settled.lines.find((l) => l.type === 'minimum')).toMatchObject({ scope: 'annual', billed: '65.10', amount: '34.90' });
   });
