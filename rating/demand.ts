@@ -19,7 +19,7 @@ import type { InstantClass } from './classify.js';
 import type { CompiledTier } from './compiled-tariff.js';
 import type { DemandLine, PieceContext, PricedLine } from './lines.js';
 import { price } from './lines.js';
-import { MINUTE_MS } from './local-time.js';
+import { isoUtc, MINUTE_MS } from './local-time.js';
 import { Dec, formatDecimal, fromMilli, ZERO } from './money.js';
 import { allExact, type Mwh } from './mwh.js';
 
@@ -189,8 +189,8 @@ function tierLines(
       ...(ratcheted
         ? {
             billingDemandSetBy: {
-              from: isoInstant(ratchet.from),
-              to: isoInstant(ratchet.to),
+              from: isoUtc(ratchet.from),
+              to: isoUtc(ratchet.to),
               peakKw: formatDecimal(ratchet.peakKw),
               lookbackPercent: formatDecimal(ratchet.percent),
             },
@@ -199,8 +199,4 @@ function tierLines(
     };
     return [{ line, amount }];
   });
-}
-
-function isoInstant(instant: number): string {
-  return new Date(instant).toISOString().replace('.000Z', 'Z');
 }

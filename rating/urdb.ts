@@ -27,6 +27,7 @@
  * its face that can still be rated as stated.
  */
 import { DateTime, IANAZone } from 'luxon';
+import { isoUtc } from '../common/time.js';
 import { Dec } from './money.js';
 import type { DemandTier, EnergyPeriod, EnergyTierUnit, FixedCharge, TariffDocument } from './tariff.schema.js';
 import { tariffSchema } from './tariff.schema.js';
@@ -339,7 +340,7 @@ function urdbInstant(value: unknown, path: string, timeZone: string, issues: Urd
     issues.push({ path, message: 'must be epoch seconds or a date "YYYY-MM-DD hh:mm:ss"' });
     return undefined;
   }
-  return new Date(millis).toISOString().replace('.000Z', 'Z');
+  return isoUtc(millis);
 }
 
 function effectiveFromOf(urdb: UrdbRate, options: UrdbImportOptions, issues: UrdbIssue[]): string | undefined {

@@ -3,6 +3,7 @@
  * equation-of-time fit, sunrise at -0.833 degrees for refraction and the solar disc). Good to a few
  * minutes at mid latitudes, which is all a load profile needs.
  */
+import { utcMillis } from '../../common/time.js';
 import { MS_PER_DAY } from './wall-clock.js';
 
 const DEG = Math.PI / 180;
@@ -45,7 +46,7 @@ export function equationOfTimeMinutes(dayOfYear: number): number {
 export function sunWindow(site: Site, year: number, month: number, day: number, dayOfYear: number): SunWindow {
   const declination = solarDeclination(dayOfYear);
   const solarNoonMs =
-    Date.UTC(year, month - 1, day, 12) -
+    utcMillis(year, month, day, 12) -
     (site.longitude / 15) * MS_PER_HOUR -
     equationOfTimeMinutes(dayOfYear) * 60_000;
   const phi = site.latitude * DEG;

@@ -1,5 +1,6 @@
 /** MQTT clients for tests: real mqtt.js over real sockets. */
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
+import { isoUtc } from '../../common/time.js';
 
 export async function connectDevice(url: string, deviceId: string, password: string, extra: IClientOptions = {}): Promise<MqttClient> {
   const client = mqtt.connect(url, { username: deviceId, password, clientId: `${deviceId}:test`, reconnectPeriod: 0, connectTimeout: 5000, ...extra });
@@ -63,5 +64,5 @@ export function reading(intervalStart: string, importWh: number, extra: Record<s
 
 /** ISO instant of the k-th 15-minute interval after `base`. */
 export function slot(base: string, k: number, seconds = 900): string {
-  return new Date(Date.parse(base) + k * seconds * 1000).toISOString().replace('.000Z', 'Z');
+  return isoUtc(Date.parse(base) + k * seconds * 1000);
 }
