@@ -14,6 +14,7 @@ import { exampleTariff, rateWindow, resolveTariffTimeline, type MeterInterval, t
 import { storageModes } from '../../test/support/database.js';
 import { connectDevice, endClient, publishAcked } from '../../test/support/mqtt.js';
 import { startTestStack, type TestStack } from '../../test/support/stack.js';
+import { isoUtc } from '../../common/time.js';
 import { cycleContaining } from './cycles.js';
 import { OpenCycleStore, RunningChargesService } from './running-charges.js';
 import { ReadingsRepository } from '../readings/readings.repository.js';
@@ -176,6 +177,86 @@ describe.each(storageModes())('running charges equal a full re-rating (%s storag
     expect(after.meters[0].coverage.actualIntervals).toBe(before.meters[0].coverage.actualIntervals + 1);
     expect(after.meters[0].asOf).toBe(new Date(slot + 900_000).toISOString().replace('.000Z', 'Z'));
     await expectEqualToFullRerating();
+  });
+
+  it('ratchets the open cycle to a preceding cycle\'s peak, and follows a late reading of that cycle', async () => {
+    const rate = {
+      label: 'run-ratchet',
+      energyratestructure: [[{ rate: 0.1 }]],
+      energyweekdayschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
+      energyweekendschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
+      flatdemandstructure: [[{ rate: 10 }]],
+      flatdemandmonths: Array(12).fill(0),
+      lookbackpercent: 0.8,
+      lookbackmonths: Array(12).fill(true),
+      lookbackrange: 3,
+    };
+    expect((await stack.api('/v1/tariffs/urdb', { body: { timezone: ZONE, rate } })).status).toBe(201);
+    await createAccount(stack, 'RAT', ZONE, 1);
+    const client = await connectDevice(stack.mqttUrl, 'RAT-1', await createMeter(stack, 'RAT-1', 'RAT', ZONE, 'run-ratchet', 900));
+    const open = cycleContaining(Date.now(), ZONE, 1);
+    const previous = cycleContaining(open.from - 1, ZONE, 1);
+    const send = (start: number, importWh: number) =>
+      publishAcked(client, 'meters/RAT-1/readings', JSON.stringify({ intervalStart: new Date(start).toISOString(), intervalSeconds: 900, importWh }));
+    // The previous cycle: 25 kWh in a quarter hour (100 kW); the open cycle: 1 kWh in a quarter hour (4 kW).
+    await send(previous.from + 86_400_000, 25_000);
+    await send(Math.max(open.from, Math.floor((Date.now() - 7_200_000) / 900_000) * 900_000), 1000);
+    const demandOf = async () => {
+      const res = await stack.api('/v1/accounts/RAT/charges');
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return res.body.meters[0].lines.filter((l: { type: string }) => l.type === 'demand');
+    };
+    const setBy = (peakKw: string) => ({ from: isoUtc(previous.from), to: isoUtc(previous.to), peakKw, lookbackPercent: '0.8' });
+    // 80 % of 100 kW = 80 kW > 4 kW: 80 x 10 = 800.00.
+    expect(await demandOf()).toEqual([expect.objectContaining({ period: 'flat', quantity: '80', measuredKw: '4', amount: '800.00', billingDemandSetBy: setBy('100') })]);
+    // The meter's charges for the open cycle read the same history.
+    const meter = await stack.api(`/v1/meters/RAT-1/charges?from=${isoUtc(open.from)}&to=${isoUtc(open.to)}`);
+    expect(meter.body.lines.filter((l: { type: string }) => l.type === 'demand')).toEqual(await demandOf());
+    // A late reading of the previous cycle (50 kWh in a quarter hour: 200 kW) is seen at once: 160 kW.
+    await send(previous.from + 2 * 86_400_000, 50_000);
+    expect(await demandOf()).toEqual([expect.objectContaining({ quantity: '160', amount: '1600.00', billingDemandSetBy: setBy('200') })]);
+    await endClient(client);
+  });
+
+  it('carries net metering kWh banks into the open cycle, and follows a late export of an earlier cycle', async () => {
+    const rate = {
+      label: 'run-nem',
+      dgrules: 'Net Metering',
+      energyratestructure: [[{ rate: 0.2, sell: 0.2 }]],
+      energyweekdayschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
+      energyweekendschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
+    };
+    // The true-up in the open cycle's month: the previous cycle is in the same settlement year and carries into it.
+    const open = cycleContaining(Date.now(), ZONE, 1);
+    const previous = cycleContaining(open.from - 1, ZONE, 1);
+    const month = (t: number) => Number(new Date(t).toLocaleString('en-US', { timeZone: ZONE, month: 'numeric' }));
+    const trueUpMonth = month(open.to - 1);
+    expect((await stack.api('/v1/tariffs/urdb', { body: { timezone: ZONE, rate, netMetering: { carryOver: 'kWh', trueUpMonth } } })).status).toBe(201);
+    await createAccount(stack, 'NEM', ZONE, 1);
+    const client = await connectDevice(stack.mqttUrl, 'NEM-1', await createMeter(stack, 'NEM-1', 'NEM', ZONE, 'run-nem', 900));
+    const send = (start: number, importWh: number, exportWh: number) =>
+      publishAcked(client, 'meters/NEM-1/readings', JSON.stringify({ intervalStart: new Date(start).toISOString(), intervalSeconds: 900, importWh, exportWh }));
+    // The previous cycle exports 10 kWh; the open cycle imports 14 kWh: 10 are offset by the bank, 4 billed at 0.20.
+    await send(previous.from + 86_400_000, 0, 10_000);
+    await send(Math.max(open.from, Math.floor((Date.now() - 7_200_000) / 900_000) * 900_000), 14_000, 0);
+    const running = async () => {
+      const res = await stack.api('/v1/accounts/NEM/charges');
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return res.body.meters[0];
+    };
+    const first = await running();
+    expect(first.metering.carriedIn.banks).toEqual([{ period: 'p0', kWh: '10', slot: 0 }]);
+    expect(first.lines).toEqual([expect.objectContaining({ type: 'energy', period: 'p0', quantity: '4', amount: '0.80' })]);
+    expect(first.metering).toMatchObject({ trueUp: true, carriedOut: { banks: [], runningNetKwh: '0' } });
+    // The meter's charges for the open cycle say the same.
+    const meter = await stack.api(`/v1/meters/NEM-1/charges?from=${isoUtc(open.from)}&to=${isoUtc(open.to)}`);
+    expect({ lines: meter.body.lines, metering: meter.body.metering }).toEqual({ lines: first.lines, metering: first.metering });
+    // A late export of 3 kWh in the previous cycle: 13 kWh banked, 1 kWh billed.
+    await send(previous.from + 2 * 86_400_000, 0, 3_000);
+    const second = await running();
+    expect(second.metering.carriedIn.banks).toEqual([{ period: 'p0', kWh: '13', slot: 0 }]);
+    expect(second.total).toBe('0.20');
+    await endClient(client);
   });
 
   it('answers for the account\'s own customer and reader, 404 to another account\'s customer', async () => {

@@ -23,6 +23,7 @@ import type { Reading } from '../../common/reading.js';
 import { isoUtc } from '../../common/time.js';
 import { Dec } from '../../rating/money.js';
 import { rateWindow, RatingError, type Charges, type Coverage, type MeterInterval } from '../../rating/index.js';
+import { carriedIntoCycle, historyReadsOf, NOTHING_CARRIED, type CarriedIntoWindow, type HistoryReads } from '../charges/rating-history.js';
 import { CurrencyMismatch, NoTariffAssigned } from '../domain-errors.js';
 import type { ReadingsRepository } from '../readings/readings.repository.js';
 import type { BillingRepository } from './billing.repository.js';
@@ -46,7 +47,11 @@ interface MeterCycle {
   /** set while the initial load runs; readings committed meanwhile wait in `pending` */
   loading: Promise<void> | null;
   pending: Reading[] | null;
-  memo: { key: string; charges: Charges } | null;
+  memo: { key: string; carried: CarriedIntoWindow; charges: Charges } | null;
+  /** increments on every committed reading of this meter before the cycle (what a ratchet or net metering carries in) */
+  historyVersion: number;
+  /** what is carried into the cycle (see ../charges/rating-history.ts), for the key it was derived under */
+  carried: { key: string; value: CarriedIntoWindow } | null;
 }
 
 export interface OpenCycleStoreOptions {
@@ -59,7 +64,7 @@ export interface OpenCycleStoreOptions {
 export class OpenCycleStore {
   private readonly meters = new Map<string, MeterCycle>();
 
-  constructor(private readonly readings: ReadingsRepository, readonly opts: OpenCycleStoreOptions) {}
+  constructor(readonly readings: ReadingsRepository, readonly opts: OpenCycleStoreOptions) {}
 
   get size(): number {
     return this.meters.size;
@@ -69,7 +74,11 @@ export class OpenCycleStore {
   onCommitted(readings: Reading[]): void {
     for (const r of readings) {
       const entry = this.meters.get(r.meterId);
-      if (!entry || r.intervalStart < entry.cycle.from || r.intervalStart >= entry.cycle.to) continue;
+      if (!entry || r.intervalStart >= entry.cycle.to) continue;
+      if (r.intervalStart < entry.cycle.from) {
+        entry.historyVersion++;
+        continue;
+      }
       if (entry.pending) entry.pending.push(r);
       else apply(entry, r);
     }
@@ -140,7 +149,7 @@ function emptyEntry(meterId: string, cycle: BillingCycle, intervalSeconds: numbe
   return {
     meterId, cycle, intervalSeconds,
     starts: new Float64Array(0), imports: new Float64Array(0), exports: new Float64Array(0), quality: new Uint8Array(0), n: 0,
-    version: 0, loading: null, pending: [], memo: null,
+    version: 0, loading: null, pending: [], memo: null, historyVersion: 0, carried: null,
   };
 }
 
@@ -243,12 +252,17 @@ export interface RunningCharges {
 }
 
 export class RunningChargesService {
+  /** the readings before the open cycle, for what a ratchet or a carrying metering mode carries into it */
+  private readonly history: HistoryReads;
+
   constructor(
     private readonly accounts: BillingRepository,
     private readonly tariffs: TariffsRepository,
     private readonly store: OpenCycleStore,
     private readonly clock: () => number = Date.now,
-  ) {}
+  ) {
+    this.history = historyReadsOf(store.readings);
+  }
 
   /** The open cycle's running charges, or null when the account does not exist. */
   async forAccount(accountId: string): Promise<RunningCharges | null> {
@@ -257,7 +271,10 @@ export class RunningChargesService {
     const { timezone, billingDay, meters } = account;
     const cycle = cycleContaining(this.clock(), timezone, billingDay);
     const [tariffs, cycles] = await Promise.all([this.tariffs.forMeters(meters.map((m) => m.id)), this.store.cycles(meters, cycle)]);
-    const charges = cycles.map((entry, i) => rateMeter(entry, tariffs.get(meters[i].id)!, cycle));
+    const carried = await Promise.all(
+      cycles.map((entry, i) => this.carriedInto(entry, tariffs.get(meters[i].id)!, { timezone, billingDay }, cycle)),
+    );
+    const charges = cycles.map((entry, i) => rateMeter(entry, tariffs.get(meters[i].id)!, cycle, carried[i]));
     const currencies = [...new Set(charges.map((c) => c.currency))];
     if (currencies.length > 1) throw new CurrencyMismatch(currencies);
     const minorUnit = charges.length ? minorUnitOf(tariffs.get(meters[0].id)!) : 2;
@@ -291,12 +308,29 @@ export class RunningChargesService {
       coverage,
     };
   }
+
+  /**
+   * What is carried into the open cycle: nothing (no read) unless a tariff of the cycle has a ratchet or
+   * carries across windows; then derived from the readings before the cycle, kept with the meter until a
+   * reading before the cycle is committed or the tariff timeline changes.
+   */
+  private async carriedInto(entry: MeterCycle, tariffs: MeterTariffs, account: { timezone: string; billingDay: number }, cycle: BillingCycle): Promise<CarriedIntoWindow> {
+    if (!tariffs.hasAssignment) return NOTHING_CARRIED;
+    const key = `${entry.historyVersion}|${tariffs.key}|${cycle.from}`;
+    if (entry.carried?.key === key) return entry.carried.value;
+    const meter = { meterId: entry.meterId, intervalSeconds: entry.intervalSeconds, ...account, tariffTimeline: tariffs.timeline };
+    const historyVersion = entry.historyVersion;
+    const value = await carriedIntoCycle(this.history, meter, cycle);
+    // kept only when no reading before the cycle was committed meanwhile
+    if (this.store.opts.live && entry.historyVersion === historyVersion) entry.carried = { key, value };
+    return value;
+  }
 }
 
-function rateMeter(entry: MeterCycle, tariffs: MeterTariffs, cycle: BillingCycle): Charges {
+function rateMeter(entry: MeterCycle, tariffs: MeterTariffs, cycle: BillingCycle, carried: CarriedIntoWindow): Charges {
   if (!tariffs.hasAssignment) throw new NoTariffAssigned(entry.meterId);
   const key = `${entry.version}|${tariffs.key}|${cycle.from}`;
-  if (entry.memo?.key === key) return entry.memo.charges;
+  if (entry.memo?.key === key && entry.memo.carried === carried) return entry.memo.charges;
   let charges: Charges;
   try {
     charges = rateWindow({
@@ -305,13 +339,14 @@ function rateMeter(entry: MeterCycle, tariffs: MeterTariffs, cycle: BillingCycle
       billingWindow: cycle,
       billingCycle: cycle,
       meterIntervalSeconds: entry.intervalSeconds,
+      ...carried,
     });
   } catch (err) {
     // The rating core's error, naming the meter (the error handler answers it).
     if (err instanceof RatingError) throw new RatingError(err.code, `meter "${entry.meterId}": ${err.message}`, err.details);
     throw err;
   }
-  entry.memo = { key, charges };
+  entry.memo = { key, carried, charges };
   return charges;
 }
 

@@ -5,8 +5,10 @@
  * (../readings/packed-intervals.ts), instead of one protocol row (and five parsed strings) per interval.
  */
 import type { Pool } from '../../common/db.js';
-import { packedIntervalsSql } from '../readings/packed-intervals.js';
+import type { MeterInterval } from '../../rating/index.js';
+import { decodePackedIntervalsBase64, packedIntervalsSql } from '../readings/packed-intervals.js';
 import { assignmentTimelineSql, type AssignmentEntry } from '../tariffs/tariffs.repository.js';
+import type { HistoryReads } from './rating-history.js';
 
 // A named (prepared) statement: planning over the hypertable's chunks costs as much as running it.
 const CHARGES_INPUTS_SQL = `
@@ -28,7 +30,7 @@ export interface ChargesInputs {
   packed: string | null;
 }
 
-export class ChargesRepository {
+export class ChargesRepository implements HistoryReads {
   constructor(private readonly pool: Pool) {}
 
   /**
@@ -54,5 +56,26 @@ export class ChargesRepository {
       values: [accountId],
     });
     return account.rowCount ? { timezone: account.rows[0].timezone, billingDay: account.rows[0].billing_day } : null;
+  }
+
+  /** A meter's stored intervals in [from, to), sorted by start (the history before a window). */
+  async intervals(meterId: string, intervalSeconds: number, from: number, to: number): Promise<MeterInterval[]> {
+    const res = await this.pool.query<{ d: string | null }>({
+      name: 'charges-history-intervals',
+      text: `SELECT ${packedIntervalsSql('r')} AS d FROM readings r
+             WHERE r.meter_id = $1 AND r.interval_start >= to_timestamp($2::float8 / 1000) AND r.interval_start < to_timestamp($3::float8 / 1000)`,
+      values: [meterId, from, to],
+    });
+    return decodePackedIntervalsBase64(res.rows[0]?.d ?? null, intervalSeconds);
+  }
+
+  /** The start of a meter's earliest stored interval (epoch ms), or null. */
+  async firstIntervalStart(meterId: string): Promise<number | null> {
+    const res = await this.pool.query<{ s: number | null }>({
+      name: 'charges-first-interval',
+      text: 'SELECT (extract(epoch FROM min(interval_start)) * 1000)::float8 AS s FROM readings WHERE meter_id = $1',
+      values: [meterId],
+    });
+    return res.rows[0]?.s ?? null;
   }
 }

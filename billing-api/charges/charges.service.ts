@@ -4,23 +4,16 @@
  * this service only loads its inputs: the meter, its tariff timeline and its intervals in the window (one
  * round trip, ./charges.repository.ts), the tariff documents from the tariffs repository's cache of
  * immutable versions (so the rating core compiles a tariff once per process), and, for a tariff with a
- * demand ratchet, the peaks of the preceding billing cycles.
+ * demand ratchet or a metering mode that carries across billing windows, what is carried into the window
+ * (./rating-history.ts: peaks of the preceding cycles, the state since the last true-up).
  */
 import { isoUtc } from '../../common/time.js';
-import {
-  peakDemandKw,
-  rateWindow,
-  type Charges,
-  type DemandHistoryEntry,
-  type MeterInterval,
-  type TariffDocument,
-  type TariffTimelineEntry,
-} from '../../rating/index.js';
-import { cycleContaining } from '../billing/cycles.js';
+import type { Charges, MeterInterval } from '../../rating/index.js';
 import { NoTariffAssigned, NotFound } from '../domain-errors.js';
 import { decodePackedIntervalsBase64 } from '../readings/packed-intervals.js';
 import type { TariffsRepository } from '../tariffs/tariffs.repository.js';
 import type { ChargesRepository } from './charges.repository.js';
+import { needsHistory, rateWindowWithHistory } from './rating-history.js';
 
 export interface MeterCharges extends Omit<Charges, 'tariffIds'> {
   meterId: string;
@@ -66,16 +59,14 @@ export class ChargesService {
     await this.tariffs.versionDocuments(inputs.assignments.flatMap(([id, , versions]) => versions.map((version) => ({ id, version }))));
     const intervals = decodePackedIntervalsBase64(inputs.packed, inputs.intervalSeconds);
     const tariffTimeline = this.tariffs.timelineOf(inputs.assignments).timeline;
-    const ratchet = ratchetTariff(tariffTimeline, from, to);
-    const demandHistory = ratchet ? await this.demandHistory(meterId, inputs.accountId, inputs.intervalSeconds, from, ratchet) : undefined;
-    const charges = rateWindow({
-      tariffTimeline,
-      intervals,
-      billingWindow: { from, to },
-      meterIntervalSeconds: inputs.intervalSeconds,
-      billingCycle: opts.billingCycle,
-      ...(demandHistory ? { demandHistory } : {}),
-    });
+    // A ratchet or a carrying metering mode needs the account's cycles and the readings before the window
+    // (./rating-history.ts); any other tariff is rated from this one statement's answer.
+    const account = needsHistory(tariffTimeline, { from, to }) ? await this.repo.accountCycle(inputs.accountId) : null;
+    const charges = await rateWindowWithHistory(
+      this.repo,
+      { meterId, intervalSeconds: inputs.intervalSeconds, timezone: account?.timezone ?? 'UTC', billingDay: account?.billingDay ?? 1, tariffTimeline },
+      { window: { from, to }, billingCycle: opts.billingCycle, intervals },
+    );
     const { tariffIds, ...rest } = charges;
     return {
       meterId,
@@ -86,36 +77,4 @@ export class ChargesService {
       tariffIds,
     };
   }
-
-  /**
-   * The peak demand of each of the billing cycles (the account's) preceding the one that holds `from`, as
-   * far back as the ratchet looks, from the stored readings and measured as the tariff measures demand.
-   * A cycle without readings has a peak of 0.
-   */
-  private async demandHistory(meterId: string, accountId: string, intervalSeconds: number, from: number, tariff: TariffDocument): Promise<DemandHistoryEntry[]> {
-    const account = await this.repo.accountCycle(accountId);
-    if (!account) return [];
-    const { timezone, billingDay } = account;
-    const cycles: { from: number; to: number }[] = [];
-    let cycle = cycleContaining(from, timezone, billingDay);
-    for (let k = 0; k < tariff.billingDemand!.lookbackHorizonMonths; k++) {
-      cycle = cycleContaining(cycle.from - 1, timezone, billingDay);
-      cycles.push(cycle);
-    }
-    const earliest = cycles[cycles.length - 1].from;
-    const intervals = await this.intervals(meterId, earliest, cycles[0].to);
-    return cycles.map((c) => {
-      const inCycle = intervals.filter((i) => i.intervalStart >= c.from && i.intervalStart < c.to);
-      return { from: c.from, to: c.to, peakKw: peakDemandKw({ tariff, intervals: inCycle, span: c, meterIntervalSeconds: intervalSeconds }) };
-    });
-  }
-}
-
-/** The first document with a demand ratchet that rates a part of [from, to), if any. */
-function ratchetTariff(timeline: TariffTimelineEntry[], from: number, to: number): TariffDocument | undefined {
-  const sorted = [...timeline].sort((a, b) => a.from - b.from);
-  return sorted.find((entry, i) => {
-    const end = entry.to ?? sorted[i + 1]?.from ?? Number.POSITIVE_INFINITY;
-    return entry.tariff.billingDemand !== undefined && entry.from < to && end > from;
-  })?.tariff;
 }

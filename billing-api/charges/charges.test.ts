@@ -166,7 +166,7 @@ describe('tariffs, assignments and charges', () => {
     expect(august.body.lines.filter((l: { type: string }) => l.type === 'demand').map((l: { quantity: string; measuredKw?: string }) => [l.quantity, l.measuredKw])).toEqual([['10', '4']]);
   });
 
-  it('refuses (409) a window with export under net metering, rather than billing it gross', async () => {
+  it('nets import against export under net metering, with the kWh banks carried in since the last true-up', async () => {
     const rate = {
       label: 'nem-rate',
       dgrules: 'Net Metering',
@@ -176,14 +176,39 @@ describe('tariffs, assignments and charges', () => {
     };
     const created = await stack.api('/v1/tariffs/urdb', { body: { timezone: 'Europe/London', rate } });
     expect(created.status).toBe(201);
-    expect(created.body.warnings.map((w: { field: string }) => w.field)).toEqual(['rate.dgrules']);
+    // The defaults apply: a kWh bank per period, true-up in December at 0 $/kWh.
+    expect(created.body.document.netMetering).toEqual({});
     expect((await stack.api('/v1/meters', { body: { id: 'MTR-NEM', accountId: 'ACC-1', timezone: 'Europe/London', intervalSeconds: 900, tariffId: 'nem-rate' } })).status).toBe(201);
+    const charges = async (from: string, to: string) => {
+      const res = await stack.api(`/v1/meters/MTR-NEM/charges?from=${from}&to=${to}`);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return res.body;
+    };
+    // 5 January: 96 kWh imported; 6 January: 48 kWh exported (GMT).
     await insertDay('MTR-NEM', '2026-01-05T00:00:00Z', 96, 1_000_000);
-    expect((await stack.api('/v1/meters/MTR-NEM/charges?from=2026-01-05T00:00:00Z&to=2026-01-06T00:00:00Z')).body.total).toBe('9.60');
     await insertDay('MTR-NEM', '2026-01-06T00:00:00Z', 96, 0, 500_000);
-    const exporting = await stack.api('/v1/meters/MTR-NEM/charges?from=2026-01-05T00:00:00Z&to=2026-01-07T00:00:00Z');
-    expect(exporting.status).toBe(409);
-    expect(exporting.body.error.code).toBe('net_metering_not_rated');
+    expect((await charges('2026-01-05T00:00:00Z', '2026-01-06T00:00:00Z')).total).toBe('9.60');
+    // Netted over the window: 96 - 48 = 48 kWh billed at 0.10.
+    const twoDays = await charges('2026-01-05T00:00:00Z', '2026-01-07T00:00:00Z');
+    expect(twoDays.lines).toEqual([expect.objectContaining({ type: 'energy', period: 'p0', quantity: '48', amount: '4.80' })]);
+    // 6 January alone follows the part of January before it (a deficit carries nothing): its 48 kWh are banked.
+    const sixth = await charges('2026-01-06T00:00:00Z', '2026-01-07T00:00:00Z');
+    expect(sixth.total).toBe('0.00');
+    expect(sixth.metering.carriedOut.banks).toEqual([{ period: 'p0', kWh: '48', slot: 0 }]);
+    // March: 48 kWh exported; April: 24 kWh imported, offset by March's bank: nothing billed, 24 kWh carried on.
+    await insertDay('MTR-NEM', '2026-03-03T00:00:00Z', 96, 0, 500_000);
+    await insertDay('MTR-NEM', '2026-04-07T23:00:00Z', 96, 250_000);
+    const march = await charges('2026-03-01T00:00:00Z', '2026-04-01T00:00:00%2B01:00');
+    expect(march.metering.carriedOut.banks).toEqual([{ period: 'p0', kWh: '48', slot: 0 }]);
+    const april = await charges('2026-04-01T00:00:00%2B01:00', '2026-05-01T00:00:00%2B01:00');
+    expect(april.total).toBe('0.00');
+    expect(april.metering.carriedIn.banks).toEqual([{ period: 'p0', kWh: '48', slot: 0 }]);
+    expect(april.metering.periods).toEqual([expect.objectContaining({ period: 'p0', importKwh: '24', bankInKwh: '48', billedKwh: '0', surplusKwh: '24' })]);
+    // A settlement year later (true-up in December at 0 $/kWh) nothing is carried: January 2027 starts empty.
+    await insertDay('MTR-NEM', '2027-01-05T00:00:00Z', 96, 250_000);
+    const january = await charges('2027-01-01T00:00:00Z', '2027-02-01T00:00:00Z');
+    expect(january.metering.carriedIn.banks).toEqual([]);
+    expect(january.total).toBe('2.40');
   });
 
   it('keeps the per-period meaning of tariff versions stored before window tiers (migration 011)', async () => {
