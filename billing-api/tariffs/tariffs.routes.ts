@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { parseInstant } from '../../common/reading.js';
 import { tariffSchema, type TariffDocument } from '../../rating/index.js';
+import { netBillingSchema, netMeteringSchema } from '../../rating/tariff.schema.js';
 import { ADMIN_ONLY, requireAccountAccess } from '../http/auth.js';
 import { notFound } from '../http/errors.js';
 import { errorResponses, example, page } from '../http/responses.js';
@@ -22,6 +23,8 @@ const urdbImportSchema = z.strictObject({
     .strictObject({ lookbackHorizonMonths: z.int().min(1).max(36).describe('billing cycles a ratchet looks back when lookbackrange does not say') })
     .optional()
     .describe('demand ratchet options'),
+  netMetering: netMeteringSchema.optional().describe('net metering options (contract section 4), for dgrules "Net Metering"'),
+  netBilling: netBillingSchema.optional().describe('a net billing money balance (contract section 4), for dgrules "Net Billing ..."'),
   effectiveFrom: instantSchema
     .nullable()
     .optional()
@@ -104,6 +107,8 @@ export const tariffsRoutes: FastifyPluginAsyncZod<{ tariffs: TariffsService }> =
         id: req.body.id,
         tierScope: req.body.tierScope,
         billingDemand: req.body.billingDemand,
+        netMetering: req.body.netMetering,
+        netBilling: req.body.netBilling,
         ...(req.body.effectiveFrom !== undefined ? { effectiveFrom: req.body.effectiveFrom } : {}),
       });
       return reply.code(201).send({ ...stored, warnings: warnings.map((w) => ({ field: w.path, message: w.message })) });
