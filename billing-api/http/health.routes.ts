@@ -21,7 +21,7 @@ export const healthRoutes: FastifyPluginAsync<{ checks: ReadinessCheck[]; regist
   );
 
   const readiness = z.object({ status: z.enum(['ready', 'not_ready']), checks: z.record(z.string(), z.boolean()).describe('each check (database, broker ...) and whether it passed') });
-  app.get('/readyz', { config: { public: true }, schema: { tags: ['operations'], summary: 'Readiness: every dependency answers', response: { 200: readiness.meta({ examples: [{ status: 'ready', checks: { database: true } }] }), 503: readiness.describe('Not ready: the failing checks are false'), ...errorResponses({ public: true }) } } }, async (_req, reply) => {
+  app.get('/readyz', { config: { public: true }, schema: { tags: ['operations'], summary: 'Readiness: every dependency answers', response: { 200: readiness.meta({ examples: [{ status: 'ready', checks: { database: true } }] }), 503: readiness.describe('Not ready: the failing checks are false').meta({ examples: [{ status: 'not_ready', checks: { database: true, broker: false } }] }), ...errorResponses({ public: true }) } } }, async (_req, reply) => {
     const results: Record<string, boolean> = {};
     await Promise.all(
       checks.map(async (c) => {
