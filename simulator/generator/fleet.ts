@@ -16,10 +16,11 @@ import {
   householdPeakW,
   type HouseholdParams,
 } from './profiles/household.js';
-import { drawPvParams, type PvParams } from './profiles/pv.js';
+import { drawPvParams, PV_MAX_OUTPUT_PER_W, type PvParams } from './profiles/pv.js';
+import { drawSizedPvParams } from './profiles/pv-sizing.js';
 import type { Site } from './sun.js';
 
-export const PROFILES = ['residential', 'commercial', 'solar', 'ev'] as const;
+export const PROFILES = ['residential', 'commercial', 'solar', 'residential-solar', 'ev'] as const;
 export type Profile = (typeof PROFILES)[number];
 export const FLEET_PROFILES = [...PROFILES, 'mixed'] as const;
 export type FleetProfile = (typeof FLEET_PROFILES)[number];
@@ -170,12 +171,14 @@ export function describeMeter(identity: MeterIdentity): MeterSpec {
   const next = mulberry32(key);
   const household = profile === 'commercial' ? null : drawHouseholdParams(next);
   const business = profile === 'commercial' ? drawBusinessParams(next) : null;
-  const pv = profile === 'solar' ? drawPvParams(next) : null;
+  const pv =
+    profile === 'solar' ? drawPvParams(next) : profile === 'residential-solar' ? drawSizedPvParams(next, household!, identity.site) : null;
   const ev = profile === 'ev' ? drawEvParams(next) : null;
   const loadPeakW = household
     ? (householdPeakW(household) + APPLIANCE_SPIKE_MAX_W) * MAX_NOISE_FACTOR
     : businessPeakW(business!) * MAX_NOISE_FACTOR;
-  const maxPowerKw = Math.ceil((loadPeakW + (ev?.chargerW ?? 0)) / 1000) + 1;
+  // The gateway checks import and export against maxPowerKw: it covers the load and the array's highest output.
+  const maxPowerKw = Math.ceil(Math.max(loadPeakW + (ev?.chargerW ?? 0), (pv?.peakW ?? 0) * PV_MAX_OUTPUT_PER_W) / 1000) + 1;
   return {
     id: identity.id,
     index: identity.index,

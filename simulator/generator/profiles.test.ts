@@ -118,6 +118,38 @@ describe('plausibility', () => {
     expect(winter).toBeGreaterThan(0);
   });
 
+  it('residential-solar: an array sized to the home, exporting more than it imports in summer and less in winter', () => {
+    const meters = createFleet({ meters: 12, seed: 'net-metering', profile: 'residential-solar', intervalSeconds: 3600 }).meters;
+    const monthKwh = (meter: MeterSpec, month: number) => {
+      const from = localMidnight(`2025-${String(month).padStart(2, '0')}-01`);
+      const to = month === 12 ? localMidnight('2026-01-01') : localMidnight(`2025-${String(month + 1).padStart(2, '0')}-01`);
+      let importMwh = 0;
+      let exportMwh = 0;
+      let peakMwh = 0;
+      for (const r of readingsFor(meter, from, to)) {
+        importMwh += r.importMwh;
+        exportMwh += r.exportMwh;
+        peakMwh = Math.max(peakMwh, r.importMwh, r.exportMwh);
+      }
+      return { importKwh: importMwh / 1e6, exportKwh: exportMwh / 1e6, peakKw: peakMwh / 1e6 };
+    };
+    for (const meter of meters) {
+      expect(meter.pv!.peakW).toBeGreaterThanOrEqual(2_500);
+      expect(meter.pv!.peakW).toBeLessThanOrEqual(10_000);
+      const year = [...Array(12).keys()].map((m) => monthKwh(meter, m + 1));
+      for (const summer of [year[5]!, year[6]!]) expect(summer.exportKwh).toBeGreaterThan(summer.importKwh);
+      for (const winter of [year[0]!, year[11]!]) expect(winter.importKwh).toBeGreaterThan(1.5 * winter.exportKwh);
+      // sized to the home's annual use: the year's export is within a third of its import
+      const imported = year.reduce((sum, m) => sum + m.importKwh, 0);
+      const exported = year.reduce((sum, m) => sum + m.exportKwh, 0);
+      expect(exported / imported).toBeGreaterThan(0.75);
+      expect(exported / imported).toBeLessThan(1.33);
+      expect(imported / 365).toBeGreaterThan(4);
+      // an hour's import or export never exceeds what the gateway is told the meter can do
+      for (const m of year) expect(m.peakKw).toBeLessThanOrEqual(meter.maxPowerKw);
+    }
+  });
+
   it('ev: charges on most nights, sessions start in the late evening or just after midnight', () => {
     const meters = fleetOf('ev');
     let nights = 0;

@@ -17,6 +17,12 @@ export interface PvParams {
 
 /** Tags of the keyed draws of this module (distinct from other modules' tags). */
 const CLEARNESS_TAG = 41;
+/** Output goes with the sine of the sun's elevation to this power (air mass and angle of incidence). */
+export const PV_ELEVATION_EXPONENT = 1.1;
+/** Mean of `dayClearness` over days: 0.2 + 0.8 x E[1 - u^2] for u uniform. */
+export const MEAN_CLEARNESS = 0.2 + 0.8 * (2 / 3);
+/** Highest output per watt of nameplate: efficiency at most 0.85, the sun at most at zenith, flicker at most 1.3. */
+export const PV_MAX_OUTPUT_PER_W = 0.85 * 1.3;
 const FLICKER_TAG = 42;
 
 export function drawPvParams(next: UnitStream): PvParams {
@@ -48,5 +54,5 @@ export function pvOutputW(
   const elevation = sinSolarElevation(site, window, utcMs);
   if (elevation <= 0) return 0;
   const flicker = 1 + (1 - clearness) * 0.5 * drawGaussian(meterKeyValue, FLICKER_TAG, Math.floor(utcMs / 60_000));
-  return Math.max(0, p.peakW * p.systemEfficiency * elevation ** 1.1 * clearness * Math.min(1.3, flicker));
+  return Math.max(0, p.peakW * p.systemEfficiency * elevation ** PV_ELEVATION_EXPONENT * clearness * Math.min(1.3, flicker));
 }
