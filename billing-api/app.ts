@@ -6,12 +6,10 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Pool } from '../common/db.js';
 import type { Logger } from '../common/logger.js';
 import type { Metrics } from '../common/metrics.js';
 import { billListRoutes } from './bill-listing/bill-list.routes.js';
 import { billingRoutes } from './billing/billing.routes.js';
-import type { BillingComponents } from './billing/index.js';
 import { chargesRoutes } from './charges/charges.routes.js';
 import { consumptionRoutes } from './consumption/consumption.routes.js';
 import { authPlugin } from './http/auth.js';
@@ -26,7 +24,7 @@ import { serviceInfoRoutes } from './http/service-info.routes.js';
 import { provisioningRoutes } from './provisioning/provisioning.routes.js';
 import { readingsRoutes } from './readings/readings.routes.js';
 import { tariffsRoutes } from './tariffs/tariffs.routes.js';
-import { servicesOfComponents, type BillingApiServices } from './services.js';
+import type { BillingApiServices } from './services.js';
 
 export interface AppDeps {
   services: BillingApiServices;
@@ -41,18 +39,8 @@ export interface AppDeps {
   metricsToken?: string;
 }
 
-/**
- * Transitional: the options of callers that still hand over a pool (common/stack.ts, app/wire-billing-api.ts)
- * with the billing components of `createBilling`. Use `AppDeps` with `createBillingApi`.
- */
-export interface PoolAppOptions extends Omit<AppDeps, 'services'> {
-  pool: Pool;
-  scryptN: number;
-  billing?: BillingComponents;
-}
-
-export async function buildApp(deps: AppDeps | PoolAppOptions): Promise<FastifyInstance> {
-  const { services, log, metrics, readiness, https, rateLimitPerMinute, metricsToken } = 'services' in deps ? deps : withServices(deps);
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { services, log, metrics, readiness, https, rateLimitPerMinute, metricsToken } = deps;
   const serverOptions = {
     loggerInstance: log as unknown as FastifyBaseLogger,
     requestIdHeader: 'x-request-id',
@@ -84,9 +72,4 @@ export async function buildApp(deps: AppDeps | PoolAppOptions): Promise<FastifyI
   await app.register(consumptionRoutes, { consumption: services.consumption });
   await app.register(billListRoutes, { bills: services.billList });
   return app;
-}
-
-function withServices({ pool, scryptN, billing, ...rest }: PoolAppOptions): AppDeps {
-  if (!billing) throw new Error('buildApp: pass the billing services (createBillingApi in billing-api/index.ts)');
-  return { ...rest, services: servicesOfComponents(pool, rest.log, scryptN, billing) };
 }

@@ -6,7 +6,6 @@
  */
 import type { Pool } from '../common/db.js';
 import type { Logger } from '../common/logger.js';
-import type { BillingComponents } from './billing/index.js';
 import { BillingRepository } from './billing/billing.repository.js';
 import { BillingService, type BillsClosedCounter } from './billing/billing.service.js';
 import { OpenCycleStore, RunningChargesService } from './billing/running-charges.js';
@@ -81,13 +80,4 @@ function assemble(pool: Pool, log: Logger, options: BillingApiOptions, tariffs: 
     billList: new BillListRepository(pool),
     store,
   };
-}
-
-/**
- * Transitional, for callers that still build the billing components with `createBilling` (billing/index.ts)
- * and hand buildApp a pool: the API's services around those components.
- */
-export function servicesOfComponents(pool: Pool, log: Logger, scryptN: number, billing: BillingComponents): BillingApiServices {
-  const built = assemble(pool, log, { scryptN, graceDays: billing.service.graceDays, live: billing.store.opts.live, cacheMeters: billing.store.opts.capacity }, billing.tariffs);
-  return { ...built, billing: billing.service, running: billing.running, consumption: billing.consumption, store: billing.store };
 }
