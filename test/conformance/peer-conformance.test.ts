@@ -7,9 +7,14 @@
  * then GET /v1/meters/{id}/charges for each window, and every check evaluated in exact decimals with the
  * README's pass rule.
  *
- * Runs whose setup needs net metering or net billing with a carried balance (`netMetering`, `netBilling`)
- * are not replayed yet: for each of them the test asserts what is true today (the import with its options
- * is refused with a 400 naming them) and that the README's `needs` column says so.
+ * Every run is replayed, the net-metering and net-billing runs too: their options (`setup`) travel beside
+ * `rate`, and each window's charges include what earlier windows carried into it (the charges of a window
+ * are derived from the readings since the last true-up, so each window is fetched on its own).
+ *
+ * After the replay the test prints a table of every check (ours, the peer's figure, allowed, pass or fail).
+ * A check listed in KNOWN_FAILURES is asserted in its known state (it fails, for the reason given); when
+ * it starts to hold, the test fails until it is removed from the list, so the list never hides a pass or
+ * a regression.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +27,9 @@ import { startTestStack, type TestStack } from '../support/stack.js';
 import { sharedFolder } from './shared-material.js';
 
 const D = Decimal.clone({ precision: 50 });
-const NOT_YET_RATED = ['netMetering', 'netBilling'];
+
+/** Checks that do not hold yet, by name (`<case>/<run>/<check>`), with the reason. */
+const KNOWN_FAILURES: Record<string, string> = {};
 
 interface Check {
   id: string;
@@ -72,15 +79,14 @@ if (!dir) {
     .filter((e) => e.isDirectory())
     .map((e) => JSON.parse(readFileSync(join(dir, e.name, 'expected.json'), 'utf8')) as Case)
     .sort((a, b) => a.case.localeCompare(b.case));
-  const pending = (run: Run) => Object.keys(run.setup ?? {}).some((key) => NOT_YET_RATED.includes(key));
-  const replayed = cases.flatMap((c) => c.runs.filter((r) => !pending(r)).map((run) => ({ c, run })));
-  const notYet = cases.flatMap((c) => c.runs.filter(pending).map((run) => ({ c, run })));
-  const needs = needsColumn(readFileSync(join(dir, 'README.md'), 'utf8'));
+  const replayed = cases.flatMap((c) => c.runs.map((run) => ({ c, run })));
+  const checkCount = replayed.reduce((n, { run }) => n + run.checks.length, 0);
 
   describe('peer conformance through the public API', () => {
     let stack: TestStack;
     const charges = new Map<string, { body: { total: string; lines: Line[]; coverage: { actualIntervals: number } }; status: number }[]>();
     const provisioned = new Map<string, string>();
+    const outcomes = new Map<string, { pass: boolean; detail: string }>();
 
     beforeAll(async () => {
       // The peers' years (2018, 2023, 2024) lie before the meters' creation: the stack accepts readings that old.
@@ -99,8 +105,9 @@ if (!dir) {
         } catch (err) {
           provisioned.set(name, (err as Error).message);
         }
+        for (const check of run.checks) outcomes.set(`${name}/${check.id}`, outcomeOf(check, charges.get(name), provisioned.get(name)));
       }
-    }, 600_000);
+    }, 1_200_000);
     afterAll(async () => stack?.close());
 
     for (const { c, run } of replayed) {
@@ -110,36 +117,42 @@ if (!dir) {
         const starts = readFileSync(join(dir, c.case, run.load), 'utf8').trim().split('\n').slice(1).map((row) => Date.parse(row.split(',')[0]));
         const inWindows = starts.filter((t) => run.windows.some((w) => t >= Date.parse(w.from) && t < Date.parse(w.to))).length;
         expect(inWindows).toBeGreaterThan(0);
-        expect(charges.get(name)!.reduce((n, a) => n + a.body.coverage.actualIntervals, 0)).toBe(inWindows);
+        expect(charges.get(name)!.reduce((n, a) => n + (a.body.coverage?.actualIntervals ?? 0), 0)).toBe(inWindows);
       });
       for (const check of run.checks) {
-        it(`${c.case}/${run.id}/${check.id}`, () => {
-          const name = `${c.case}/${run.id}`;
-          expect(provisioned.get(name), `${name} could not be provisioned, published or fetched`).toBeUndefined();
-          const answers = charges.get(name)!;
-          const selected = check.window === undefined ? answers : [answers[check.window]];
-          for (const a of selected) expect(a.status, JSON.stringify(a.body).slice(0, 500)).toBe(200);
-          const { ours, lines } = evaluate(check, selected.map((a) => a.body));
-          const allowed = new D(check.tolerance).plus(check.perLineRounding ? new D('0.005').mul(lines) : 0);
-          const off = ours.minus(check.expected).abs();
-          expect(off.lte(allowed), `ours ${ours.toFixed()} vs the peer's ${check.expected} (allowed ${allowed.toFixed()}, ${lines} lines)`).toBe(true);
+        const name = `${c.case}/${run.id}/${check.id}`;
+        const known = KNOWN_FAILURES[name];
+        it(known ? `${name} (known failure: ${known})` : name, () => {
+          const outcome = outcomes.get(name)!;
+          if (known) {
+            expect(outcome.pass, `${name} now holds (${outcome.detail}): remove it from KNOWN_FAILURES`).toBe(false);
+            return;
+          }
+          expect(outcome.pass, `${name}: ${outcome.detail}`).toBe(true);
         });
       }
     }
 
-    describe('runs that need net metering or net billing with a carried balance, not replayed yet', () => {
-      for (const { c, run } of notYet) {
-        const keys = Object.keys(run.setup!).filter((key) => NOT_YET_RATED.includes(key));
-        it(`${c.case}/${run.id}: the README's needs column names it, and its import with ${keys.join(', ')} is refused naming them`, async () => {
-          expect(needs.get(c.case), `README row of ${c.case}`).toMatch(/net metering|net billing|\$ credit|nem-kwh-bank/i);
-          const tariff = JSON.parse(readFileSync(join(dir, c.case, run.tariff), 'utf8'));
-          const res = await stack.api('/v1/tariffs/urdb', { body: { ...tariff, id: `pending-${c.case}-${run.id}`.slice(0, 64), ...run.setup } });
-          expect(res.status).toBe(400);
-          for (const key of keys) expect(JSON.stringify(res.body.error)).toContain(key);
-        });
-      }
+    it(`evaluates all ${checkCount} checks of the suite and prints the table`, () => {
+      expect(outcomes.size).toBe(checkCount);
+      const rows = [...outcomes].map(([name, o]) => `${o.pass ? 'pass' : 'FAIL'}  ${name}  ${o.detail}`);
+      const passed = [...outcomes.values()].filter((o) => o.pass).length;
+      console.log(`peer conformance through the public API: ${passed} of ${checkCount} checks hold\n${rows.join('\n')}`);
+      expect(Object.keys(KNOWN_FAILURES).every((name) => outcomes.has(name)), 'every known failure names a check of the suite').toBe(true);
     });
   });
+}
+
+/** Whether a check holds, with our figure, the peer's and what is allowed (the README's pass rule). */
+function outcomeOf(check: Check, answers: { body: any; status: number }[] | undefined, failure: string | undefined): { pass: boolean; detail: string } {
+  if (failure || !answers) return { pass: false, detail: `not provisioned, published or fetched: ${failure}` };
+  const selected = check.window === undefined ? answers : [answers[check.window]];
+  const refused = selected.find((a) => a.status !== 200);
+  if (refused) return { pass: false, detail: `charges answered ${refused.status}: ${JSON.stringify(refused.body).slice(0, 300)}` };
+  const { ours, lines } = evaluate(check, selected.map((a) => a.body));
+  const allowed = new D(check.tolerance).plus(check.perLineRounding ? new D('0.005').mul(lines) : 0);
+  const off = ours.minus(check.expected).abs();
+  return { pass: off.lte(allowed), detail: `ours ${ours.toFixed()} vs the peer's ${check.expected} (off ${off.toFixed()}, allowed ${allowed.toFixed()}, ${lines} lines)` };
 }
 
 /** Our figure for a check and the number of non-zero lines it summed (exact decimals). */
@@ -177,16 +190,6 @@ function evaluate(check: Check, windows: { total: string; lines: Line[] }[]): { 
       return { ours: new D(line?.quantity ?? 0), lines: 0 };
     }
   }
-}
-
-/** case folder -> its `needs` column in the README's table of cases. */
-function needsColumn(readme: string): Map<string, string> {
-  const result = new Map<string, string>();
-  for (const row of readme.split('\n')) {
-    const m = /^\| `([a-z0-9-]+)\/` \|(.*)\|\s*$/.exec(row);
-    if (m) result.set(m[1], m[2].split('|').pop()!.trim());
-  }
-  return result;
 }
 
 /** The run's tariff, account and meter, as the README's recipe says; returns the meter id. */
