@@ -55,3 +55,17 @@ export class CurrencyMismatch extends DomainError {
     super(`the account's meters are rated in different currencies (${currencies.join(', ')})`);
   }
 }
+
+/**
+ * What was asked could not be rated (HTTP 409, the rating core's code, e.g. `no_tariff_in_effect`): a void
+ * whose re-bill cannot be rated is refused, and nothing is stored.
+ */
+export class RatingFailed extends DomainError {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly details: string[] = [],
+  ) {
+    super(message);
+  }
+}

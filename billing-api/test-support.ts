@@ -52,8 +52,18 @@ export async function insertReadings(stack: TestStack, meterId: string, fromIso:
   );
 }
 
-export async function billingRun(stack: TestStack, asOf: string, token?: string) {
-  return stack.api('/v1/billing-runs', { body: { asOf }, token });
+/**
+ * Starts a billing run and, when it was accepted (202), polls GET /v1/billing-runs/{id} until it is over:
+ * the answer's status is the POST's, its body the run at its end.
+ */
+export async function billingRun(stack: TestStack, asOf: string | { cyclesEndingIn: string }, token?: string) {
+  const started = await stack.api('/v1/billing-runs', { body: typeof asOf === 'string' ? { asOf } : asOf, token });
+  if (started.status !== 202) return started;
+  for (;;) {
+    const run = await stack.api(`/v1/billing-runs/${started.body.id}`);
+    if (run.status !== 200 || run.body.state !== 'running') return { status: started.status, body: run.body, started: started.body };
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 export async function billsOf(stack: TestStack, accountId: string): Promise<any[]> {

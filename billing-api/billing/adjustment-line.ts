@@ -5,7 +5,8 @@
  * or when the period is now rated in another currency than it was billed in.
  */
 import { isoUtc } from '../../common/time.js';
-import { rateWindow, type MeterInterval } from '../../rating/index.js';
+import { rateWindow, type DemandHistoryEntry, type MeterInterval } from '../../rating/index.js';
+import { serviceWindow, timelineWithin, type ServiceSpan } from './service-span.js';
 import { isZeroMoney, moneyDifference, type AdjustmentLine } from './bill-document.js';
 import { minorUnitOf, tariffVersionsIn, type VersionOf } from './rate-cycle.js';
 import type { MeterTariffs } from '../tariffs/tariffs.repository.js';
@@ -17,6 +18,9 @@ export interface LatePeriod {
   billId: string;
   cycleFrom: number;
   cycleTo: number;
+  /** the meter's explicit service span (the period is re-rated where it was in service, as billed) */
+  service?: ServiceSpan;
+  demandHistory?: DemandHistoryEntry[];
 }
 
 export interface BilledSoFar {
@@ -31,7 +35,16 @@ export interface BilledSoFar {
  */
 export function adjustmentLine(period: LatePeriod, readings: MeterInterval[], billed: BilledSoFar, tariffs: MeterTariffs, versionOf: VersionOf): AdjustmentLine | null {
   const cycle = { from: period.cycleFrom, to: period.cycleTo };
-  const charges = rateWindow({ tariffTimeline: tariffs.timeline, intervals: readings, billingWindow: cycle, billingCycle: cycle, meterIntervalSeconds: period.meterIntervalSeconds });
+  const window = serviceWindow(cycle, period.service) ?? cycle;
+  const partial = window.from !== cycle.from || window.to !== cycle.to;
+  const charges = rateWindow({
+    tariffTimeline: partial ? timelineWithin(tariffs.timeline, window) : tariffs.timeline,
+    intervals: readings,
+    billingWindow: window,
+    billingCycle: cycle,
+    meterIntervalSeconds: period.meterIntervalSeconds,
+    ...(period.demandHistory ? { demandHistory: period.demandHistory } : {}),
+  });
   if (charges.currency !== billed.currency) return null;
   const minorUnit = minorUnitOf(charges, tariffs);
   const amount = moneyDifference(charges.total, billed.previouslyBilled, minorUnit);
@@ -43,7 +56,7 @@ export function adjustmentLine(period: LatePeriod, readings: MeterInterval[], bi
     correctsBillId: period.billId,
     period: { from: isoUtc(period.cycleFrom), to: isoUtc(period.cycleTo) },
     previouslyBilled: moneyDifference(billed.previouslyBilled, '0', minorUnit),
-    rerated: { subtotal: charges.subtotal, taxes: charges.taxes, total: charges.total, coverage: charges.coverage, tariffVersions: tariffVersionsIn(tariffs, cycle, versionOf) },
+    rerated: { subtotal: charges.subtotal, taxes: charges.taxes, total: charges.total, coverage: charges.coverage, tariffVersions: tariffVersionsIn(tariffs, window, versionOf) },
     amount,
   };
 }

@@ -35,6 +35,10 @@ export interface MeterBillSection {
   estimated: { linear: number; profile: number };
   warnings: ValidationWarning[];
   warningsOmitted: Partial<Record<WarningCode, number>>;
+  /** the part of the cycle the meter was in service, when it started or ended service in the cycle (prorated) */
+  inService?: { from: string; to: string };
+  /** the rating core's notes (the tariffs' free-text attributes, what could not be considered), when any */
+  notes?: string[];
 }
 
 export interface AdjustmentLine {
@@ -85,6 +89,91 @@ export interface BillDocument {
   /** latest meter asOf: the end of the latest interval included */
   asOf: string | null;
   coverage: Coverage;
+  /** a re-bill: its revision (n-th re-bill of the cycle), the bill it supersedes and the credit note that reversed that bill */
+  revision?: number;
+  supersedes?: string;
+  creditNoteId?: string;
+}
+
+/** One reversal on a credit note: a voided bill's own charges, or an adjustment that corrected them later. */
+export interface ReversalLine {
+  type: 'reversal';
+  /** 'charges': the voided bill's meter charges (subtotal and taxes); 'adjustment': a later adjustment of them */
+  what: 'charges' | 'adjustment';
+  /** the document the reversed amount was billed on */
+  billId: string;
+  meterId?: string;
+  /** the negated amount */
+  amount: string;
+}
+
+/**
+ * A credit note: reverses what a voided bill charged for its cycle: its meters' charges and every later
+ * adjustment of them. Adjustment lines the voided bill itself carried (corrections of earlier cycles)
+ * stand. total = subtotal + taxes + adjustmentsTotal, all negated amounts.
+ */
+export interface CreditNoteDocument {
+  id: string;
+  kind: 'credit_note';
+  accountId: string;
+  timezone: string;
+  billingDay: number;
+  cycle: BillCycle;
+  billDate: string;
+  closedAt: string;
+  currency: string;
+  reverses: string;
+  /** content hash of the voided bill */
+  reversesContentHash: string;
+  rebillId: string;
+  reason: string | null;
+  lines: ReversalLine[];
+  subtotal: string;
+  taxes: string;
+  adjustmentsTotal: string;
+  total: string;
+}
+
+/** The credit note of a voided bill and its content hash. */
+export function creditNote(input: {
+  id: string;
+  bill: BillDocument;
+  billContentHash: string;
+  laterAdjustments: { billId: string; meterId: string; amount: string }[];
+  rebillId: string;
+  reason: string | null;
+  closedAt: number;
+  billDate: string;
+  minorUnit: number;
+}): { document: CreditNoteDocument; contentHash: string } {
+  const { bill, minorUnit } = input;
+  const neg = (v: string | Dec) => new Dec(v).neg().toFixed(minorUnit);
+  const lines: ReversalLine[] = [
+    { type: 'reversal', what: 'charges', billId: bill.id, amount: neg(new Dec(bill.subtotal).plus(bill.taxes)) },
+    ...input.laterAdjustments.map((a): ReversalLine => ({ type: 'reversal', what: 'adjustment', billId: a.billId, meterId: a.meterId, amount: neg(a.amount) })),
+  ];
+  const adjustments = input.laterAdjustments.reduce((t, a) => t.plus(a.amount), new Dec(0));
+  const document: CreditNoteDocument = {
+    id: input.id,
+    kind: 'credit_note',
+    accountId: bill.accountId,
+    timezone: bill.timezone,
+    billingDay: bill.billingDay,
+    cycle: bill.cycle,
+    billDate: input.billDate,
+    closedAt: isoUtc(input.closedAt),
+    currency: bill.currency,
+    reverses: bill.id,
+    reversesContentHash: input.billContentHash,
+    rebillId: input.rebillId,
+    reason: input.reason,
+    lines,
+    subtotal: neg(bill.subtotal),
+    taxes: neg(bill.taxes),
+    adjustmentsTotal: neg(adjustments),
+    total: neg(new Dec(bill.subtotal).plus(bill.taxes).plus(adjustments)),
+  };
+  return { document, contentHash: contentHash(document) };
 }
 
 export type BillHeader = Omit<BillDocument, 'meters' | 'adjustments' | 'subtotal' | 'taxes' | 'adjustmentsTotal' | 'total' | 'asOf' | 'coverage'>;
@@ -156,9 +245,15 @@ const CSV_COLUMNS = [
  * The bill's lines as CSV (RFC 4180, CRLF line ends, a header row): every meter's charge lines (taxes
  * included), then the adjustment lines. Amounts are the same decimal strings as in the JSON bill.
  */
-export function billLinesCsv(bill: BillDocument): string {
+export function billLinesCsv(document: BillDocument | CreditNoteDocument): string {
   const rows: Record<(typeof CSV_COLUMNS)[number], string>[] = [];
-  const base = { bill_id: bill.id, account_id: bill.accountId, cycle_from: bill.cycle.from, cycle_to: bill.cycle.to, currency: bill.currency };
+  const base = { bill_id: document.id, account_id: document.accountId, cycle_from: document.cycle.from, cycle_to: document.cycle.to, currency: document.currency };
+  const empty = { period: '', tier: '', quantity: '', unit: '', rate: '', tariff_id: '', corrected_from: '', corrected_to: '' };
+  if ('kind' in document && document.kind === 'credit_note') {
+    for (const r of document.lines) rows.push({ ...base, ...empty, meter_id: r.meterId ?? '', type: 'reversal', name: r.what, amount: r.amount, corrects_bill_id: r.billId });
+    return [CSV_COLUMNS.join(','), ...rows.map((row) => CSV_COLUMNS.map((c) => csvField(row[c])).join(','))].join('\r\n') + '\r\n';
+  }
+  const bill = document as BillDocument;
   for (const meter of bill.meters) {
     for (const line of meter.lines) {
       const l = line as unknown as Record<string, unknown>;

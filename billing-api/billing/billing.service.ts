@@ -10,6 +10,10 @@
  * earlier bills and re-rate those periods (adjustment lines), then insert bills, estimates, meter lines
  * and adjustments set-based. Batches run a few at a time, so the database works while Node rates.
  *
+ * A run is recorded as it starts and followed as it goes (`startRun`: the run at once, and a promise of its
+ * end); its counts and failures are stored as each batch commits. An account that fails is recorded
+ * (account, cycle, reason) and stays open for the next run; the others go on.
+ *
  * Orchestration only: the rating of a meter's cycle (./rate-cycle.ts), the adjustment of a late period
  * (./adjustment-line.ts) and the bill itself (./bill-document.ts) are pure modules; the SQL is the
  * repositories'.
@@ -18,13 +22,16 @@ import type { PoolClient } from '../../common/db.js';
 import type { Logger } from '../../common/logger.js';
 import { randomId } from '../../common/secrets.js';
 import { DAY_MS, isoUtc } from '../../common/time.js';
-import { RatingError, type MeterInterval } from '../../rating/index.js';
-import { CurrencyMismatch, InvalidInput } from '../domain-errors.js';
+import { RatingError, type DemandHistoryEntry, type MeterInterval } from '../../rating/index.js';
+import { Conflict, CurrencyMismatch, InvalidInput, NotFound, RatingFailed } from '../domain-errors.js';
 import type { ReadingsRepository } from '../readings/readings.repository.js';
 import { adjustmentLine } from './adjustment-line.js';
-import { assembleBill, billHeader, type AdjustmentLine } from './bill-document.js';
-import type { AccountBillingState, BillingMeter, BillingRepository, BillSummary, StoredRun } from './billing.repository.js';
-import { cycleContaining, localDate, type BillingCycle } from './cycles.js';
+import { assembleBill, billHeader, creditNote, type AdjustmentLine, type BillDocument, type CreditNoteDocument } from './bill-document.js';
+import type { AccountBillingState, BillingMeter, BillingRepository, BillSummary, RunFailure, RunState, RunTrigger, StoredRun } from './billing.repository.js';
+import { demandHistoryOf, precedingCycles, ratchetTariff } from './demand-history.js';
+import { serviceWindow } from './service-span.js';
+import { ServiceLifecycleService } from './service-lifecycle.service.js';
+import { cycleContaining, cycleStartIn, localDate, type BillingCycle } from './cycles.js';
 import { findGaps, neighbourMarginMs, profileHistoryWindow } from './estimation.js';
 import { rateMeterCycle, type RatedMeterCycle } from './rate-cycle.js';
 import type { MeterTariffs, TariffsRepository } from '../tariffs/tariffs.repository.js';
@@ -55,19 +62,28 @@ export interface BillsClosedCounter {
   inc(labels: { trigger: 'api' | 'schedule' }, value?: number): void;
 }
 
-export interface RunFailure {
-  accountId: string;
-  cycle: { from: string; to: string } | null;
-  code: string;
-  message: string;
-  details?: string[];
-}
+export type { RunFailure } from './billing.repository.js';
 
 export interface BillingRunResult extends StoredRun {
-  graceDays: number;
   accountsExamined: number;
   /** ids of the bills created, when at most 1000 were */
   billIds?: string[];
+}
+
+/** What a run closes: cycles ended by asOf minus the grace period, or the cycles ending in a calendar month. */
+export type RunRequest = { asOf: number } | { cyclesEndingIn: string };
+
+/** A started run: as recorded at its start, and its end (never rejects: a run that stops is 'failed'). */
+export interface StartedRun {
+  run: StoredRun;
+  done: Promise<BillingRunResult>;
+}
+
+/** A void: the credit note reversing the bill and the re-bill of its cycle, both stored. */
+export interface VoidResult {
+  voided: string;
+  creditNote: CreditNoteDocument & { contentHash: string };
+  rebill: BillDocument & { contentHash: string };
 }
 
 interface DueAccount {
@@ -98,75 +114,212 @@ export class BillingService {
     this.batchSize = opts.batchSize ?? 100;
     this.concurrency = opts.concurrency ?? 3;
     this.clock = opts.clock ?? Date.now;
+    this.lifecycle = new ServiceLifecycleService(repo.serviceLifecycle());
   }
+
+  /** Service starts and ends of accounts and meters (move-in, move-out, meter exchange). */
+  readonly lifecycle: ServiceLifecycleService;
 
   get graceDays(): number {
     return this.opts.graceDays;
   }
 
-  /** A billing run as stored, or null. */
-  run(id: string): Promise<StoredRun | null> {
-    return this.repo.getRun(id);
+  /** A billing run as stored (with its failures, and the ids of its bills once over when at most 1000), or null. */
+  async run(id: string): Promise<(StoredRun & { billIds?: string[] }) | null> {
+    const run = await this.repo.getRun(id);
+    if (!run || run.state === 'running' || run.billsCreated > 1000) return run;
+    return { ...run, billIds: await this.repo.billIdsOfRun(id, 1000) };
   }
 
-  /** An account's bills by cycle start, after the cursor (a cycle start); null when the account does not exist. */
-  async bills(accountId: string, after: number | null, limit: number): Promise<BillSummary[] | null> {
-    const items = await this.repo.listBills(accountId, after, limit);
+  /** Runs, latest first, after the cursor (a run id); each with at most 100 of its failures (failureCount counts all). */
+  runs(after: string | null, limit: number, state: RunState | null): Promise<StoredRun[]> {
+    return this.repo.listRuns(after, limit, state, 100);
+  }
+
+  /**
+   * An account's bills and credit notes by cycle, after the cursor (a cycle start, and the last id listed
+   * of that cycle); null when the account does not exist.
+   */
+  async bills(accountId: string, after: number | null, limit: number, afterId: string | null = null): Promise<BillSummary[] | null> {
+    const items = await this.repo.listBills(accountId, after, afterId, limit);
     if (!items.length && after === null && !(await this.repo.accountExists(accountId))) return null;
     return items;
   }
 
-  /** A closed bill as stored, with its content hash, or null. */
+  /** A bill or credit note as stored, with its content hash and, once voided, its credit note and re-bill; or null. */
   bill(id: string) {
     return this.repo.getBill(id);
   }
 
-  /** Closes every cycle that ended at or before asOf - grace. asOf may not be in the future. */
+  /** Closes every cycle that ended at or before asOf - grace, and answers when the run is over. */
   async closeCycles(asOf: number, trigger: 'api' | 'schedule' = 'api'): Promise<BillingRunResult> {
+    return (await this.startRun({ asOf }, trigger)).done;
+  }
+
+  /**
+   * Validates the request, records the run (state 'running') and starts it; the run goes on after this
+   * answers. `asOf` may not be in the future; `cyclesEndingIn` ('YYYY-MM') closes, per account, the cycles
+   * whose last local day is in that month or before (no grace period: the month's end in the account's
+   * zone, or now when earlier), and may not be a month that has not begun.
+   */
+  async startRun(request: RunRequest, trigger: 'api' | 'schedule' = 'api'): Promise<StartedRun> {
     const now = this.clock();
-    if (asOf > now) throw new InvalidInput([{ field: 'asOf', message: `must not be in the future (now is ${isoUtc(now)})` }]);
-    const cutoff = asOf - this.opts.graceDays * DAY_MS;
-    const run = await this.repo.createRun(randomId('run'), trigger, asOf, cutoff);
-    const log = this.log.child({ billingRun: run.id });
-    log.info({ asOf: isoUtc(asOf), cutoff: isoUtc(cutoff) }, 'billing run started');
-    const billIds: string[] = [];
-    const failures: RunFailure[] = [];
-    let skipped = 0;
-    let examined = 0;
-    for (let after = ''; ; ) {
-      const page = await this.repo.accountIds(after, this.batchSize * this.concurrency * 4);
-      if (!page.length) break;
-      after = page[page.length - 1];
-      examined += page.length;
-      const batches: string[][] = [];
-      for (let i = 0; i < page.length; i += this.batchSize) batches.push(page.slice(i, i + this.batchSize));
-      await forEachConcurrently(batches, this.concurrency, async (batch) => {
-        let pending = batch;
-        while (pending.length) {
-          const outcome = await this.closeRound(pending, run, cutoff, log);
-          // Counted once committed: a round's bills are stored (and counted) together or not at all.
-          if (outcome.closed.length) this.opts.billsClosed?.inc({ trigger }, outcome.closed.length);
-          billIds.push(...outcome.closed);
-          failures.push(...outcome.failures);
-          skipped += outcome.skipped;
-          pending = outcome.again;
-        }
-      });
+    let asOf: number;
+    let cutoff: number;
+    let cutoffOf: (state: AccountBillingState) => number;
+    let period: string | null = null;
+    if ('asOf' in request) {
+      asOf = request.asOf;
+      if (asOf > now) throw new InvalidInput([{ field: 'asOf', message: `must not be in the future (now is ${isoUtc(now)})` }]);
+      cutoff = asOf - this.opts.graceDays * DAY_MS;
+      cutoffOf = () => cutoff;
+    } else {
+      const match = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(request.cyclesEndingIn);
+      if (!match) throw new InvalidInput([{ field: 'cyclesEndingIn', message: 'must be a calendar month YYYY-MM' }]);
+      const [year, month] = [Number(match[1]), Number(match[2])];
+      // The month begins first at UTC+14.
+      if (Date.UTC(year, month - 1, 1) - 14 * 3_600_000 > now) throw new InvalidInput([{ field: 'cyclesEndingIn', message: `must not be a month that has not begun (now is ${isoUtc(now)})` }]);
+      period = request.cyclesEndingIn;
+      const [nextYear, nextMonth] = month === 12 ? [year + 1, 1] : [year, month + 1];
+      asOf = now;
+      cutoff = Math.min(Date.UTC(nextYear, nextMonth - 1, 1), now);
+      cutoffOf = (state) => Math.min(cycleStartIn(nextYear, nextMonth, 1, state.timezone), now);
     }
-    const finished = await this.repo.finishRun(run.id, billIds.length, skipped, failures);
-    log.info({ billsCreated: billIds.length, skipped, failures: failures.length }, 'billing run finished');
-    return { ...finished, graceDays: this.opts.graceDays, accountsExamined: examined, ...(billIds.length <= 1000 ? { billIds } : {}) };
+    const run = await this.repo.createRun(randomId('run'), trigger, asOf, cutoff, { period, graceDays: period ? null : this.opts.graceDays, countAccounts: true });
+    const done = this.execute(run, trigger, cutoffOf);
+    this.inFlight.add(done);
+    void done.finally(() => this.inFlight.delete(done));
+    return { run, done };
+  }
+
+  /** Waits for the runs started by this service (for a clean shutdown and for tests). */
+  async settle(): Promise<void> {
+    await Promise.all([...this.inFlight]);
+  }
+
+  private readonly inFlight = new Set<Promise<BillingRunResult>>();
+
+  private async execute(run: StoredRun, trigger: 'api' | 'schedule', cutoffOf: (state: AccountBillingState) => number): Promise<BillingRunResult> {
+    const log = this.log.child({ billingRun: run.id });
+    log.info({ asOf: run.asOf, cutoff: run.cutoff, cyclesEndingIn: run.cyclesEndingIn }, 'billing run started');
+    let examined = 0;
+    try {
+      for (let after = ''; ; ) {
+        const page = await this.repo.accountIds(after, this.batchSize * this.concurrency * 4);
+        if (!page.length) break;
+        after = page[page.length - 1];
+        examined += page.length;
+        const batches: string[][] = [];
+        for (let i = 0; i < page.length; i += this.batchSize) batches.push(page.slice(i, i + this.batchSize));
+        await forEachConcurrently(batches, this.concurrency, async (batch) => {
+          let pending = batch;
+          const step = { accountsDone: 0, billsCreated: 0, skipped: 0, failures: [] as RunFailure[] };
+          while (pending.length) {
+            const outcome = await this.closeRound(pending, run, cutoffOf, log);
+            // Counted once committed: a round's bills are stored (and counted) together or not at all.
+            if (outcome.closed.length) this.opts.billsClosed?.inc({ trigger }, outcome.closed.length);
+            step.billsCreated += outcome.closed.length;
+            step.failures.push(...outcome.failures);
+            step.skipped += outcome.skipped;
+            pending = outcome.again;
+          }
+          step.accountsDone = batch.length;
+          for (const f of step.failures) log.warn({ accountId: f.accountId, cycle: f.cycle, code: f.code, reason: f.message }, `account ${f.accountId} not billed: ${f.code}`);
+          await this.repo.recordProgress(run.id, step);
+        });
+      }
+      const finished = await this.repo.finishRun(run.id, 'finished', null);
+      const failed = finished.failures.map((f) => `${f.accountId} (${f.cycle?.from ?? 'no cycle'}): ${f.code}`);
+      log.info({ billsCreated: finished.billsCreated, skipped: finished.skipped, failures: finished.failureCount, failedAccounts: failed.slice(0, 50) }, 'billing run finished');
+      const billIds = finished.billsCreated <= 1000 ? await this.repo.billIdsOfRun(run.id, 1000) : undefined;
+      return { ...finished, accountsExamined: examined, ...(billIds ? { billIds } : {}) };
+    } catch (err) {
+      log.error({ err }, 'billing run stopped');
+      const failed = await this.repo.finishRun(run.id, 'failed', (err as Error).message).catch(() => ({ ...run, state: 'failed' as const, error: (err as Error).message }));
+      return { ...failed, accountsExamined: examined };
+    }
+  }
+
+  /**
+   * Voids a bill: in one transaction, a credit note reversing what it charged for its cycle (its meters'
+   * charges and every later adjustment of them) and a re-bill of the cycle rated from the data, tariff
+   * assignments and service spans stored now, each naming the other. The voided bill is never changed.
+   * Refused (409) for a credit note, a bill already voided, or a cycle that cannot be rated now.
+   */
+  async voidBill(billId: string, reason: string | null): Promise<VoidResult> {
+    const stored = await this.repo.getBill(billId);
+    if (!stored) throw new NotFound(`bill "${billId}"`);
+    if (stored.kind !== 'bill') throw new Conflict(`"${billId}" is a credit note: only bills can be voided`);
+    if (stored.voidedBy) throw new Conflict(`bill "${billId}" is already voided (credit note "${stored.voidedBy.creditNoteId}", re-bill "${stored.voidedBy.rebillId}")`);
+    const original = stored.document;
+    const accountId = original.accountId;
+    try {
+      return await this.repo.transaction(async (client, closedAt) => {
+        await this.repo.lockAccount(client, accountId);
+        const [state] = await this.repo.accountStates(client, [accountId]);
+        const cycle = { from: Date.parse(original.cycle.from), to: Date.parse(original.cycle.to) };
+        const meters = await this.repo.meters(client, [accountId]);
+        const tariffs = await this.tariffs.forMeters(meters.map((m) => m.id), client);
+        const failures: RunFailure[] = [];
+        const [rated] = await this.rateCycles(client, [{ state, cycle }], groupBy(meters, (m) => m.accountId), tariffs, failures);
+        if (failures.length) throw new RatingFailed(failures[0].code, `the cycle cannot be re-billed: ${failures[0].message}`, failures[0].details ?? []);
+        if (!rated) throw new Conflict(`no meter of account "${accountId}" was in service during the cycle of bill "${billId}"`);
+        const run = await this.repo.createRun(randomId('run'), 'void', closedAt, closedAt, { period: null, graceDays: null, countAccounts: false }, client);
+        const revision = stored.revision + 1;
+        const rebillId = `${accountId}.${original.cycle.firstDay}.r${revision}`;
+        const creditNoteId = `${billId}.credit`;
+        const billDate = localDate(closedAt, state.timezone);
+        const header = {
+          ...billHeader(state, cycle, { id: run.id, asOf: isoUtc(closedAt), cutoff: isoUtc(closedAt), graceDays: 0 }, closedAt, billDate, rated.meters[0].charges.currency),
+          id: rebillId,
+          revision,
+          supersedes: billId,
+          creditNoteId,
+        };
+        const rebill = assembleBill(header, rated.minorUnit, rated.meters.map((m) => m.section), []);
+        const note = creditNote({
+          id: creditNoteId,
+          bill: original,
+          billContentHash: stored.contentHash,
+          laterAdjustments: await this.repo.adjustmentsOf(client, billId),
+          rebillId,
+          reason,
+          closedAt,
+          billDate,
+          minorUnit: (original.total.split('.')[1] ?? '').length,
+        });
+        await this.repo.insertCreditNote(client, note, stored.revision, run.id, closedAt);
+        const inserted = await this.repo.insertBills(client, [rebill], run.id, closedAt);
+        if (!inserted.size) throw new Conflict(`bill "${billId}" is already voided`);
+        await this.repo.insertEstimates(
+          client,
+          rated.meters.flatMap((m) => m.estimates.map((estimate) => ({ meterId: m.meter.id, intervalSeconds: m.meter.intervalSeconds, estimate }))),
+          closedAt,
+        );
+        await this.repo.finishVoidRun(client, run.id);
+        this.log.info({ billId, creditNoteId, rebillId, reason }, 'bill voided and re-billed');
+        return {
+          voided: billId,
+          creditNote: { ...note.document, contentHash: note.contentHash },
+          rebill: { ...rebill.document, contentHash: rebill.contentHash },
+        };
+      });
+    } catch (err) {
+      // Two voids at once: the second meets the unique link (a bill is superseded and reversed once).
+      if ((err as { code?: string }).code === '23505') throw new Conflict(`bill "${billId}" is already voided`);
+      throw err;
+    }
   }
 
   /** Closes the next due cycle of each account of the batch, in one transaction. */
-  private async closeRound(accountIds: string[], run: StoredRun, cutoff: number, log: Logger): Promise<RoundOutcome> {
+  private async closeRound(accountIds: string[], run: StoredRun, cutoffOf: (state: AccountBillingState) => number, log: Logger): Promise<RoundOutcome> {
     const failures: RunFailure[] = [];
     let due: DueAccount[] = [];
     try {
       // The transaction's start: the bill's closedAt, and received_at of the estimates it stores.
       return await this.repo.transaction(async (client, closedAt) => {
         const locked = await this.repo.tryLockAccounts(client, accountIds);
-        const found = await this.dueAccounts(client, locked, cutoff);
+        const found = await this.dueAccounts(client, locked, cutoffOf);
         due = found.due;
         const outcome: RoundOutcome = { closed: [], again: [], skipped: accountIds.length - locked.length, failures };
         if (!due.length) return outcome;
@@ -183,7 +336,7 @@ export class BillingService {
         const bills = rated.map((r) => {
           const zone = r.due.state.timezone;
           if (!billDates.has(zone)) billDates.set(zone, localDate(closedAt, zone));
-          const header = billHeader(r.due.state, r.due.cycle, { id: run.id, asOf: run.asOf, cutoff: run.cutoff, graceDays: this.opts.graceDays }, closedAt, billDates.get(zone)!, r.meters[0].charges.currency);
+          const header = billHeader(r.due.state, r.due.cycle, { id: run.id, asOf: run.asOf, cutoff: run.cutoff, graceDays: run.graceDays ?? 0 }, closedAt, billDates.get(zone)!, r.meters[0].charges.currency);
           return { ...assembleBill(header, r.minorUnit, r.meters.map((m) => m.section), adjustments.get(r.due.state.accountId) ?? []), rated: r };
         });
         const inserted = await this.repo.insertBills(client, bills, run.id, closedAt);
@@ -219,7 +372,7 @@ export class BillingService {
    * of their meters' `firstActivity`: one query serves both, instead of reading every meter's first
    * reading twice).
    */
-  private async dueAccounts(client: PoolClient, accountIds: string[], cutoff: number): Promise<{ due: DueAccount[]; meters: Map<string, BillingMeter[]> }> {
+  private async dueAccounts(client: PoolClient, accountIds: string[], cutoffOf: (state: AccountBillingState) => number): Promise<{ due: DueAccount[]; meters: Map<string, BillingMeter[]> }> {
     if (!accountIds.length) return { due: [], meters: new Map() };
     const states = await this.repo.accountStates(client, accountIds);
     const neverBilled = states.filter((s) => !s.lastBill).map((s) => s.accountId);
@@ -230,15 +383,24 @@ export class BillingService {
       const start = state.lastBill ? state.lastBill.cycleTo : first.get(state.accountId);
       if (start === undefined) continue; // no meters yet: nothing to bill
       const cycle = cycleContaining(start, state.timezone, state.billingDay);
-      if (cycle.to <= cutoff) due.push({ state, cycle });
+      // After a move-out, the cycle holding it is the account's last.
+      if (state.serviceEnd !== null && cycle.from >= state.serviceEnd) continue;
+      if (cycle.to <= cutoffOf(state)) due.push({ state, cycle });
     }
     return { due, meters };
   }
 
   /** Loads, estimates, validates and rates every meter of the due accounts; failed accounts are dropped. */
   private async rateCycles(client: PoolClient, due: DueAccount[], metersOf: Map<string, BillingMeter[]>, tariffs: Map<string, MeterTariffs>, failures: RunFailure[]) {
-    // A meter is on a cycle's bill once it was active (created, or reporting) before the cycle ended.
-    const jobs = due.flatMap((d) => (metersOf.get(d.state.accountId) ?? []).filter((m) => m.firstActivity < d.cycle.to).map((meter) => ({ due: d, meter })));
+    // A meter is on a cycle's bill once it was in service (explicitly, or created, or reporting) before the
+    // cycle ended, and until its service ended.
+    const jobs = due.flatMap((d) =>
+      (metersOf.get(d.state.accountId) ?? []).filter((m) => m.firstActivity < d.cycle.to && serviceWindow(d.cycle, m.service) !== null).map((meter) => ({ due: d, meter })),
+    );
+    const demandHistories = await this.demandHistories(
+      client,
+      jobs.map(({ due: d, meter }) => ({ meter, cycle: d.cycle, state: d.state, tariffs: tariffs.get(meter.id)! })),
+    );
     // Packed until used: each meter's intervals are decoded once, right before it is rated, and dropped after
     // (a hundred decoded meter-months held at once cost the garbage collector more than the decoding).
     const loaded = await this.readings.packedWindows(
@@ -255,7 +417,16 @@ export class BillingService {
     const attempt = (i: number, readings: MeterInterval[], history: MeterInterval[] | undefined) => {
       const job = jobs[i];
       try {
-        const rated = rateMeterCycle({ cycle: job.due.cycle, meter: job.meter, readings, history, tariffs: tariffs.get(job.meter.id)!, versionOf: this.versionOf });
+        const rated = rateMeterCycle({
+          cycle: job.due.cycle,
+          meter: job.meter,
+          readings,
+          history,
+          tariffs: tariffs.get(job.meter.id)!,
+          versionOf: this.versionOf,
+          service: job.meter.service,
+          demandHistory: demandHistories[i],
+        });
         results[i] = { rated: { meter: job.meter, ...rated } };
       } catch (error) {
         results[i] = { error };
@@ -264,7 +435,7 @@ export class BillingService {
     const historyJobs: number[] = [];
     jobs.forEach((job, i) => {
       const readings = loaded[i].decode();
-      const needsHistory = findGaps({ cycle: job.due.cycle, intervalSeconds: job.meter.intervalSeconds, zone: job.meter.timezone, readings }).some((g) => g.method === 'profile');
+      const needsHistory = findGaps({ cycle: serviceWindow(job.due.cycle, job.meter.service) ?? job.due.cycle, intervalSeconds: job.meter.intervalSeconds, zone: job.meter.timezone, readings }).some((g) => g.method === 'profile');
       if (needsHistory) historyJobs.push(i);
       else attempt(i, readings, undefined);
     });
@@ -307,6 +478,33 @@ export class BillingService {
     return rated;
   }
 
+  /**
+   * For each (meter, cycle) whose tariff has a demand ratchet in the cycle: the peak demand of the account's
+   * preceding cycles the ratchet looks back over (one query for all of them); undefined for the others.
+   */
+  private async demandHistories(
+    client: PoolClient,
+    requests: { meter: BillingMeter; cycle: BillingCycle; state: { timezone: string; billingDay: number }; tariffs: MeterTariffs | undefined }[],
+  ): Promise<(DemandHistoryEntry[] | undefined)[]> {
+    const out = new Array<DemandHistoryEntry[] | undefined>(requests.length);
+    const wanted = requests.flatMap((r, i) => {
+      const tariff = r.tariffs?.hasAssignment ? ratchetTariff(r.tariffs.timeline, r.cycle) : undefined;
+      if (!tariff) return [];
+      const cycles = precedingCycles(r.cycle, tariff, r.state.timezone, r.state.billingDay);
+      return cycles.length ? [{ i, tariff, cycles }] : [];
+    });
+    if (!wanted.length) return out;
+    const windows = await this.readings.windows(
+      wanted.map((w) => ({ meterId: requests[w.i].meter.id, from: w.cycles[w.cycles.length - 1].from, to: w.cycles[0].to, intervalSeconds: requests[w.i].meter.intervalSeconds })),
+      {},
+      client,
+    );
+    wanted.forEach((w, k) => {
+      out[w.i] = demandHistoryOf(w.tariff, w.cycles, windows[k], requests[w.i].meter.intervalSeconds);
+    });
+    return out;
+  }
+
   private readonly versionOf = (document: Parameters<TariffsRepository['versionOf']>[0]) => this.tariffs.versionOf(document);
 
   /**
@@ -329,6 +527,14 @@ export class BillingService {
     const result = new Map<string, AdjustmentLine[]>();
     if (!late.length) return result;
     const meterById = new Map([...metersOf.values()].flat().map((m) => [m.id, m]));
+    const stateOf = new Map(rated.map(({ due }) => [due.state.accountId, due.state]));
+    const histories = await this.demandHistories(
+      client,
+      late.map((l) => {
+        const meter = meterById.get(l.meterId)!;
+        return { meter, cycle: { from: l.cycleFrom, to: l.cycleTo }, state: stateOf.get(meter.accountId)!, tariffs: tariffs.get(l.meterId) };
+      }),
+    );
     const [billed, readings] = await Promise.all([
       this.repo.billedSoFar(client, late),
       this.readings.windows(late.map((l) => ({ meterId: l.meterId, from: l.cycleFrom, to: l.cycleTo, intervalSeconds: meterById.get(l.meterId)!.intervalSeconds })), {}, client),
@@ -337,7 +543,7 @@ export class BillingService {
       const meter = meterById.get(l.meterId)!;
       let line: AdjustmentLine | null;
       try {
-        line = adjustmentLine({ ...l, meterIntervalSeconds: meter.intervalSeconds }, readings[i], billed[i], tariffs.get(l.meterId)!, this.versionOf);
+        line = adjustmentLine({ ...l, meterIntervalSeconds: meter.intervalSeconds, service: meter.service, demandHistory: histories[i] }, readings[i], billed[i], tariffs.get(l.meterId)!, this.versionOf);
       } catch (err) {
         this.log.warn({ err, meterId: l.meterId, billId: l.billId }, 'late data could not be re-rated; no adjustment');
         return;

@@ -52,7 +52,7 @@ describe.each(storageModes())('billing runs (%s storage)', (mode) => {
   it('closes the March cycles in Los Angeles and London with hand-computed amounts', async () => {
     // asOf 5 April, grace 3 days: cycles that ended by 2 April 00:00Z close; October data is not due.
     const run = await billingRun(stack, '2026-04-05T00:00:00Z');
-    expect(run.status, JSON.stringify(run.body)).toBe(201);
+    expect(run.status, JSON.stringify(run.body)).toBe(202);
     expect(run.body).toMatchObject({ trigger: 'api', asOf: '2026-04-05T00:00:00.000Z', cutoff: '2026-04-02T00:00:00.000Z', graceDays: 3, billsCreated: 3, failures: [] });
     expect(run.body.billIds.sort()).toEqual(['LA-MAR.2026-03-01', 'UK-MAR.2026-03-01', 'WARN.2026-03-01']);
     // counted in bills_closed_total{trigger="api"} on /metrics
@@ -84,7 +84,8 @@ describe.each(storageModes())('billing runs (%s storage)', (mode) => {
 
   it('stores each bill with the SHA-256 of its canonical JSON, and the database refuses to change it', async () => {
     const { body } = await stack.api('/v1/bills/UK-MAR.2026-03-01');
-    const { contentHash, ...document } = body;
+    const { contentHash, status, ...document } = body;
+    expect(status).toBe('issued');
     expect(contentHash).toBe(sha256(document));
     const row = await stack.pool.query('SELECT content_hash, total::text, subtotal::text FROM bills WHERE id = $1', ['UK-MAR.2026-03-01']);
     expect(row.rows[0]).toEqual({ content_hash: contentHash, total: '89.19', subtotal: '84.94' });
@@ -113,7 +114,7 @@ describe.each(storageModes())('billing runs (%s storage)', (mode) => {
   it('running the same billing run again creates no second bill', async () => {
     const before = (await stack.pool.query('SELECT id, content_hash FROM bills ORDER BY id')).rows;
     const again = await billingRun(stack, '2026-04-05T00:00:00Z');
-    expect(again.status).toBe(201);
+    expect(again.status).toBe(202);
     expect(again.body).toMatchObject({ billsCreated: 0, failures: [] });
     const later = await billingRun(stack, '2026-04-06T12:00:00+02:00');
     expect(later.body.billsCreated).toBe(0);
@@ -138,7 +139,7 @@ describe.each(storageModes())('billing runs (%s storage)', (mode) => {
       await insertReadings(stack, `M-${id}`, '2026-08-31T23:00:00Z', 2880, 50_000);
     }
     const [a, b] = await Promise.all([billingRun(stack, '2026-10-10T00:00:00Z'), billingRun(stack, '2026-10-10T00:00:00Z')]);
-    expect([a.status, b.status]).toEqual([201, 201]);
+    expect([a.status, b.status]).toEqual([202, 202]);
     expect([...a.body.failures, ...b.body.failures]).toEqual([]);
     // Due (cutoff 7 October): the 20 September cycles, and April to September for LA-MAR, UK-MAR and WARN.
     expect(a.body.billsCreated + b.body.billsCreated).toBe(20 + 3 * 6);

@@ -4,12 +4,14 @@
  * (./validation.ts), and the meter's section of the bill. No database, no clock: the billing service loads
  * the inputs and stores the outputs.
  */
-import { rateWindow, RatingError, type Charges, type MeterInterval, type TariffDocument } from '../../rating/index.js';
+import { rateWindow, RatingError, type Charges, type DemandHistoryEntry, type MeterInterval, type TariffDocument } from '../../rating/index.js';
+import { isoUtc } from '../../common/time.js';
 import type { MeterBillSection } from './bill-document.js';
 import type { BillingCycle } from './cycles.js';
 import { estimateGaps, type Estimate } from './estimation.js';
 import type { MeterTariffs, TariffVersionRef } from '../tariffs/tariffs.repository.js';
 import { validateCycle } from './validation.js';
+import { serviceWindow, timelineWithin, type ServiceSpan } from './service-span.js';
 
 /** The stored version of a tariff document (the tariff repository knows it). */
 export type VersionOf = (document: TariffDocument) => TariffVersionRef;
@@ -38,26 +40,41 @@ export interface MeterCycleInput {
   history?: MeterInterval[];
   tariffs: MeterTariffs;
   versionOf: VersionOf;
+  /** the meter's explicit service span: the cycle is rated only where the meter is in service (./service-span.ts) */
+  service?: ServiceSpan;
+  /** peaks of the preceding cycles, for a tariff with a demand ratchet (./demand-history.ts) */
+  demandHistory?: DemandHistoryEntry[];
 }
 
 /** Rates a meter's cycle; throws RatingError when it cannot be rated (no tariff, a gap in the timeline ...). */
-export function rateMeterCycle({ cycle, meter, readings, history, tariffs, versionOf }: MeterCycleInput): RatedMeterCycle {
+export function rateMeterCycle({ cycle, meter, readings, history, tariffs, versionOf, service, demandHistory }: MeterCycleInput): RatedMeterCycle {
   if (!tariffs.hasAssignment) throw new RatingError('no_tariff_in_effect', `meter "${meter.id}" has no tariff assigned`, []);
+  // Only the part of the cycle in service is estimated, validated and rated, with the tariff in effect there only.
+  const window = serviceWindow(cycle, service) ?? cycle;
+  const partial = window.from !== cycle.from || window.to !== cycle.to;
+  const timeline = partial ? timelineWithin(tariffs.timeline, window) : tariffs.timeline;
   const historyMap = history ? new Map(history.map((r) => [r.intervalStart, { importMwh: Number(r.importMwh), exportMwh: Number(r.exportMwh) }])) : undefined;
-  const estimation = estimateGaps({ cycle, intervalSeconds: meter.intervalSeconds, zone: meter.timezone, readings, history: historyMap });
-  const stored = readings.filter((r) => r.intervalStart >= cycle.from && r.intervalStart < cycle.to);
+  const estimation = estimateGaps({ cycle: window, intervalSeconds: meter.intervalSeconds, zone: meter.timezone, readings, history: historyMap });
+  const stored = readings.filter((r) => r.intervalStart >= window.from && r.intervalStart < window.to);
   const intervals: MeterInterval[] = [
     ...stored,
     ...estimation.estimates.map((e) => ({ intervalStart: e.intervalStart, intervalSeconds: meter.intervalSeconds, importMwh: e.importMwh, exportMwh: e.exportMwh, quality: 'estimated' as const })),
   ];
-  const charges = rateWindow({ tariffTimeline: tariffs.timeline, intervals, billingWindow: cycle, billingCycle: cycle, meterIntervalSeconds: meter.intervalSeconds });
+  const charges = rateWindow({
+    tariffTimeline: timeline,
+    intervals,
+    billingWindow: window,
+    billingCycle: cycle,
+    meterIntervalSeconds: meter.intervalSeconds,
+    ...(demandHistory ? { demandHistory } : {}),
+  });
   const validation = validateCycle(stored, meter.intervalSeconds, estimation.unestimated);
   const section: MeterBillSection = {
     meterId: meter.id,
     intervalSeconds: meter.intervalSeconds,
     tariffId: charges.pieces[charges.pieces.length - 1].tariffId,
     tariffIds: charges.tariffIds,
-    tariffVersions: tariffVersionsIn(tariffs, cycle, versionOf),
+    tariffVersions: tariffVersionsIn(tariffs, window, versionOf),
     lines: charges.lines,
     subtotal: charges.subtotal,
     taxes: charges.taxes,
@@ -71,6 +88,8 @@ export function rateMeterCycle({ cycle, meter, readings, history, tariffs, versi
     },
     warnings: validation.warnings,
     warningsOmitted: validation.omitted,
+    ...(partial ? { inService: { from: isoUtc(window.from), to: isoUtc(window.to) } } : {}),
+    ...(charges.notes?.length ? { notes: charges.notes } : {}),
   };
   return { charges, section, estimates: estimation.estimates, minorUnit: minorUnitOf(charges, tariffs) };
 }
