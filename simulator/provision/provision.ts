@@ -7,13 +7,15 @@
 import type { Fleet } from '../generator/index.js';
 import { ApiClient, ApiError } from './api-client.js';
 import { deviceSecret } from './secrets.js';
-import { SIMULATOR_TARIFF_ID, simulatorTariffRequest } from './simulator-tariff.js';
+import { simulatorTariffId, simulatorTariffRequest, type TariffPlan } from './simulator-tariff.js';
 
 export interface ProvisionOptions {
   apiUrl: string;
   token: string;
-  /** Existing tariff to give the meters; null: create (or reuse) the simulator tariff. */
+  /** Existing tariff to give the meters; null: create (or reuse) the simulator tariff of `tariffPlan`. */
   tariffId: string | null;
+  /** Which simulator tariff to create when `tariffId` is null: net billing per interval (default) or net metering. */
+  tariffPlan?: TariffPlan;
   timezone: string;
   /** HMAC key of device secrets (see secrets.ts). */
   secretKey: string;
@@ -84,14 +86,15 @@ export async function provisionFleet(fleet: Fleet, options: ProvisionOptions): P
 
 /** Creates the simulator tariff; a 404 (no tariff import endpoint yet) means "continue without". */
 async function createSimulatorTariff(api: ApiClient, options: ProvisionOptions, report: ProvisionReport): Promise<string | null> {
-  const answer = await api.post('/v1/tariffs/urdb', simulatorTariffRequest(options.timezone));
+  const plan = options.tariffPlan ?? 'tou';
+  const answer = await api.post('/v1/tariffs/urdb', simulatorTariffRequest(options.timezone, plan));
   if (answer.status === 201 || answer.status === 200) {
     report.created.tariffs++;
-    return SIMULATOR_TARIFF_ID;
+    return simulatorTariffId(plan);
   }
   if (answer.status === 409) {
     report.existing.tariffs++;
-    return SIMULATOR_TARIFF_ID;
+    return simulatorTariffId(plan);
   }
   if (answer.status === 404 || answer.status === 405) {
     options.log(

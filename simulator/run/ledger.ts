@@ -10,12 +10,33 @@ import { writeFile, rename } from 'node:fs/promises';
 import { mwhToWhString } from '../../common/reading.js';
 import { isoUtc } from '../../common/time.js';
 import type { OutgoingItem } from '../generator/index.js';
+import type { PeriodEnergy, WindowEnergy } from './net-metering.js';
+
+/**
+ * The energy of each billing window per tariff period, kept beside the totals for a net-metered fleet:
+ * what the simulator's own net-metering account (./net-metering.ts) is computed from.
+ */
+export interface LedgerPeriods {
+  /** consecutive billing windows [from, to), epoch ms */
+  windows: readonly { from: number; to: number }[];
+  /** the tariff period of an interval start */
+  periodOf: (intervalStart: number) => string;
+}
+
+export interface LedgerWindow {
+  from: string;
+  to: string;
+  /** per period: exact decimal Wh */
+  periods: Record<string, { importWh: string; exportWh: string }>;
+}
 
 export interface LedgerMeter {
   readings: number;
   /** Exact decimal Wh. */
   importWh: string;
   exportWh: string;
+  /** With a net-metering tariff: each billing window's energy per period. */
+  windows?: LedgerWindow[];
 }
 
 /** The `--ledger` file, key order included. */
@@ -33,6 +54,8 @@ interface MeterTotals {
   exportMwh: bigint;
   /** Intervals already counted, one bit per interval from `baseMs`. */
   counted: Uint8Array;
+  /** With `LedgerPeriods`: per window, per period. */
+  windows: Map<string, PeriodEnergy>[] | null;
 }
 
 export class Ledger {
@@ -51,10 +74,14 @@ export class Ledger {
     private readonly baseMs: number,
     private readonly intervalMs: number,
     window: { fromMs: number; toMs: number },
+    private readonly periods: LedgerPeriods | null = null,
   ) {
     this.fromMs = window.fromMs;
     this.toMs = window.toMs;
-    for (const id of meterIds) this.meters.set(id, { readings: 0, importMwh: 0n, exportMwh: 0n, counted: new Uint8Array(0) });
+    for (const id of meterIds) {
+      const windows = periods ? periods.windows.map(() => new Map<string, PeriodEnergy>()) : null;
+      this.meters.set(id, { readings: 0, importMwh: 0n, exportMwh: 0n, counted: new Uint8Array(0), windows });
+    }
   }
 
   /** Widens the window (live mode, as the simulated clock advances). */
@@ -80,7 +107,35 @@ export class Ledger {
       totals.readings++;
       totals.importMwh += BigInt(reading.importMwh);
       totals.exportMwh += BigInt(reading.exportMwh);
+      if (totals.windows) this.recordPeriod(totals.windows, reading.intervalStart, BigInt(reading.importMwh), BigInt(reading.exportMwh));
     }
+  }
+
+  /** A meter's energy per billing window and period (empty without `LedgerPeriods`). */
+  windowEnergy(meterId: string): WindowEnergy[] {
+    const windows = this.meters.get(meterId)?.windows;
+    if (!windows || !this.periods) return [];
+    return this.periods.windows.map((span, i) => ({ from: span.from, to: span.to, periods: Object.fromEntries(windows[i]!) }));
+  }
+
+  private recordPeriod(windows: Map<string, PeriodEnergy>[], intervalStart: number, importMwh: bigint, exportMwh: bigint): void {
+    const spans = this.periods!.windows;
+    let lo = 0;
+    let hi = spans.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (intervalStart < spans[mid]!.from) hi = mid - 1;
+      else if (intervalStart >= spans[mid]!.to) lo = mid + 1;
+      else {
+        const period = this.periods!.periodOf(intervalStart);
+        const energy = windows[mid]!.get(period) ?? { importMwh: 0n, exportMwh: 0n };
+        energy.importMwh += importMwh;
+        energy.exportMwh += exportMwh;
+        windows[mid]!.set(period, energy);
+        return;
+      }
+    }
+    throw new Error(`ledger: interval ${isoUtc(intervalStart)} in no billing window`);
   }
 
   /** Readings counted over all meters. */
@@ -98,6 +153,7 @@ export class Ledger {
         readings: totals.readings,
         importWh: mwhToWhString(totals.importMwh),
         exportWh: mwhToWhString(totals.exportMwh),
+        ...(totals.windows ? { windows: this.windowDocuments(totals.windows) } : {}),
       };
     }
     return {
@@ -107,6 +163,18 @@ export class Ledger {
       invalidSent: this.invalidSent,
       duplicatesSent: this.duplicatesSent,
     };
+  }
+
+  private windowDocuments(windows: Map<string, PeriodEnergy>[]): LedgerWindow[] {
+    return this.periods!.windows.map((span, i) => ({
+      from: isoUtc(span.from),
+      to: isoUtc(span.to),
+      periods: Object.fromEntries(
+        [...windows[i]!.entries()]
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([period, e]) => [period, { importWh: mwhToWhString(e.importMwh), exportWh: mwhToWhString(e.exportMwh) }]),
+      ),
+    }));
   }
 
   /** Writes the document atomically (temporary file, then rename). */
