@@ -49,6 +49,8 @@ export interface CompiledTariff {
   dailyTiers: boolean;
   demandPeriods: { id: string; tiers: CompiledTier[] }[];
   coincidentPeriods: { id: string; tiers: CompiledTier[] }[];
+  /** Reactive power charge per kVAR of the window's maximum reactive demand; null: none. */
+  reactiveRate: Dec | null;
   /** Demand ratchet, when the tariff has one. */
   billingDemand: { percent: Dec; months: boolean[]; horizonMonths: number } | null;
   /** Free-text attributes, as notes for charges. */
@@ -89,6 +91,7 @@ export function compileTariff(document: TariffDocument): CompiledTariff {
     dailyTiers: (document.energy?.periods ?? []).some((p) => p.tiers.some((t) => t.unit?.endsWith('daily'))),
     demandPeriods: (document.demand?.periods ?? []).map((p) => ({ id: p.id, tiers: compileTiers(p.tiers) })),
     coincidentPeriods: (document.demand?.coincident?.periods ?? []).map((p) => ({ id: p.id, tiers: compileTiers(p.tiers) })),
+    reactiveRate: document.demand?.reactive ? new Dec(document.demand.reactive.rate) : null,
     billingDemand: document.billingDemand
       ? {
           percent: new Dec(document.billingDemand.lookbackPercent),

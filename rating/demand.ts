@@ -21,7 +21,8 @@ import type { DemandLine, PieceContext, PricedLine } from './lines.js';
 import { price } from './lines.js';
 import { isoUtc, MINUTE_MS } from './local-time.js';
 import { Dec, formatDecimal, fromMilli, ZERO } from './money.js';
-import { allExact, type Mwh } from './mwh.js';
+import type { WindowInterval } from './intervals.js';
+import { allExact } from './mwh.js';
 
 const MS_PER_HOUR = 3_600_000;
 
@@ -81,7 +82,7 @@ function numberMaxima(piece: PieceContext, classes: InstantClass[]): Maxima | nu
   const flatMaximum = tariff.flatDemand.map(() => 0);
   const coincidentMaximum = tariff.coincidentPeriods.map(() => 0);
   const peak = [0];
-  forEachDemand(piece, classes, 0, (mwh) => mwh as number, (a, b) => a + b, (mwh, perHour) => mwh * perHour, (milliwatts, instant) => {
+  forEachDemand(piece, classes, 0, (interval) => interval.importMwh as number, (a, b) => a + b, (mwh, perHour) => mwh * perHour, (milliwatts, instant) => {
     const period = instant.demandPeriod;
     if (period >= 0 && milliwatts > touMaximum[period]) touMaximum[period] = milliwatts;
     const flat = tariff.flatDemandOfSeason[instant.season];
@@ -104,7 +105,7 @@ function bigintMaxima(piece: PieceContext, classes: InstantClass[]): Maxima {
   const flatMaximum = tariff.flatDemand.map(() => 0n);
   const coincidentMaximum = tariff.coincidentPeriods.map(() => 0n);
   let peak = 0n;
-  forEachDemand(piece, classes, 0n, (mwh) => BigInt(mwh), (a, b) => a + b, (mwh, perHour) => mwh * BigInt(perHour), (milliwatts, instant) => {
+  forEachDemand(piece, classes, 0n, (interval) => BigInt(interval.importMwh), (a, b) => a + b, (mwh, perHour) => mwh * BigInt(perHour), (milliwatts, instant) => {
     const period = instant.demandPeriod;
     if (period >= 0 && milliwatts > touMaximum[period]) touMaximum[period] = milliwatts;
     const flat = tariff.flatDemandOfSeason[instant.season];
@@ -117,14 +118,15 @@ function bigintMaxima(piece: PieceContext, classes: InstantClass[]): Maxima {
 }
 
 /**
- * Calls `record` with each demand value (mW) of the piece and the classification of its start, in the
- * arithmetic given (`of` reads an interval's import, `plus` and `times` add and scale).
+ * Calls `record` with each demand value (mW, or mvar for reactive energy) of the piece and the
+ * classification of its start, in the arithmetic given (`of` reads an interval's energy: import for
+ * demand, reactive import for reactive demand; `plus` and `times` add and scale).
  */
-function forEachDemand<T>(
+export function forEachDemand<T>(
   piece: PieceContext,
   classes: InstantClass[],
   zero: T,
-  of: (mwh: Mwh) => T,
+  of: (interval: WindowInterval) => T,
   plus: (a: T, b: T) => T,
   times: (mwh: T, perHour: number) => T,
   record: (milliwatts: T, instant: InstantClass) => void,
@@ -135,7 +137,7 @@ function forEachDemand<T>(
   const windowMs = (tariff.demandWindowMinutes ?? 0) * MINUTE_MS;
   if (windowMs <= intervalMs) {
     const perHour = MS_PER_HOUR / intervalMs;
-    for (let i = 0; i < intervals.length; i++) record(times(of(intervals[i].importMwh), perHour), classes[i]);
+    for (let i = 0; i < intervals.length; i++) record(times(of(intervals[i]), perHour), classes[i]);
     return;
   }
   const perHour = MS_PER_HOUR / windowMs;
@@ -150,7 +152,7 @@ function forEachDemand<T>(
       blockStart = start;
       blockMwh = zero;
     }
-    blockMwh = plus(blockMwh, of(interval.importMwh));
+    blockMwh = plus(blockMwh, of(interval));
   }
   record(times(blockMwh, perHour), tariff.classifier.classify(blockStart));
 }

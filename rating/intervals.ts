@@ -21,6 +21,13 @@ export interface MeterInterval {
   importMwh: number | bigint | string;
   /** Energy exported to the grid in the interval, integer milliwatt-hours. */
   exportMwh: number | bigint | string;
+  /**
+   * Reactive energy imported (lagging, OBIS 3.8.0, Q+) in the interval, integer milli-var-hours; absent or
+   * null: not measured (distinct from 0).
+   */
+  reactiveImportMvarh?: number | bigint | string | null;
+  /** Reactive energy exported (OBIS 4.8.0), integer milli-var-hours; absent or null: not measured. */
+  reactiveExportMvarh?: number | bigint | string | null;
   quality: Quality;
 }
 
@@ -33,6 +40,9 @@ export interface WindowInterval {
   /** integer mWh >= 0: a number when a safe integer, else a bigint (see {@link Mwh}) */
   importMwh: Mwh;
   exportMwh: Mwh;
+  /** integer mvarh >= 0 as {@link Mwh}, or null when the meter did not measure it */
+  reactiveImportMvarh: Mwh | null;
+  reactiveExportMvarh: Mwh | null;
   quality: Quality;
 }
 
@@ -74,13 +84,17 @@ export function intervalsInWindow(
     if (start < window.from || start >= window.to) continue;
     const importMwh = toMwh(interval.importMwh);
     const exportMwh = toMwh(interval.exportMwh);
+    const reactiveImportMvarh = interval.reactiveImportMvarh == null ? null : toMwh(interval.reactiveImportMvarh);
+    const reactiveExportMvarh = interval.reactiveExportMvarh == null ? null : toMwh(interval.reactiveExportMvarh);
     let problem: string;
     if (seconds !== meterIntervalSeconds)
       problem = `intervalSeconds ${seconds}, meter interval ${meterIntervalSeconds}`;
     else if (importMwh === null || exportMwh === null) problem = 'importMwh and exportMwh must be integers >= 0';
+    else if ((reactiveImportMvarh === null && interval.reactiveImportMvarh != null) || (reactiveExportMvarh === null && interval.reactiveExportMvarh != null))
+      problem = 'reactiveImportMvarh and reactiveExportMvarh must be integers >= 0 when present';
     else if (quality !== 'actual' && quality !== 'estimated') problem = 'quality must be actual or estimated';
     else {
-      inWindow.push({ start, end: start + seconds * 1000, seconds, importMwh, exportMwh, quality });
+      inWindow.push({ start, end: start + seconds * 1000, seconds, importMwh, exportMwh, reactiveImportMvarh, reactiveExportMvarh, quality });
       continue;
     }
     problems.push(`${iso(start)}: ${problem}`);

@@ -49,6 +49,30 @@ export interface DemandLine {
   billingDemandSetBy?: { from: string; to: string; peakKw: string; lookbackPercent: string };
 }
 
+/**
+ * The reactive power charge (a demand line, marked by period "reactive" and unit "kVAR"): the window's
+ * highest reactive demand in kVAR x the price per kVAR (see reactive.ts).
+ */
+export interface ReactiveDemandLine {
+  type: 'demand';
+  period: 'reactive';
+  tier: 1;
+  /** kVAR billed: the measured maximum reactive demand, times prorationFactor when the tariff applies to part of the cycle. */
+  quantity: string;
+  unit: 'kVAR';
+  /** per kVAR */
+  rate: string;
+  amount: string;
+  tariffId: string;
+  /** kVAR measured, on prorated lines only. */
+  measuredKvar?: string;
+  prorationFactor?: string;
+  flatDemandPeriod?: never;
+  coincidentPeriod?: never;
+  measuredKw?: never;
+  billingDemandSetBy?: never;
+}
+
 export interface FixedLine {
   type: 'fixed';
   name: string;
@@ -115,7 +139,7 @@ export interface TaxLine {
   amount: string;
 }
 
-export type ChargeLine = EnergyLine | DemandLine | FixedLine | ExportCreditLine | SettlementLine | MinimumLine | TaxLine;
+export type ChargeLine = EnergyLine | DemandLine | ReactiveDemandLine | FixedLine | ExportCreditLine | SettlementLine | MinimumLine | TaxLine;
 
 /** A line with its amount kept as a decimal for summing. */
 export interface PricedLine {

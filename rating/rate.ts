@@ -25,6 +25,7 @@ import {
 } from './intervals.js';
 import type { ChargeLine, PieceContext, PricedLine, TaxLine } from './lines.js';
 import { price } from './lines.js';
+import { reactiveDemandLines } from './reactive.js';
 import type { ZoneClock } from './local-time.js';
 import type { TariffDocument } from './tariff.schema.js';
 import { Dec, formatDecimal, formatMoney, fromMilli, ZERO } from './money.js';
@@ -292,10 +293,13 @@ function ratePiece(piece: PieceContext, context: { reference: TimeSpan; history:
           : {}),
       };
   }
+  const reactive = reactiveDemandLines(piece, classes);
+  notes.push(...reactive.notes);
   const lines = [
     ...energyLines(piece, classes),
     ...dynamicEnergyLines(piece),
     ...(maxima ? demandLines(piece, maxima, ratchet) : []),
+    ...reactive.lines,
     ...fixedChargeLines(piece),
     ...exportCreditLines(piece, classes),
   ];

@@ -71,10 +71,12 @@ interface Demand {
   schedule?: ScheduleRule[];
   flat?: FlatDemand[];
   coincident?: { periods: DemandPeriod[]; schedule: ScheduleRule[] };
+  reactive?: { rate: string };
 }
 
 function checkDemand(demand: Demand, seasonIds: Set<string>, report: Report): void {
-  if (!demand.periods && !demand.flat && !demand.coincident) report(['demand'], 'needs periods (with schedule), flat or coincident');
+  if (!demand.periods && !demand.flat && !demand.coincident && !demand.reactive)
+    report(['demand'], 'needs periods (with schedule), flat, coincident or reactive');
   if (demand.coincident) {
     const { periods, schedule } = demand.coincident;
     const periodIds = periods.map((p) => p.id);

@@ -280,8 +280,19 @@ export const demandSchema = z
           'Coincident demand: the maximum demand in each period of its own schedule (e.g. the utility system peak hours), ' +
           'charged per coincident period in addition to the other demand charges (URDB coincidentratestructure)',
       }),
+    reactive: z
+      .strictObject({
+        rate: decimal('Price per kVAR of the maximum reactive demand of the billing window'),
+      })
+      .optional()
+      .meta({
+        description:
+          'Reactive power charge (URDB demandreactivepowercharge, $/kVAR): rate x the highest reactive demand of the window, ' +
+          'reactive import energy (kvarh, lagging, OBIS 3.8.0) divided by the hours of the interval (or of the demand window). ' +
+          'Measured on the intervals that carry reactive energy; with none, no charge and a note reactive_data_missing',
+      }),
   })
-  .meta({ description: 'Demand charges on import, per time-of-use demand period, flat and/or coincident' });
+  .meta({ description: 'Demand charges on import, per time-of-use demand period, flat and/or coincident, and a reactive power charge' });
 
 export const billingDemandSchema = z
   .strictObject({

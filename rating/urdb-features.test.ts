@@ -156,8 +156,8 @@ describe('URDB import: what rates say in words, and dates', () => {
   it('reads the newer API spellings (dgRules, flatDemandUnits, demandRateUnits, demandReactPwrCharge)', () => {
     const { tariff } = importUrdb({ ...base, dgRules: 'Net Metering', flatDemandUnits: 'kW', demandRateUnits: 'kW', flatdemandstructure: [[{ rate: 3 }]] }, { timeZone: LA });
     expect(tariff.netMetering).toEqual({});
-    expect(refusal({ ...base, demandReactPwrCharge: 0.25 }).map((i) => i.path)).toEqual(['rate.demandreactivepowercharge']);
-    expect(importUrdb({ ...base, demandReactPwrCharge: 0 }, { timeZone: LA }).tariff.id).toBe('test-rate');
+    expect(importUrdb({ ...base, demandReactPwrCharge: 0.25 }, { timeZone: LA }).tariff.demand?.reactive).toEqual({ rate: '0.25' });
+    expect(importUrdb({ ...base, demandReactPwrCharge: 0 }, { timeZone: LA }).tariff.demand).toBeUndefined();
   });
 });
 

@@ -33,6 +33,7 @@ export const CONVERTED_FIELDS = new Set([
   'coincidentratestructure', 'coincidentrateschedule', 'coincidentschedule', 'coincidentrateunit',
   'lookbackpercent', 'lookbackrange', 'lookbackmonths',
   'energyattrs', 'demandattrs', 'fixedattrs',
+  'demandreactivepowercharge',
 ]);
 
 /** Spellings of the newer API (camelCase) read as the field they stand for. */
@@ -48,7 +49,6 @@ export const REFUSED_WHEN_SET: Readonly<Record<string, Check>> = {
   demandratchetpercentage: nonZeroElements(
     'what a monthly demand ratchet percentage applies to is not documented by URDB (no real rate uses it); state the ratchet with lookbackpercent and lookbackmonths',
   ),
-  demandreactivepowercharge: nonZero('reactive power ($/kVAR) charges need reactive energy readings, which meters do not send yet'),
   fueladjustmentsmonthly: nonZeroElements('monthly fuel adjustments are not supported; fold them into adj'),
   fixedchargeeaaddl: nonZero('charges for additional meters are not supported'),
 };

@@ -18,7 +18,8 @@
  *   ratchet (`lookbackpercent`, `lookbackmonths`, `lookbackrange`) -> `billingDemand`; free-text attributes
  *   -> `attributes`; `startdate` -> `effectiveFrom` unless the caller says otherwise; `dgrules` ->
  *   `meteringMode` ("Net Metering" -> `netMetering`, with the request's `netMetering` options; the
- *   request's `netBilling` options for the net billing modes); `annualmincharge` -> `annualMinimumCharge`.
+ *   request's `netBilling` options for the net billing modes); `annualmincharge` -> `annualMinimumCharge`;
+ *   `demandreactivepowercharge` ($/kVAR) -> `demand.reactive`.
  *
  * Refused, each issue naming the field by its path (`rate.energyratestructure[0][1].unit`): every
  * feature the engine does not rate (see urdb-fields.ts), units the readings cannot measure (kVA, hp,
@@ -141,6 +142,7 @@ export function importUrdb(rate: unknown, options: UrdbImportOptions): UrdbImpor
   const origin = originOf(urdb, id, options, issues, warnings);
   const metering = meteringOf(urdb, options, issues, warnings);
   const annualMinimum = optionalDecimal(urdb.annualmincharge, 'rate.annualmincharge', issues);
+  const reactive = reactiveChargeOf(urdb, issues, warnings);
   if (issues.length || id === undefined) throw new UrdbImportError(issues);
   if (billingDemand && !flat.length && !energyPeriods?.some((p) => p.tiers.some((t) => t.unit?.startsWith('kWh/kW'))))
     warnings.push({ path: 'rate.lookbackpercent', message: 'the ratchet sets a billing demand that nothing in this rate uses (no flat demand, no kWh/kW tiers)' });
@@ -162,6 +164,7 @@ export function importUrdb(rate: unknown, options: UrdbImportOptions): UrdbImpor
           },
         }
       : {}),
+    ...(reactive ? { reactive } : {}),
   };
   const tariff: TariffDocument = {
     id,
@@ -180,7 +183,7 @@ export function importUrdb(rate: unknown, options: UrdbImportOptions): UrdbImpor
           },
         }
       : {}),
-    ...(demand.periods || demand.flat || demand.coincident ? { demand } : {}),
+    ...(demand.periods || demand.flat || demand.coincident || demand.reactive ? { demand } : {}),
     ...(fixedCharges.length ? { fixedCharges } : {}),
     ...(minimumCharge ? { minimumCharge } : {}),
     ...(billingDemand ? { billingDemand } : {}),
@@ -567,6 +570,27 @@ function perUnit(value: unknown, path: string, issues: UrdbIssue[]): 'day' | 'mo
 }
 
 /** A URDB number (JSON number or numeric string) as an exact decimal string; undefined when absent. */
+/** Below this, a $/kVAR price looks like a $/kvarh one: imported as stated (per kVAR), with a warning. */
+const REACTIVE_SMALL_PRICE = new Dec('0.01');
+
+/**
+ * `demandreactivepowercharge` ($/kVAR; `demandReactPwrCharge`): the reactive power charge, rate x the
+ * window's highest reactive demand (rating/reactive.ts); 0 or absent: none.
+ */
+function reactiveChargeOf(urdb: UrdbRate, issues: UrdbIssue[], warnings: UrdbIssue[]): { rate: string } | undefined {
+  const path = 'rate.demandreactivepowercharge';
+  const value = urdb.demandreactivepowercharge === '' ? undefined : urdb.demandreactivepowercharge;
+  const rate = optionalDecimal(value, path, issues);
+  if (!isNonZero(rate)) return undefined;
+  const price = new Dec(rate!);
+  if (price.isNeg()) warnings.push({ path, message: `negative price ${rate} $/kVAR: billed as a credit, as stated` });
+  else if (price.gt(DEMAND_SANITY_BOUND))
+    warnings.push({ path, message: `price ${rate} $/kVAR is above the sanity bound of ${DEMAND_SANITY_BOUND.toFixed()} $/kVAR: check for a typo` });
+  else if (price.lt(REACTIVE_SMALL_PRICE))
+    warnings.push({ path, message: `price ${rate} $/kVAR is small enough to be a $/kvarh price; billed per kVAR of the window's highest reactive demand, as URDB states the unit` });
+  return { rate: rate! };
+}
+
 function optionalDecimal(value: unknown, path: string, issues: UrdbIssue[]): string | undefined {
   if (value === undefined || value === null) return undefined;
   const numeric = typeof value === 'number' ? Number.isFinite(value) : typeof value === 'string' && NUMBER.test(value);
