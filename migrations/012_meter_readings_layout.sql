@@ -161,21 +161,36 @@ BEGIN
 END
 $$;
 
--- Old rows outside every recorded range (all of them when nothing was copied ahead), into meter_readings.
+-- Old rows outside every recorded range (all of them when nothing was copied ahead), into meter_readings:
+-- one statement per gap between the recorded ranges (and before the first, after the last), so that on a
+-- hypertable only the chunks of the gaps are read.
 CREATE OR REPLACE FUNCTION readings_layout_copy_uncovered()
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
-  n bigint;
+  n bigint := 0;
+  k bigint;
+  g record;
 BEGIN
-  INSERT INTO meter_readings AS r (interval_start, meter_key, import_mwh, export_mwh, flags, received_after, received_at, large_mwh)
-  SELECT s.interval_start, s.meter_key, s.import_mwh, s.export_mwh, s.flags, s.received_after, s.received_at, s.large_mwh
-  FROM readings_layout_source s
-  WHERE NOT EXISTS (SELECT 1 FROM readings_layout_copy c WHERE s.interval_start >= c.range_start AND s.interval_start < c.range_end)
-  ORDER BY s.meter_key, s.interval_start
-  ON CONFLICT (meter_key, interval_start) DO UPDATE
-    SET import_mwh = excluded.import_mwh, export_mwh = excluded.export_mwh, flags = excluded.flags,
-        received_after = excluded.received_after, received_at = excluded.received_at, large_mwh = excluded.large_mwh;
-  GET DIAGNOSTICS n = ROW_COUNT;
+  FOR g IN
+    WITH r AS (SELECT range_start, range_end, lag(range_end) OVER (ORDER BY range_start) AS previous_end FROM readings_layout_copy),
+    gaps AS (
+      SELECT '-infinity'::timestamptz AS f, COALESCE((SELECT min(range_start) FROM r), 'infinity') AS t
+      UNION ALL SELECT previous_end, range_start FROM r WHERE previous_end < range_start
+      UNION ALL SELECT max(range_end), 'infinity' FROM r HAVING count(*) > 0
+    )
+    SELECT f, t FROM gaps WHERE f < t
+  LOOP
+    INSERT INTO meter_readings AS r (interval_start, meter_key, import_mwh, export_mwh, flags, received_after, received_at, large_mwh)
+    SELECT s.interval_start, s.meter_key, s.import_mwh, s.export_mwh, s.flags, s.received_after, s.received_at, s.large_mwh
+    FROM readings_layout_source s
+    WHERE s.interval_start >= g.f AND s.interval_start < g.t
+    ORDER BY s.meter_key, s.interval_start
+    ON CONFLICT (meter_key, interval_start) DO UPDATE
+      SET import_mwh = excluded.import_mwh, export_mwh = excluded.export_mwh, flags = excluded.flags,
+          received_after = excluded.received_after, received_at = excluded.received_at, large_mwh = excluded.large_mwh;
+    GET DIAGNOSTICS k = ROW_COUNT;
+    n := n + k;
+  END LOOP;
   RETURN n;
 END
 $$;
