@@ -8,6 +8,7 @@ import type { Pool } from '../../common/db.js';
 import type { MeterInterval } from '../../rating/index.js';
 import { decodePackedIntervalsBase64, packedIntervalsSql } from '../readings/packed-intervals.js';
 import { assignmentTimelineSql, type AssignmentEntry } from '../tariffs/tariffs.repository.js';
+import type { Queryable } from '../queryable.js';
 import type { HistoryReads } from './rating-history.js';
 
 // A named (prepared) statement: planning over the hypertable's chunks costs as much as running it.
@@ -31,7 +32,11 @@ export interface ChargesInputs {
 }
 
 export class ChargesRepository implements HistoryReads {
-  constructor(private readonly pool: Pool) {}
+  private readonly history: HistoryReads;
+
+  constructor(private readonly pool: Pool) {
+    this.history = historyReadsOn(pool);
+  }
 
   /**
    * The meter, its assignments and its intervals in [from, to); null when there is no such meter. With
@@ -59,23 +64,38 @@ export class ChargesRepository implements HistoryReads {
   }
 
   /** A meter's stored intervals in [from, to), sorted by start (the history before a window). */
-  async intervals(meterId: string, intervalSeconds: number, from: number, to: number): Promise<MeterInterval[]> {
-    const res = await this.pool.query<{ d: string | null }>({
-      name: 'charges-history-intervals',
-      text: `SELECT ${packedIntervalsSql('r')} AS d FROM readings r
-             WHERE r.meter_id = $1 AND r.interval_start >= to_timestamp($2::float8 / 1000) AND r.interval_start < to_timestamp($3::float8 / 1000)`,
-      values: [meterId, from, to],
-    });
-    return decodePackedIntervalsBase64(res.rows[0]?.d ?? null, intervalSeconds);
+  intervals(meterId: string, intervalSeconds: number, from: number, to: number): Promise<MeterInterval[]> {
+    return this.history.intervals(meterId, intervalSeconds, from, to);
   }
 
   /** The start of a meter's earliest stored interval (epoch ms), or null. */
-  async firstIntervalStart(meterId: string): Promise<number | null> {
-    const res = await this.pool.query<{ s: number | null }>({
-      name: 'charges-first-interval',
-      text: 'SELECT (extract(epoch FROM min(interval_start)) * 1000)::float8 AS s FROM readings WHERE meter_id = $1',
-      values: [meterId],
-    });
-    return res.rows[0]?.s ?? null;
+  firstIntervalStart(meterId: string): Promise<number | null> {
+    return this.history.firstIntervalStart(meterId);
   }
+}
+
+/**
+ * The history reads of ./rating-history.ts on a pool or a transaction's client (a bill's close reads in
+ * its transaction): two statements, each on the (meter_id, interval_start) key.
+ */
+export function historyReadsOn(q: Queryable): HistoryReads {
+  return {
+    async intervals(meterId, intervalSeconds, from, to) {
+      const res = await q.query<{ d: string | null }>({
+        name: 'charges-history-intervals',
+        text: `SELECT ${packedIntervalsSql('r')} AS d FROM readings r
+               WHERE r.meter_id = $1 AND r.interval_start >= to_timestamp($2::float8 / 1000) AND r.interval_start < to_timestamp($3::float8 / 1000)`,
+        values: [meterId, from, to],
+      });
+      return decodePackedIntervalsBase64(res.rows[0]?.d ?? null, intervalSeconds);
+    },
+    async firstIntervalStart(meterId) {
+      const res = await q.query<{ s: number | null }>({
+        name: 'charges-first-interval',
+        text: 'SELECT (extract(epoch FROM min(interval_start)) * 1000)::float8 AS s FROM readings WHERE meter_id = $1',
+        values: [meterId],
+      });
+      return res.rows[0]?.s ?? null;
+    },
+  };
 }

@@ -79,11 +79,10 @@ describe('tariffs, assignments and charges', () => {
     const bad = structuredClone(rate);
     bad.energyratestructure[0][0].unit = 'kWh/kVA';
     bad.coincidentratestructure = [[{ rate: 3 }]];
-    bad.demandreactivepowercharge = 0.45;
     const refused = await stack.api('/v1/tariffs/urdb', { body: { id: 'coop-bad', timezone: 'America/Los_Angeles', rate: bad } });
     expect(refused.status).toBe(400);
     const fields = refused.body.error.details.map((d: { field: string }) => d.field);
-    expect(fields.sort()).toEqual(['rate.coincidentratestructure', 'rate.demandreactivepowercharge', 'rate.energyratestructure[0][0].unit']);
+    expect(fields.sort()).toEqual(['rate.coincidentratestructure', 'rate.energyratestructure[0][0].unit']);
   });
 
   it('imports a URDB rate with warnings, its tier scope, startdate as effectiveFrom, and its attributes shown on GET and on the charges', async () => {
