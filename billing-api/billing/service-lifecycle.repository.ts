@@ -88,15 +88,14 @@ export class ServiceLifecycleRepository {
   }
 
   async state(q: Queryable, accountId: string): Promise<ServiceState> {
-    const [account, meters, events] = await Promise.all([
-      q.query('SELECT service_start, service_end FROM account_service WHERE account_id = $1', [accountId]),
-      q.query(
-        `SELECT m.id, ms.service_start, ms.service_end, ms.replaces FROM meters m LEFT JOIN meter_service ms ON ms.meter_id = m.id
-         WHERE m.account_id = $1 ORDER BY m.id`,
-        [accountId],
-      ),
-      q.query('SELECT * FROM service_events WHERE account_id = $1 ORDER BY id', [accountId]),
-    ]);
+    // One client: one statement at a time.
+    const account = await q.query('SELECT service_start, service_end FROM account_service WHERE account_id = $1', [accountId]);
+    const meters = await q.query(
+      `SELECT m.id, ms.service_start, ms.service_end, ms.replaces FROM meters m LEFT JOIN meter_service ms ON ms.meter_id = m.id
+       WHERE m.account_id = $1 ORDER BY m.id`,
+      [accountId],
+    );
+    const events = await q.query('SELECT * FROM service_events WHERE account_id = $1 ORDER BY id', [accountId]);
     const a = account.rows[0];
     return {
       accountId,
