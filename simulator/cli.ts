@@ -7,6 +7,7 @@
 import { parseArguments } from './config.js';
 import { createProgressReporter } from './run/progress.js';
 import { describeDifferences } from './run/api-reconcile.js';
+import { describeNetMeteringDifferences } from './run/net-metering-reconcile.js';
 import { BrokerRefusal } from './run/broker-check.js';
 import { runSimulation } from './run/simulation.js';
 import type { RunSummary } from './run/run-stats.js';
@@ -31,7 +32,11 @@ async function main(): Promise<number> {
       stop: stop.signal,
       abort: abort.signal,
     });
-    const reconcile = result.reconcile && { meters: result.reconcile.meters, differences: result.reconcile.differences };
+    const reconcile = result.reconcile && {
+      meters: result.reconcile.meters,
+      differences: result.reconcile.differences,
+      ...(result.reconcile.netMetering ? { netMetering: result.reconcile.netMetering } : {}),
+    };
     process.stdout.write(
       config.json ? `${JSON.stringify(reconcile ? { ...result.summary, reconcile } : result.summary)}\n` : formatSummary(result.summary, config.ledgerPath),
     );
@@ -42,6 +47,20 @@ async function main(): Promise<number> {
         const lines = describeDifferences(result.reconcile);
         process.stderr.write(
           `reconcile: ${differences.length} of ${meters} meters differ from the API\n` +
+            lines.slice(0, 50).map((l) => `  ${l}\n`).join('') +
+            (lines.length > 50 ? `  ... and ${lines.length - 50} more (all of them in the --json summary)\n` : ''),
+        );
+      }
+      const nem = result.reconcile.netMetering;
+      if (nem && nem.differences.length === 0) {
+        process.stderr.write(
+          `reconcile: the kWh banks of all ${nem.meters} meters match the API's charges in ${nem.windows} billing windows` +
+            ` (${nem.trueUps} true-ups; at their fullest the banks held ${nem.peakBankKwh} kWh)\n`,
+        );
+      } else if (nem) {
+        const lines = describeNetMeteringDifferences(nem);
+        process.stderr.write(
+          `reconcile: ${nem.differences.length} of ${nem.windows} billing windows differ from the API's net metering\n` +
             lines.slice(0, 50).map((l) => `  ${l}\n`).join('') +
             (lines.length > 50 ? `  ... and ${lines.length - 50} more (all of them in the --json summary)\n` : ''),
         );

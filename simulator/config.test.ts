@@ -41,6 +41,16 @@ describe('options', () => {
     expect([c.batch, c.connections, c.faults.gap]).toEqual([100, 5, 0.1]);
   });
 
+  it('a residential-solar fleet gets the net-metering tariff unless told otherwise; --net-metering is not for --tariff', () => {
+    expect(config('--profile', 'residential-solar').netMetering).toBe(true);
+    expect(config('--profile', 'residential-solar', '--no-net-metering').netMetering).toBe(false);
+    expect(config('--profile', 'mixed').netMetering).toBe(false);
+    expect(config('--profile', 'solar', '--net-metering').netMetering).toBe(true);
+    expect(config('--profile', 'residential-solar', '--provision', '--token', 't', '--tariff', 'mine').netMetering).toBe(false);
+    const both = parse('--net-metering', '--provision', '--token', 't', '--tariff', 'mine');
+    expect('errors' in both && both.errors).toEqual(["--net-metering chooses the simulator's own tariff; it cannot be combined with --tariff"]);
+  });
+
   it('lists every problem at once', () => {
     const result = parse('--meters', 'x', '--qos', '1', '--rate', '-1', '--timezone', 'Nowhere/City', '--faults', 'gap=2,typo=1', '--from', '2026-03-08T00:00:00Z', '--speed', '4');
     expect('errors' in result && result.errors).toEqual([

@@ -40,6 +40,12 @@ export interface SimulatorConfig {
   provision: boolean;
   /** Existing tariff given to the meters at provisioning; null: the simulator creates its own. */
   tariffId: string | null;
+  /**
+   * The simulator's net-metering tariff (`sim-nem-residential-v1`) instead of its net-billing one: given at
+   * --provision, and --reconcile then also checks the kWh banks of every billing window. Default: on for
+   * --profile residential-solar. False with --tariff.
+   */
+  netMetering: boolean;
   /** HMAC key of the device secrets; null: derived from the seed. */
   secretKey: string | null;
   meters: number;
@@ -81,6 +87,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--token <token>', 'admin bearer token for --provision').env('BILLING_ADMIN_TOKEN'))
     .option('--provision', 'create tariff, accounts, meters and concentrators first (idempotent)', false)
     .option('--tariff <id>', 'existing tariff to give the meters at --provision (default: create the simulator tariff)')
+    .option('--net-metering', "the simulator's net-metering tariff (kWh bank, true-up in December); default for --profile residential-solar")
+    .option('--no-net-metering', "the simulator's net-billing tariff, also for --profile residential-solar")
     .option('--secret-key <key>', 'HMAC key deriving each device secret (default: derived from --seed)')
     .option('--meters <n>', 'number of meters', '10')
     .option('--concentrators <k>', '0: each meter connects itself; K: meters spread over K concentrators', '0')
@@ -134,6 +142,7 @@ const rawSchema = z.object({
   token: z.string().optional().transform((token) => token || undefined), // an empty variable is no token
   provision: z.boolean(),
   tariff: z.string().min(1).optional(),
+  netMetering: z.boolean().optional(),
   secretKey: z.string().min(1).optional(),
   meters: integer(1, 1_000_000),
   concentrators: integer(0, 100_000),
@@ -186,6 +195,7 @@ export function toConfig(options: Record<string, unknown>, now = Date.now()): Pa
 
   if (o.provision && !o.token) errors.push('--provision needs --token (or BILLING_ADMIN_TOKEN)');
   if (o.tariff && !o.provision) errors.push('--tariff is only used with --provision');
+  if (o.tariff && o.netMetering) errors.push("--net-metering chooses the simulator's own tariff; it cannot be combined with --tariff");
   if (o.bareBroker) {
     if (!o.broker) errors.push('--bare-broker needs --broker');
     if (o.provision) errors.push('--bare-broker cannot be combined with --provision (it uses no API)');
@@ -234,6 +244,7 @@ export function toConfig(options: Record<string, unknown>, now = Date.now()): Pa
       token: o.token ?? null,
       provision: o.provision,
       tariffId: o.tariff ?? null,
+      netMetering: o.tariff ? false : (o.netMetering ?? o.profile === 'residential-solar'),
       secretKey: o.secretKey ?? null,
       meters: o.meters,
       concentrators: o.concentrators,

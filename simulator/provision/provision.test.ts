@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createFleet } from '../generator/index.js';
 import { provisionFleet } from './provision.js';
 import { deviceSecret, secretKeyFor } from './secrets.js';
-import { SIMULATOR_TARIFF_ID } from './simulator-tariff.js';
+import { SIMULATOR_NET_METERING_TARIFF_ID, SIMULATOR_TARIFF_ID } from './simulator-tariff.js';
 
 interface FakeApi {
   url: string;
@@ -89,6 +89,22 @@ describe('provisionFleet', () => {
       meterIds: ['T1-MTR-000002', 'T1-MTR-000004', 'T1-MTR-000006'],
       mqttPassword: deviceSecret(secretKey, 'T1-DCU-0002'),
     });
+  });
+
+  it('a net-metered fleet gets the net-metering tariff: dgrules "Net Metering" with the options beside rate', async () => {
+    api = await startFakeApi({ tariffImport: true, token: 'admin' });
+    const solar = createFleet({ meters: 2, seed: 'prov', profile: 'residential-solar', idPrefix: 'S-' });
+    const report = await provisionFleet(solar, { apiUrl: api.url, token: 'admin', tariffId: null, tariffPlan: 'net-metering', timezone: 'America/Denver', secretKey, log: () => {} });
+    expect(report.tariffId).toBe(SIMULATOR_NET_METERING_TARIFF_ID);
+    const tariff = api.requests.find((r) => r.path === '/v1/tariffs/urdb')!.body;
+    expect(tariff).toMatchObject({
+      id: SIMULATOR_NET_METERING_TARIFF_ID,
+      timezone: 'America/Denver',
+      rate: { dgrules: 'Net Metering' },
+      netMetering: { carryOver: 'kWh', trueUpMonth: 12, trueUpSellRate: '0.04' },
+    });
+    const meters = api.requests.filter((r) => r.path === '/v1/meters');
+    expect(meters.map((r) => r.body.tariffId)).toEqual([SIMULATOR_NET_METERING_TARIFF_ID, SIMULATOR_NET_METERING_TARIFF_ID]);
   });
 
   it('continues without a tariff when the API cannot import one (404), and says so', async () => {

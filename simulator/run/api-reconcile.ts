@@ -5,6 +5,7 @@
  */
 import { ApiClient, describeError } from '../provision/api-client.js';
 import type { LedgerDocument, LedgerMeter } from './ledger.js';
+import type { NetMeteringReport } from './net-metering-reconcile.js';
 import { isoUtc } from '../../common/time.js';
 
 export interface MeterDifference {
@@ -19,6 +20,8 @@ export interface MeterDifference {
 export interface ReconcileReport {
   meters: number;
   differences: MeterDifference[];
+  /** With the net-metering tariff (backfill): the kWh banks of every billing window against the API's charges. */
+  netMetering?: NetMeteringReport;
 }
 
 /** The longest window of one consumption request (the API allows 800 days). */

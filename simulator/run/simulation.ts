@@ -19,6 +19,9 @@ import { reconcileWithApi, type ReconcileReport } from './api-reconcile.js';
 import { BrokerRefusal, confirmStored, fetchServiceInfo, isAdvertised, preferredBroker } from './broker-check.js';
 import { isoUtc } from '../../common/time.js';
 import { Ledger } from './ledger.js';
+import { billingMonths } from './net-metering.js';
+import { reconcileNetMetering } from './net-metering-reconcile.js';
+import { NET_METERING, periodAt } from '../provision/simulator-tariff.js';
 import { SimulatedClock } from './live-clock.js';
 import type { ProgressReporter, ProgressSnapshot } from './progress.js';
 import { RunStats, type RunSummary } from './run-stats.js';
@@ -79,6 +82,7 @@ export async function runSimulation(config: SimulatorConfig, io: SimulationIo): 
       apiUrl: config.apiUrl,
       token: config.token!,
       tariffId: config.tariffId,
+      tariffPlan: config.netMetering ? 'net-metering' : 'tou',
       timezone: config.timezone,
       secretKey,
       log: io.log,
@@ -94,7 +98,15 @@ export async function runSimulation(config: SimulatorConfig, io: SimulationIo): 
     mode.kind === 'backfill'
       ? { fromMs: mode.fromMs, toMs: mode.toMs }
       : { fromMs: firstIntervalStart, toMs: firstIntervalStart }; // widened as intervals end
-  const ledger = new Ledger(fleet.meters.map((m) => m.id), firstIntervalStart, intervalMs, window);
+  // A net-metered backfill keeps each billing window's energy per tariff period, for its own account of the banks.
+  const netMetering =
+    config.netMetering && mode.kind === 'backfill'
+      ? {
+          rules: { timezone: config.timezone, trueUpMonth: NET_METERING.trueUpMonth, periods: ['p0', 'p1'] },
+          periods: { windows: billingMonths(config.timezone, mode.fromMs, mode.toMs), periodOf: (ms: number) => periodAt(config.timezone, ms) },
+        }
+      : null;
+  const ledger = new Ledger(fleet.meters.map((m) => m.id), firstIntervalStart, intervalMs, window, netMetering?.periods ?? null);
   const stats = new RunStats();
   warnAboutFutureReadings(config, io, liveStartMs);
   warnAboutLocalTime(config, io);
@@ -263,9 +275,14 @@ export async function runSimulation(config: SimulatorConfig, io: SimulationIo): 
   if (config.reconcile && api) {
     io.log(`reconciling the ledger of ${fleet.meters.length} meters with ${config.apiUrl}`);
     reconcile = await reconcileWithApi(ledger.toDocument(), api);
+    if (netMetering) {
+      io.log(`reconciling the kWh banks of ${fleet.meters.length} net-metered meters with the API's charges, window by window`);
+      reconcile.netMetering = await reconcileNetMetering(ledger, fleet.meters.map((m) => m.id), netMetering.rules, api);
+    }
   }
   const interrupted = io.stop.aborted || io.abort.aborted;
-  const exitCode = stats.failed > 0 || gaveUp.length > 0 ? 2 : reconcile && reconcile.differences.length > 0 ? 4 : interrupted ? 130 : 0;
+  const differs = reconcile !== null && (reconcile.differences.length > 0 || (reconcile.netMetering?.differences.length ?? 0) > 0);
+  const exitCode = stats.failed > 0 || gaveUp.length > 0 ? 2 : differs ? 4 : interrupted ? 130 : 0;
   return { summary, ledger, reconcile, exitCode };
 }
 
