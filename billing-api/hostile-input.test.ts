@@ -169,7 +169,7 @@ describe(`a reset clock cannot reach back decades (${mode} storage)`, () => {
 /** TimescaleDB chunks of readings that start before `instant` (null on a plain table, which has none). */
 async function chunksBefore(instant: string): Promise<number | null> {
   if (stack.storageMode !== 'timescaledb') return null;
-  const res = await stack.pool.query(`SELECT count(*)::int AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'readings' AND range_start < $1`, [instant]);
+  const res = await stack.pool.query(`SELECT count(*)::int AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'meter_readings' AND range_start < $1`, [instant]);
   return res.rows[0].n;
 }
 

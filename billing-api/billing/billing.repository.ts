@@ -221,7 +221,7 @@ export class BillingRepository {
        LEFT JOIN meter_service ms ON ms.meter_id = m.id
        LEFT JOIN account_service s ON s.account_id = m.account_id
        LEFT JOIN LATERAL (SELECT interval_start AS first FROM readings r
-                          WHERE r.meter_id = m.id
+                          WHERE r.meter_key = m.key
                             AND r.interval_start >= m.created_at - COALESCE((SELECT reading_backfill_days FROM ingest_policy), 1096) * interval '1 day'
                           ORDER BY interval_start LIMIT 1) f ON true
        WHERE m.account_id = ANY($1::text[]) ORDER BY m.account_id, m.id`,
@@ -238,7 +238,7 @@ export class BillingRepository {
    * (meter, earlier bill) pairs with readings committed after `since` whose interval lies in that bill's
    * cycle, for cycles from `from` to `before`. Estimates a close stored itself (received_at = that bill's
    * closed_at) are not late data. Rows committed more than an hour after their interval come from the
-   * partial index readings_late_idx; the others can only lie in the hour before `since`.
+   * partial index meter_readings_late_idx; the others can only lie in the hour before `since`.
    */
   async lateCycles(client: Queryable, requests: { meterId: string; accountId: string; since: number; from: number; before: number }[]): Promise<LateCycle[]> {
     if (!requests.length) return [];

@@ -92,7 +92,7 @@ export function historyReadsOn(q: Queryable): HistoryReads {
     async firstIntervalStart(meterId) {
       const res = await q.query<{ s: number | null }>({
         name: 'charges-first-interval',
-        text: 'SELECT (extract(epoch FROM min(interval_start)) * 1000)::float8 AS s FROM readings WHERE meter_id = $1',
+        text: 'SELECT (extract(epoch FROM min(interval_start)) * 1000)::float8 AS s FROM meter_readings WHERE meter_key = (SELECT key FROM meters WHERE id = $1)',
         values: [meterId],
       });
       return res.rows[0]?.s ?? null;

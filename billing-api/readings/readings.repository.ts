@@ -88,7 +88,7 @@ export class ReadingsRepository {
     const res = await this.pool.query(
       `SELECT interval_start, interval_seconds, import_mwh, export_mwh, quality, received_at
        FROM readings
-       WHERE meter_id = $1
+       WHERE meter_key = (SELECT key FROM meters WHERE id = $1)
          AND interval_start >= COALESCE(to_timestamp($2::double precision / 1000), '-infinity')
          AND interval_start <  COALESCE(to_timestamp($3::double precision / 1000), 'infinity')
          AND interval_start >  COALESCE(to_timestamp($4::double precision / 1000), '-infinity')
