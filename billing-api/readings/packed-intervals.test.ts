@@ -98,3 +98,49 @@ describe.each(storageModes())('packed intervals from PostgreSQL (%s)', (mode) =>
     expect(typeof decoded[1].importMwh).toBe('bigint');
   });
 });
+
+describe('packed intervals with reactive energy', () => {
+  const t = Date.parse('2026-01-01T00:00:00Z');
+
+  it('carries reactive import and export when present, leaves them absent when not (not 0)', () => {
+    const intervals = [
+      { intervalStart: t, importMwh: 1, exportMwh: 0, quality: 'actual' as const },
+      { intervalStart: t + 900_000, importMwh: 2, exportMwh: 0, quality: 'estimated' as const, reactiveImportMvarh: 0 },
+      { intervalStart: t + 1_800_000, importMwh: 3, exportMwh: 4, quality: 'actual' as const, reactiveImportMvarh: 2_500_000, reactiveExportMvarh: 125 },
+      { intervalStart: t + 2_700_000, importMwh: 5, exportMwh: 0, quality: 'actual' as const, reactiveExportMvarh: 9_007_199_254_740_993n },
+    ];
+    const packed = encodePackedIntervals(intervals);
+    expect(packed.length).toBe(4 * PACKED_INTERVAL_BYTES + 4 * 8);
+    expect(decodePackedIntervals(packed, 900)).toEqual(intervals.map((i) => ({ ...i, intervalSeconds: 900 })));
+    expect(() => decodePackedIntervals(packed.subarray(0, packed.length - 1), 900)).toThrow(/not a whole number/);
+  });
+});
+
+describe.each(storageModes())('packed reactive energy from PostgreSQL (%s)', (mode) => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase(mode, 'packedreactive');
+    await db.pool.query(`INSERT INTO accounts VALUES ('ACC-1', 'One', 'UTC', 1)`);
+    await db.pool.query(`INSERT INTO devices (id, kind, secret_hash) VALUES ('M-1', 'meter', 'x')`);
+    await db.pool.query(`INSERT INTO meters (id, account_id, timezone, interval_seconds) VALUES ('M-1', 'ACC-1', 'UTC', 900)`);
+  }, 60_000);
+  afterAll(async () => db?.drop());
+
+  it('decodes exactly what the SQL packs, with and without reactive energy', async () => {
+    await db.pool.query(
+      `INSERT INTO readings (meter_id, interval_start, interval_seconds, import_mwh, export_mwh, quality, reactive_import_mvarh, reactive_export_mvarh) VALUES
+       ('M-1', '2026-03-08T09:30:00Z', 900, 1, 0, 'actual', NULL, NULL),
+       ('M-1', '2026-03-08T09:45:00Z', 900, 9007199254740993, 17, 'estimated', 0, NULL),
+       ('M-1', '2026-03-08T10:00:00Z', 900, 5, 6, 'actual', NULL, 123456789),
+       ('M-1', '2026-03-08T10:15:00Z', 900, 7, 0, 'actual', 2500000, 125)`,
+    );
+    const packed = await db.pool.query<{ d: string | null }>(`SELECT (SELECT ${packedIntervalsSql('r')} FROM readings r WHERE r.meter_id = 'M-1') AS d`);
+    const decoded = decodePackedIntervalsBase64(packed.rows[0].d, 900);
+    expect(decoded.map((i) => [String(i.importMwh), i.quality, i.reactiveImportMvarh, i.reactiveExportMvarh])).toEqual([
+      ['1', 'actual', undefined, undefined],
+      ['9007199254740993', 'estimated', 0, undefined],
+      ['5', 'actual', undefined, 123456789],
+      ['7', 'actual', 2500000, 125],
+    ]);
+  });
+});

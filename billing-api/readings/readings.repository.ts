@@ -8,7 +8,7 @@ import type { Pool } from '../../common/db.js';
 import { mwhToWhString } from '../../common/reading.js';
 import type { MeterInterval } from '../../rating/index.js';
 import type { Queryable } from '../queryable.js';
-import { decodePackedIntervals, PACKED_INTERVAL_BYTES, packedIntervalsSql } from './packed-intervals.js';
+import { countPackedIntervals, decodePackedIntervals, packedIntervalsSql } from './packed-intervals.js';
 
 export interface StoredReading {
   intervalStart: string;
@@ -17,6 +17,9 @@ export interface StoredReading {
   exportWh: string;
   quality: 'actual' | 'estimated';
   receivedAt: string;
+  /** exact decimal strings of varh; absent when the meter did not measure them */
+  reactiveImportVarh?: string;
+  reactiveExportVarh?: string;
 }
 
 export interface MeterWindow {
@@ -50,7 +53,7 @@ export class PackedIntervals {
   ) {}
 
   get length(): number {
-    return this.data ? Math.floor(this.data.length / PACKED_INTERVAL_BYTES) : 0;
+    return this.data ? countPackedIntervals(this.data) : 0;
   }
 
   /** The intervals, sorted by start (a new array of new objects on every call). */
@@ -86,7 +89,7 @@ export class ReadingsRepository {
   /** Half-open window [from, to) on intervalStart, ordered by intervalStart, after the paging cursor. */
   async list(meterId: string, from: number | null, to: number | null, after: number | null, limit: number): Promise<StoredReading[]> {
     const res = await this.pool.query(
-      `SELECT interval_start, interval_seconds, import_mwh, export_mwh, quality, received_at
+      `SELECT interval_start, interval_seconds, import_mwh, export_mwh, quality, received_at, reactive_import_mvarh, reactive_export_mvarh
        FROM readings
        WHERE meter_key = (SELECT key FROM meters WHERE id = $1)
          AND interval_start >= COALESCE(to_timestamp($2::double precision / 1000), '-infinity')
@@ -103,6 +106,8 @@ export class ReadingsRepository {
       exportWh: mwhToWhString(r.export_mwh),
       quality: r.quality,
       receivedAt: r.received_at.toISOString(),
+      ...(r.reactive_import_mvarh !== null ? { reactiveImportVarh: mwhToWhString(r.reactive_import_mvarh) } : {}),
+      ...(r.reactive_export_mvarh !== null ? { reactiveExportVarh: mwhToWhString(r.reactive_export_mvarh) } : {}),
     }));
   }
 

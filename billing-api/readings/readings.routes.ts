@@ -30,6 +30,11 @@ const readingSchema = z.object({
   exportWh: z.string(),
   quality: z.enum(['actual', 'estimated']),
   receivedAt: z.string().describe('when the reading (or its latest replacement) was committed'),
+  reactiveImportVarh: z
+    .string()
+    .optional()
+    .describe('reactive energy imported (lagging, OBIS 3.8.0), exact decimal string of varh; absent when the meter did not measure it (not 0)'),
+  reactiveExportVarh: z.string().optional().describe('reactive energy exported (leading, OBIS 4.8.0), varh; absent when not measured'),
 });
 const quarantineItemSchema = z.object({
   id: z.number(),
@@ -58,7 +63,8 @@ export const readingsRoutes: FastifyPluginAsyncZod<{ readings: ReadingsService }
         summary: "A meter's stored intervals",
         params: idParamSchema,
         querystring: readingsQuerySchema,
-        description: 'Stored intervals in [from, to), ordered by intervalStart. Energy as exact decimal strings of Wh.',
+        description:
+          'Stored intervals in [from, to), ordered by intervalStart. Energy as exact decimal strings of Wh; reactive energy (varh) only on intervals whose reading carried it.',
         response: {
           200: example(page(readingSchema), {
             items: [{ intervalStart: '2026-03-08T09:00:00Z', intervalSeconds: 900, importWh: '250.5', exportWh: '0', quality: 'actual', receivedAt: '2026-03-08T09:15:02Z' }],
