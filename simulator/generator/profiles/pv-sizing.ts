@@ -6,7 +6,7 @@
  *
  * The home's annual use and the array's annual yield per watt are estimated from the same models the
  * generator samples (household.ts, pv.ts, sun.ts, season.ts): twelve mid-month days, weekdays and
- * weekends, every quarter hour, at the mean clearness of a day. Pure and deterministic.
+ * weekends, every hour, at the mean clearness of a day. Pure and deterministic.
  */
 import type { LocalTime } from '../wall-clock.js';
 import { between, type UnitStream } from '../prng.js';
@@ -19,7 +19,8 @@ import { MEAN_CLEARNESS, PV_ELEVATION_EXPONENT, type PvParams } from './pv.js';
 export const SIZING_RATIO = { min: 0.9, max: 1.1 } as const;
 /** Appliance bursts per day and their mean energy (see meter-model.ts): 4 a day of 1.2-2.5 kW for 2-10 min. */
 const SPIKE_KWH_PER_DAY = 4 * ((1_200 + APPLIANCE_SPIKE_MAX_W) / 2) * (6 / 60) / 1000;
-const STEP_HOURS = 0.25;
+/** Hourly midpoints: the daily bumps are wider than an hour, so the sum is within a fraction of a percent. */
+const STEP_HOURS = 1;
 const MID_MONTH_DAY_OF_YEAR = [15, 46, 74, 105, 135, 166, 196, 227, 258, 288, 319, 349];
 
 /** Estimated mean daily use of a home, kWh (noise has mean 1; appliance bursts included). */
@@ -28,7 +29,7 @@ export function householdDailyKwh(p: HouseholdParams, latitude: number): number 
   for (const dayOfYear of MID_MONTH_DAY_OF_YEAR) {
     const heating = heatingSeason(dayOfYear, latitude);
     const cooling = coolingSeason(dayOfYear, latitude);
-    for (const [weekday, weight] of [[3, 5 / 7], [6, 1 / 7], [7, 1 / 7]] as const) {
+    for (const [weekday, weight] of [[3, 5 / 7], [6, 2 / 7]] as const) {
       let wh = 0;
       for (let hour = STEP_HOURS / 2; hour < 24; hour += STEP_HOURS) {
         const local: LocalTime = { year: 2025, month: 1, day: 1, hour, weekday, dayOfYear, dayNumber: 0, offsetMinutes: 0 };
