@@ -17,7 +17,7 @@ import { postgresZoneNames, zoneProblem } from '../common/timezones.js';
 import { buildApp, createBillingApi } from './index.js';
 import { BOOTSTRAP_TOKEN_ID } from './provisioning/admin-token.js';
 import { tokenDigester } from './provisioning/token-digest.js';
-import { createTariff, flatTariff } from './test-support.js';
+import { billingRun, createTariff, flatTariff } from './test-support.js';
 
 const mode = storageModes()[0];
 const METRICS_TOKEN = 'metrics-scrape-token-0123456789';
@@ -142,8 +142,9 @@ describe(`a reset clock cannot reach back decades (${mode} storage)`, () => {
   });
 
   it('the next billing run bills from the service start only: no bill in 1970, none before the earliest reading in the window', async () => {
-    const run = await stack.api('/v1/billing-runs', { body: { asOf: new Date().toISOString() } });
-    expect(run.status, JSON.stringify(run.body)).toBe(201);
+    const run = await billingRun(stack, new Date().toISOString());
+    expect(run.status, JSON.stringify(run.body)).toBe(202);
+    expect(run.body.state).toBe('finished');
     const bills = await stack.api('/v1/accounts/ACC-CLOCK/bills?limit=1000');
     expect(bills.status).toBe(200);
     const starts: number[] = bills.body.items.map((b: { cycle: { from: string } }) => Date.parse(b.cycle.from));
@@ -160,7 +161,7 @@ describe(`a reset clock cannot reach back decades (${mode} storage)`, () => {
     expect((await stack.api('/v1/meters', { body: { id: 'MTR-LEGACY', accountId: 'ACC-LEGACY', timezone: 'Europe/London', intervalSeconds: 900, tariffId: 'flat-hostile' } })).status).toBe(201);
     // As an older release stored it.
     await stack.pool.query(`INSERT INTO readings (meter_id, interval_start, interval_seconds, import_mwh, export_mwh, quality) VALUES ('MTR-LEGACY', '1970-01-01T00:00:00Z', 900, 1000, 0, 'actual')`);
-    expect((await stack.api('/v1/billing-runs', { body: { asOf: new Date().toISOString() } })).status).toBe(201);
+    expect((await billingRun(stack, new Date().toISOString())).body.state).toBe('finished');
     const bills = await stack.api('/v1/accounts/ACC-LEGACY/bills');
     expect(bills.body.items).toEqual([]);
   });
@@ -197,8 +198,8 @@ describe('instants: years 0000-0099 are read exactly', () => {
     else expect(stored.rows).toEqual([]);
     const none1999 = await stack.pool.query(`SELECT count(*)::int AS n FROM meter_tariffs WHERE meter_id = 'MTR-CLOCK' AND effective_from >= '1999-01-01' AND effective_from < '2000-01-01'`);
     expect(none1999.rows[0].n).toBe(0);
-    const run = await stack.api('/v1/billing-runs', { body: { asOf: '0099-01-01T00:00:00Z' } });
-    expect(run.status, JSON.stringify(run.body)).toBe(201);
+    const run = await billingRun(stack, '0099-01-01T00:00:00Z');
+    expect(run.status, JSON.stringify(run.body)).toBe(202);
     expect(JSON.stringify(run.body)).toContain('0099-01-01T00:00:00');
     expect(JSON.stringify(run.body)).not.toContain('1999-01-01');
   });

@@ -86,7 +86,12 @@ export async function billRunScenario(o: { quick: boolean; log: Log; accounts?: 
     stack = await startProcess('app/main.ts', { ...stackEnv(db.url, token), API_PORT: String(port), MQTT_PORT: String(await freePort()) });
     const api = apiClient(port, token);
     const started = performance.now();
-    const run = await api('/v1/billing-runs', { asOf: '2026-08-05T00:00:00Z' });
+    // The run answers 202 at once; it is followed to its end.
+    let run = await api('/v1/billing-runs', { asOf: '2026-08-05T00:00:00Z' });
+    while (run.state === 'running') {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      run = await api(`/v1/billing-runs/${run.id}`);
+    }
     const seconds = (performance.now() - started) / 1000;
     if (run.billsCreated !== accounts || run.failures.length) throw new Error(`billing run: ${JSON.stringify(run).slice(0, 800)}`);
     const sample = await api('/v1/bills/ACC-000100.2026-07-01');
