@@ -66,7 +66,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(homeRoutes);
   await app.register(provisioningRoutes, { provisioning: services.provisioning });
   await app.register(readingsRoutes, { readings: services.readings });
-  await app.register(tariffsRoutes, { tariffs: services.tariffs });
+  await app.register(tariffsRoutes, { tariffs: services.tariffs, voidBill: (billId, reason) => services.billing.voidBill(billId, reason) });
   await app.register(chargesRoutes, { charges: services.charges, meters: services.provisioning });
   await app.register(billingRoutes, { billing: services.billing, running: services.running });
   await app.register(consumptionRoutes, { consumption: services.consumption });

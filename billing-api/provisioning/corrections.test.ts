@@ -236,4 +236,33 @@ describe(`corrections (${mode} storage)`, () => {
     const customer = await stack.api('/v1/tokens', { body: { role: 'customer', accountId: 'ACC-S' } });
     expect((await stack.api('/v1/bills', { token: customer.body.token })).status).toBe(403);
   });
+
+  it('corrects billed time with rebill=true: the bill is voided with a credit note and re-billed with the corrected tariffs', async () => {
+    const stuck = assignmentIds[1];
+    const refused = await stack.api(`/v1/meters/MTR-S/tariff-assignments/${stuck}`, { method: 'PATCH', body: { effectiveFrom: '2026-10-20T00:00:00Z' } });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toContain('rebill=true');
+
+    const res = await stack.api(`/v1/meters/MTR-S/tariff-assignments/${stuck}?rebill=true`, { method: 'PATCH', body: { effectiveFrom: '2026-10-20T00:00:00Z' } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.rebillFailures).toEqual([]);
+    expect(res.body.rebilled).toEqual([{ voided: 'ACC-S.2026-10-01', creditNoteId: expect.any(String), rebillId: expect.any(String) }]);
+    const rebill = await stack.api(`/v1/bills/${res.body.rebilled[0].rebillId}`);
+    expect(rebill.status).toBe(200);
+    // October (London) holds 2980 quarter hours of 1 Wh: flat-old now until 20 October 00:00 UTC (1828 of
+    // them, 1.828 kWh), flat-new after it (1152, 1.152 kWh); the voided bill had 1.348 and 1.632.
+    const energy = JSON.stringify(rebill.body.meters[0]);
+    expect(energy).toContain('"quantity":"1.828"');
+    expect(energy).toContain('"quantity":"1.152"');
+    const original = JSON.stringify((await stack.api('/v1/bills/ACC-S.2026-10-01')).body.meters[0]);
+    expect(original).toContain('"quantity":"1.348"');
+    expect(original).toContain('"quantity":"1.632"');
+
+    const events = (await stack.api('/v1/accounts/ACC-S/events')).body.items;
+    expect(events[events.length - 1]).toMatchObject({ action: 'tariff_assignment.updated', after: { effectiveFrom: '2026-10-20T00:00:00.000Z', rebill: ['ACC-S.2026-10-01'] } });
+    // The re-bill is now the current bill: a further correction of October names it.
+    const again = await stack.api(`/v1/meters/MTR-S/tariff-assignments/${stuck}`, { method: 'PATCH', body: { effectiveFrom: '2026-10-25T00:00:00Z' } });
+    expect(again.status).toBe(409);
+    expect(again.body.error.message).toContain(res.body.rebilled[0].rebillId);
+  });
 });

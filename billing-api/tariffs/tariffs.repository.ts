@@ -233,13 +233,17 @@ export class TariffsRepository {
     return fromMs === null ? Number.NEGATIVE_INFINITY : Number(fromMs);
   }
 
-  /** Closed bills whose part for this meter covers any of the spans (bill_meters by meter), oldest first. */
+  /**
+   * Current closed bills (not voided, not credit notes) whose part for this meter covers any of the spans
+   * (bill_meters by meter), oldest first.
+   */
   async billedCycles(meterId: string, spans: Span[], q: Queryable = this.pool): Promise<BilledCycle[]> {
     if (!spans.length) return [];
     const res = await q.query(
       `SELECT DISTINCT bm.bill_id, bm.cycle_start, bm.cycle_end
        FROM bill_meters bm JOIN unnest($2::timestamptz[], $3::timestamptz[]) AS s(f, t) ON bm.cycle_start < s.t AND bm.cycle_end > s.f
-       WHERE bm.meter_id = $1
+         JOIN bills b ON b.id = bm.bill_id
+       WHERE bm.meter_id = $1 AND b.kind = 'bill' AND NOT EXISTS (SELECT 1 FROM bills v WHERE v.supersedes = b.id)
        ORDER BY bm.cycle_start`,
       [meterId, spans.map((s) => pgInstant(s.from)), spans.map((s) => pgInstant(s.to))],
     );

@@ -8,6 +8,7 @@ import { ADMIN_ONLY, requireAccountAccess } from '../http/auth.js';
 import { notFound } from '../http/errors.js';
 import { errorResponses, example, page } from '../http/responses.js';
 import type { Assignment } from './assignment-changes.js';
+import type { Correction } from './tariffs.service.js';
 import { idParamSchema, idSchema, instantSchema, limitSchema, timezoneSchema } from '../http/schemas.js';
 import type { TariffsService } from './tariffs.service.js';
 
@@ -46,6 +47,25 @@ const assignmentOutSchema = z.object({
   effectiveFrom: z.string().nullable().describe('null: covers all earlier history'),
 });
 const meterAssignmentsSchema = z.object({ meterId: z.string(), assignments: z.array(assignmentOutSchema) });
+const correctedSchema = meterAssignmentsSchema.extend({
+  rebilled: z
+    .array(z.object({ voided: z.string(), creditNoteId: z.string(), rebillId: z.string() }))
+    .optional()
+    .describe('with rebill=true: each closed bill the correction repriced, voided with a credit note and re-billed'),
+  rebillFailures: z
+    .array(z.object({ billId: z.string(), code: z.string(), message: z.string() }))
+    .optional()
+    .describe('with rebill=true: bills that could not be re-billed now (the correction stands; void them with POST /v1/bills/{id}/void once they can be rated)'),
+});
+const rebillQuerySchema = z.strictObject({
+  rebill: z
+    .enum(['true', 'false'])
+    .default('false')
+    .describe('true: a correction of billed time is not refused; each current bill it reprices is voided (credit note) and re-billed with the corrected assignments'),
+});
+
+/** Voids a bill with a credit note and re-bills its cycle (BillingService.voidBill). */
+export type VoidBill = (billId: string, reason: string) => Promise<{ voided: string; creditNote: { id: string }; rebill: { id: string } }>;
 const ASSIGNMENTS_EXAMPLE = {
   meterId: 'MTR-000001',
   assignments: [
@@ -67,7 +87,25 @@ const TARIFF_EXAMPLE = { id: 'flat-uk', version: 1, effectiveFrom: null, source:
 const assignmentsOut = (assignments: Assignment[]) =>
   assignments.map((a) => ({ id: a.id, tariffId: a.tariffId, effectiveFrom: Number.isFinite(a.effectiveFrom) ? new Date(a.effectiveFrom).toISOString() : null }));
 
-export const tariffsRoutes: FastifyPluginAsyncZod<{ tariffs: TariffsService }> = async (app, { tariffs }) => {
+export const tariffsRoutes: FastifyPluginAsyncZod<{ tariffs: TariffsService; voidBill?: VoidBill }> = async (app, { tariffs, voidBill }) => {
+  /** The assignments after a correction, and the re-bills it asked for (each void in its own transaction, oldest first). */
+  const answer = async (meterId: string, correction: Correction, reason: string) => {
+    const out: z.infer<typeof correctedSchema> = { meterId, assignments: assignmentsOut(correction.assignments) };
+    if (!correction.rebill.length) return out;
+    out.rebilled = [];
+    out.rebillFailures = [];
+    for (const billId of correction.rebill) {
+      try {
+        if (!voidBill) throw new Error('re-billing is not available in this process');
+        const done = await voidBill(billId, reason);
+        out.rebilled.push({ voided: done.voided, creditNoteId: done.creditNote.id, rebillId: done.rebill.id });
+      } catch (err) {
+        out.rebillFailures.push({ billId, code: (err as { code?: string }).code ?? 'internal', message: (err as Error).message });
+      }
+    }
+    return out;
+  };
+
   app.post(
     '/v1/tariffs',
     {
@@ -197,17 +235,19 @@ export const tariffsRoutes: FastifyPluginAsyncZod<{ tariffs: TariffsService }> =
         tags: ['tariffs'],
         summary: 'Correct a tariff assignment (move it, or point it at another tariff)',
         description:
-          "Allowed where no closed bill covers the time whose tariff changes (409 naming the bills otherwise); the assignment may not start before its tariff's first version (400) nor at another assignment's start (409). Recorded as a tariff_assignment.updated event with before and after.",
+          "Allowed where no closed bill covers the time whose tariff changes (409 naming the bills otherwise), or with rebill=true, which then voids each such bill (credit note) and re-bills its cycle with the corrected assignments; the assignment may not start before its tariff's first version (400) nor at another assignment's start (409). Recorded as a tariff_assignment.updated event with before and after.",
         params: assignmentParamsSchema,
+        querystring: rebillQuerySchema,
         body: assignmentPatchSchema,
-        response: { 200: example(meterAssignmentsSchema, ASSIGNMENTS_EXAMPLE), ...errorResponses(400, 403, 404, 409) },
+        response: { 200: example(correctedSchema, ASSIGNMENTS_EXAMPLE), ...errorResponses(400, 403, 404, 409) },
       },
     },
     async (req) => {
       const b = req.body;
       const effectiveFrom = b.effectiveFrom === undefined ? undefined : b.effectiveFrom === null ? Number.NEGATIVE_INFINITY : parseInstant(b.effectiveFrom)!;
-      const assignments = await tariffs.correctAssignment(req.params.id, req.params.assignmentId, { tariffId: b.tariffId, effectiveFrom }, req.principal!.tokenId);
-      return { meterId: req.params.id, assignments: assignmentsOut(assignments) };
+      const rebill = req.query.rebill === 'true';
+      const correction = await tariffs.correctAssignment(req.params.id, req.params.assignmentId, { tariffId: b.tariffId, effectiveFrom }, req.principal!.tokenId, rebill);
+      return answer(req.params.id, correction, `tariff assignment ${req.params.assignmentId} of meter ${req.params.id} corrected by ${req.principal!.tokenId}`);
     },
   );
 
@@ -219,14 +259,15 @@ export const tariffsRoutes: FastifyPluginAsyncZod<{ tariffs: TariffsService }> =
         tags: ['tariffs'],
         summary: 'Remove a tariff assignment',
         description:
-          'The assignment before it (if any) then covers its time. Allowed where no closed bill covers that time (409 naming the bills otherwise). Recorded as a tariff_assignment.deleted event. Answers the remaining assignments.',
+          'The assignment before it (if any) then covers its time. Allowed where no closed bill covers that time (409 naming the bills otherwise), or with rebill=true (those bills are voided and re-billed). Recorded as a tariff_assignment.deleted event. Answers the remaining assignments.',
         params: assignmentParamsSchema,
-        response: { 200: example(meterAssignmentsSchema, { meterId: 'MTR-000001', assignments: [ASSIGNMENTS_EXAMPLE.assignments[0]] }), ...errorResponses(403, 404, 409) },
+        querystring: rebillQuerySchema,
+        response: { 200: example(correctedSchema, { meterId: 'MTR-000001', assignments: [ASSIGNMENTS_EXAMPLE.assignments[0]] }), ...errorResponses(400, 403, 404, 409) },
       },
     },
     async (req) => {
-      const assignments = await tariffs.removeAssignment(req.params.id, req.params.assignmentId, req.principal!.tokenId);
-      return { meterId: req.params.id, assignments: assignmentsOut(assignments) };
+      const correction = await tariffs.removeAssignment(req.params.id, req.params.assignmentId, req.principal!.tokenId, req.query.rebill === 'true');
+      return answer(req.params.id, correction, `tariff assignment ${req.params.assignmentId} of meter ${req.params.id} removed by ${req.principal!.tokenId}`);
     },
   );
 };

@@ -15,6 +15,12 @@ import type { PoolClient } from '../../common/db.js';
 import { changedSpans, instantText, type Assignment } from './assignment-changes.js';
 import type { StoredTariffVersion, TariffsRepository } from './tariffs.repository.js';
 
+/** A meter's assignments after a correction, and the closed bills to void and re-bill (only with `rebill`). */
+export interface Correction {
+  assignments: Assignment[];
+  rebill: string[];
+}
+
 /** An assignment as events and answers show it: effectiveFrom ISO 8601 UTC, null for all earlier history. */
 const assignmentState = (a: Assignment) => ({ id: a.id, tariffId: a.tariffId, effectiveFrom: Number.isFinite(a.effectiveFrom) ? new Date(a.effectiveFrom).toISOString() : null });
 
@@ -65,7 +71,7 @@ export class TariffsService {
    * the meter's assignments.
    */
   async assign(meterId: string, tariffId: string, effectiveFrom: number, actor: string): Promise<Assignment[]> {
-    return this.correct(meterId, actor, 'tariff_assignment.created', async (tx, before) => {
+    const done = await this.correct(meterId, actor, 'tariff_assignment.created', false, async (tx, before) => {
       const latest = before[before.length - 1];
       if (latest && latest.effectiveFrom >= effectiveFrom) {
         throw new Conflict(
@@ -77,11 +83,15 @@ export class TariffsService {
       const created = { id, tariffId, effectiveFrom };
       return { after: [...before, created], subject: created };
     });
+    return done.assignments;
   }
 
-  /** Moves an assignment, points it at another tariff, or both. */
-  async correctAssignment(meterId: string, assignmentId: string, changes: { tariffId?: string; effectiveFrom?: number }, actor: string): Promise<Assignment[]> {
-    return this.correct(meterId, actor, 'tariff_assignment.updated', async (tx, before) => {
+  /**
+   * Moves an assignment, points it at another tariff, or both. With `rebill`, closed bills covering the time
+   * it reprices do not refuse it: they are answered, to be voided and re-billed (`BillingService.voidBill`).
+   */
+  async correctAssignment(meterId: string, assignmentId: string, changes: { tariffId?: string; effectiveFrom?: number }, actor: string, rebill = false): Promise<Correction> {
+    return this.correct(meterId, actor, 'tariff_assignment.updated', rebill, async (tx, before) => {
       const current = this.assignmentOf(meterId, before, assignmentId);
       const moved = { ...current, tariffId: changes.tariffId ?? current.tariffId, effectiveFrom: changes.effectiveFrom ?? current.effectiveFrom };
       const clash = before.find((a) => a.id !== assignmentId && a.effectiveFrom === moved.effectiveFrom);
@@ -92,9 +102,9 @@ export class TariffsService {
     });
   }
 
-  /** Removes an assignment: the one before it (if any) then covers its time. */
-  async removeAssignment(meterId: string, assignmentId: string, actor: string): Promise<Assignment[]> {
-    return this.correct(meterId, actor, 'tariff_assignment.deleted', async (tx, before) => {
+  /** Removes an assignment: the one before it (if any) then covers its time. `rebill` as for a correction. */
+  async removeAssignment(meterId: string, assignmentId: string, actor: string, rebill = false): Promise<Correction> {
+    return this.correct(meterId, actor, 'tariff_assignment.deleted', rebill, async (tx, before) => {
       const current = this.assignmentOf(meterId, before, assignmentId);
       await this.repo.deleteAssignment(tx, assignmentId);
       return { after: before.filter((a) => a.id !== assignmentId), subject: null, previous: current };
@@ -120,8 +130,9 @@ export class TariffsService {
     meterId: string,
     actor: string,
     action: string,
+    rebill: boolean,
     change: (tx: PoolClient, before: Assignment[]) => Promise<{ after: Assignment[]; subject: Assignment | null; previous?: Assignment }>,
-  ): Promise<Assignment[]> {
+  ): Promise<Correction> {
     const meter = await this.meter(meterId);
     return this.repo.meterAssignmentsTransaction(meterId, async (tx) => {
       const before = await this.repo.assignmentRows(meterId, tx);
@@ -131,21 +142,21 @@ export class TariffsService {
       }
       const spans = changedSpans(before, after);
       const billed = await this.repo.billedCycles(meterId, spans, tx);
-      if (billed.length) {
+      if (billed.length && !rebill) {
         const changed = spans.map((s) => `${instantText(s.from)} to ${instantText(s.to)}`).join(', ');
         const bills = billed.map((b) => `bill "${b.billId}" (cycle ${b.cycleStart} to ${b.cycleEnd})`).join(', ');
         throw new Conflict(
           `this changes the tariff of meter "${meterId}" from ${changed}, which closed bills cover: ${bills}; billed history is never repriced ` +
-            `(an assignment may start at or after ${billed[billed.length - 1].cycleEnd})`,
+            `(an assignment may start at or after ${billed[billed.length - 1].cycleEnd}; or ask for rebill=true to void and re-bill those bills)`,
         );
       }
       const id = subject?.id ?? previous!.id;
       await this.audit.record(tx, {
         actor, action, subjectType: 'tariff_assignment', subjectId: id, accountId: meter.accountId,
         before: previous ? { meterId, ...assignmentState(previous) } : null,
-        after: subject ? { meterId, ...assignmentState(subject) } : null,
+        after: subject ? { meterId, ...assignmentState(subject), ...(billed.length ? { rebill: billed.map((b) => b.billId) } : {}) } : billed.length ? { meterId, rebill: billed.map((b) => b.billId) } : null,
       });
-      return after;
+      return { assignments: after, rebill: billed.map((b) => b.billId) };
     });
   }
 
