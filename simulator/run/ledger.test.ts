@@ -44,4 +44,18 @@ describe('Ledger', () => {
     expect(ledger.toDocument().meters.M).toEqual({ readings: Math.ceil(100_000 / 7), importWh: '14.286', exportWh: '0' });
     expect(ledger.duplicatesSent).toBe(1);
   });
+
+  it('with billing windows, sums each window per period, a copy counted once; an interval in no window is an error', () => {
+    const windows = [{ from, to: from + 4 * 900_000 }, { from: from + 4 * 900_000, to: from + 8 * 900_000 }];
+    const periodOf = (ms: number) => (((ms - from) / 900_000) % 2 === 0 ? 'p0' : 'p1');
+    const ledger = new Ledger(['M'], from, 900_000, { fromMs: from, toMs: from + 8 * 900_000 }, { windows, periodOf });
+    ledger.record([0, 1, 2, 5].map((i) => item('reading', reading('M', i, 1_000 * (i + 1), 10 * i))));
+    ledger.record([item('duplicate', reading('M', 5, 6_000, 50))]);
+    expect(ledger.toDocument().meters.M!.windows).toEqual([
+      { from: '2026-03-08T00:00:00Z', to: '2026-03-08T01:00:00Z', periods: { p0: { importWh: '4', exportWh: '0.02' }, p1: { importWh: '2', exportWh: '0.01' } } },
+      { from: '2026-03-08T01:00:00Z', to: '2026-03-08T02:00:00Z', periods: { p1: { importWh: '6', exportWh: '0.05' } } },
+    ]);
+    expect(ledger.windowEnergy('M')[1]!.periods).toEqual({ p1: { importMwh: 6_000n, exportMwh: 50n } });
+    expect(() => ledger.record([item('reading', reading('M', 9, 1))])).toThrow(/in no billing window/);
+  });
 });
