@@ -63,6 +63,19 @@ describe('URDB import: units', () => {
     expect(refusal({ ...base, ...demand, demandunits: 'hp' }).map((i) => i.path)).toEqual(['rate.demandunits']);
     expect(refusal({ ...base, energyratestructure: [[{ rate: 0.1, unit: 'kWh/kVA' }]] }).map((i) => i.path)).toEqual(['rate.energyratestructure[0][0].unit']);
   });
+
+  it('rates in kW, with a warning, a generic demandunits kVA that the own unit of every structure contradicts as kW', () => {
+    const demand = { demandratestructure: [[{ rate: 10 }]], demandweekdayschedule: allHours(), demandweekendschedule: allHours() };
+    const flat = { flatdemandstructure: [[{ rate: 4 }]], flatdemandmonths: Array(12).fill(0) };
+    const { tariff, warnings } = importUrdb({ ...base, ...demand, ...flat, demandunits: 'kVA', demandrateunit: 'kW', flatdemandunit: 'kW' }, { timeZone: LA });
+    expect(tariff.demand!.periods![0].tiers).toEqual([{ rate: '10' }]);
+    expect(warnings).toEqual([
+      { path: 'rate.demandunits', message: 'unit "kVA" contradicts the kW of demandrateunit and flatdemandunit: demand is rated in kW, as the structure\'s own unit says' },
+    ]);
+    // Refused when a structure it applies to does not state kW itself.
+    expect(refusal({ ...base, ...demand, ...flat, demandunits: 'kVA', flatdemandunit: 'kW' }).map((i) => i.path)).toEqual(['rate.demandunits']);
+    expect(refusal({ ...base, ...demand, demandunits: 'kVA', demandrateunit: 'kVA' }).map((i) => i.path)).toEqual(['rate.demandrateunit', 'rate.demandunits']);
+  });
 });
 
 describe('URDB import: ratchets, coincident demand, sell rates per tier', () => {

@@ -131,7 +131,7 @@ export function importUrdb(rate: unknown, options: UrdbImportOptions): UrdbImpor
   checkScheduled('energy', energyPeriods, energyWeekday, energyWeekend, issues);
   checkScheduled('demand', demandPeriods, demandWeekday, demandWeekend, issues);
   checkCoincident(coincidentPeriods, coincidentSchedule, coincidentField, issues);
-  checkUnits(urdb, issues);
+  checkUnits(urdb, issues, warnings);
   const windowMinutes = demandWindow(urdb, issues);
   const fixedCharges = fixedChargesOf(urdb, issues);
   const minimumCharge = minimumChargeOf(urdb, issues);
@@ -373,7 +373,7 @@ function originOf(urdb: UrdbRate, id: string | undefined, options: UrdbImportOpt
   };
 }
 
-function checkUnits(urdb: UrdbRate, issues: UrdbIssue[]): void {
+function checkUnits(urdb: UrdbRate, issues: UrdbIssue[], warnings: UrdbIssue[]): void {
   const unitOf: [string, string[]][] = [
     ['demandrateunit', ['demandratestructure']],
     ['flatdemandunit', ['flatdemandstructure']],
@@ -383,7 +383,16 @@ function checkUnits(urdb: UrdbRate, issues: UrdbIssue[]): void {
   for (const [field, structures] of unitOf) {
     const unit = urdb[field];
     const used = structures.some((s) => urdb[s] !== undefined && urdb[s] !== null);
-    if (used && unit !== undefined && unit !== null && unit !== 'kW')
+    if (!used || unit === undefined || unit === null || unit === 'kW') continue;
+    // The generic demandunits contradicted by the own unit of every structure it would apply to, stated as
+    // kW: the structure's own unit is the more specific statement (imported with a warning).
+    const ownUnitFields = structures.filter((s) => urdb[s] !== undefined && urdb[s] !== null).map((s) => (s === 'demandratestructure' ? 'demandrateunit' : 'flatdemandunit'));
+    if (field === 'demandunits' && ownUnitFields.every((f) => urdb[f] === 'kW'))
+      warnings.push({
+        path: `rate.${field}`,
+        message: `unit "${String(unit)}" contradicts the kW of ${ownUnitFields.join(' and ')}: demand is rated in kW, as the structure's own unit says`,
+      });
+    else
       issues.push({ path: `rate.${field}`, message: `unit "${String(unit)}" is not supported; demand is rated in kW (readings carry real energy only)` });
   }
 }

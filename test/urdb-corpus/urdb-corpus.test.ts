@@ -15,9 +15,13 @@ import { sharedFolder } from '../conformance/shared-material.js';
 
 const { dir, reason } = sharedFolder('urdb-corpus');
 /** The import must handle at least these shares (see the printed counts and rating/README.md). */
-const MIN_IMPORTED = 0.989;
-/** Of the rates that carry a reactive power charge ($/kVAR, rated from reactive energy readings). */
-const MIN_IMPORTED_REACTIVE = 0.99;
+const MIN_IMPORTED = 0.99;
+/**
+ * Of the rates that carry a reactive power charge ($/kVAR, rated from reactive energy readings): the field
+ * itself is never refused; 5 of the 120 are refused for other fields (schedules naming missing periods,
+ * tiers without a price).
+ */
+const MIN_IMPORTED_REACTIVE = 0.958;
 
 interface PopulationRate {
   id: string;
@@ -81,6 +85,7 @@ if (!dir) {
       );
       expect(imported / rates.length).toBeGreaterThanOrEqual(MIN_IMPORTED);
       expect(importedReactive / reactiveRates).toBeGreaterThanOrEqual(MIN_IMPORTED_REACTIVE);
+      expect([...refusedFields.keys()].filter((f) => f.startsWith('rate.demandreactivepowercharge'))).toEqual([]);
     });
   });
 
