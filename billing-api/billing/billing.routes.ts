@@ -109,7 +109,12 @@ export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; run
     {
       schema: {
         tags: ['billing'],
+        summary: "Running charges of the account's open cycle",
         params: idParamSchema,
+        response: {
+          200: z.looseObject({ accountId: z.string(), currency: z.string().nullable().optional(), total: z.string().optional() }).describe('per meter the charges of the whole open cycle, and the account total'),
+          ...errors(401, 404, 409),
+        },
         description:
           "Running charges of the account's open billing cycle: per meter, the charges of the whole cycle rated from every reading committed before the request (no estimates), and the account total.",
       },
@@ -118,7 +123,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; run
       requireAccountAccess(req, req.params.id, `account "${req.params.id}"`);
       const charges = await running.forAccount(req.params.id);
       if (!charges) throw notFound(`account "${req.params.id}"`);
-      return charges;
+      return { ...charges };
     },
   );
 
