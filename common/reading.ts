@@ -128,6 +128,10 @@ export const readingSchema = z.strictObject({
   importWh: energyWh,
   exportWh: energyWh.default(0),
   quality: z.enum(QUALITIES).default('actual'),
+  /** Reactive energy imported (lagging, OBIS 3.8.0, Q+), varh; absent: not measured (not 0). */
+  reactiveImportVarh: energyWh.optional(),
+  /** Reactive energy exported (leading, OBIS 4.8.0), varh; absent: not measured. */
+  reactiveExportVarh: energyWh.optional(),
 });
 export type ReadingInput = z.input<typeof readingSchema>;
 
@@ -140,6 +144,9 @@ export interface Reading {
   importMwh: number;
   exportMwh: number;
   quality: Quality;
+  /** milli-var-hours; absent when the reading carries none (not measured) */
+  reactiveImportMvarh?: number;
+  reactiveExportMvarh?: number;
 }
 
 /** Converts a reading that passed `readingSchema` into storage units. */
@@ -151,6 +158,8 @@ export function toReading(parsed: z.output<typeof readingSchema>, meterId: strin
     importMwh: whToMwh(parsed.importWh)!,
     exportMwh: whToMwh(parsed.exportWh)!,
     quality: parsed.quality,
+    ...(parsed.reactiveImportVarh !== undefined ? { reactiveImportMvarh: whToMwh(parsed.reactiveImportVarh)! } : {}),
+    ...(parsed.reactiveExportVarh !== undefined ? { reactiveExportMvarh: whToMwh(parsed.reactiveExportVarh)! } : {}),
   };
 }
 
@@ -163,5 +172,7 @@ export function toWireReading(r: Reading, withMeterId = true): Record<string, un
     importWh: r.importMwh / 1000,
     exportWh: r.exportMwh / 1000,
     quality: r.quality,
+    ...(r.reactiveImportMvarh !== undefined ? { reactiveImportVarh: r.reactiveImportMvarh / 1000 } : {}),
+    ...(r.reactiveExportMvarh !== undefined ? { reactiveExportVarh: r.reactiveExportMvarh / 1000 } : {}),
   };
 }

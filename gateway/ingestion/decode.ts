@@ -113,6 +113,8 @@ export function decodeMessage(device: Device, topic: string, payload: Buffer, op
       importMwh: whToMwh(data.importWh)!,
       exportMwh: whToMwh(data.exportWh)!,
       quality: data.quality,
+      ...(data.reactiveImportVarh !== undefined ? { reactiveImportMvarh: whToMwh(data.reactiveImportVarh)! } : {}),
+      ...(data.reactiveExportVarh !== undefined ? { reactiveExportMvarh: whToMwh(data.reactiveExportVarh)! } : {}),
       via,
       element,
     });

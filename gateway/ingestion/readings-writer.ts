@@ -11,6 +11,9 @@ import type { QuarantineReason, QuarantineRecord } from './quarantine.js';
 export type ReadingOutcome = 'stored' | 'replaced' | 'duplicate' | QuarantineReason;
 
 const SQL_INGEST = 'SELECT idx, outcome FROM ingest_readings($1::text[], $2::bigint[], $3::int[], $4::bigint[], $5::bigint[], $6::text[], $7::text[])';
+/** With reactive energy (migrations/035): sent only for a batch where some reading carries it. */
+const SQL_INGEST_REACTIVE =
+  'SELECT idx, outcome FROM ingest_readings($1::text[], $2::bigint[], $3::int[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::bigint[], $9::bigint[])';
 
 const SQL_QUARANTINE = `
 INSERT INTO quarantine (device_id, topic, reason, detail, meter_id, interval_start, raw, raw_size, raw_sha256, raw_truncated)
@@ -59,13 +62,21 @@ export class ReadingsWriter {
     const n = readings.length;
     const meters = new Array<string>(n), starts = new Array<number>(n), secs = new Array<number>(n);
     const imports = new Array<number>(n), exports = new Array<number>(n), qualities = new Array<string>(n), via = new Array<string | null>(n);
+    let reactive = false;
     for (let i = 0; i < n; i++) {
       const r = readings[i];
       meters[i] = r.meterId; starts[i] = r.intervalStart; secs[i] = r.intervalSeconds;
       imports[i] = r.importMwh; exports[i] = r.exportMwh; qualities[i] = r.quality; via[i] = r.via;
+      if (r.reactiveImportMvarh !== undefined || r.reactiveExportMvarh !== undefined) reactive = true;
     }
     // Arrays go to the driver as arrays: pg quotes every element, so an id spelled NULL stays a string.
-    const res = await this.pool.query<{ idx: number; outcome: ReadingOutcome }>(SQL_INGEST, [meters, starts, secs, imports, exports, qualities, via]);
+    const res = reactive
+      ? await this.pool.query<{ idx: number; outcome: ReadingOutcome }>(SQL_INGEST_REACTIVE, [
+          meters, starts, secs, imports, exports, qualities, via,
+          readings.map((r) => r.reactiveImportMvarh ?? null),
+          readings.map((r) => r.reactiveExportMvarh ?? null),
+        ])
+      : await this.pool.query<{ idx: number; outcome: ReadingOutcome }>(SQL_INGEST, [meters, starts, secs, imports, exports, qualities, via]);
     // Only readings that were not simply stored come back.
     const outcomes = new Array<ReadingOutcome>(n).fill('stored');
     for (const row of res.rows) outcomes[row.idx - 1] = row.outcome;
