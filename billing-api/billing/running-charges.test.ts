@@ -256,6 +256,18 @@ describe.each(storageModes())('running charges equal a full re-rating (%s storag
     const second = await running();
     expect(second.metering.carriedIn.banks).toEqual([{ period: 'p0', kWh: '13', slot: 0 }]);
     expect(second.total).toBe('0.20');
+    // A late import of 5 kWh two cycles back: that cycle is billed it, nothing of it is carried; then a late
+    // export of 1 kWh there too: 1 kWh reaches the previous cycle, 14 kWh are banked, nothing is billed.
+    const twoBack = cycleContaining(previous.from - 1, ZONE, 1);
+    await send(twoBack.from + 86_400_000, 5_000, 0);
+    expect((await running()).metering.carriedIn.banks).toEqual([{ period: 'p0', kWh: '13', slot: 0 }]);
+    await send(twoBack.from + 3 * 86_400_000, 0, 6_000);
+    const third = await running();
+    expect(third.metering.carriedIn.banks).toEqual([{ period: 'p0', kWh: '14', slot: 0 }]);
+    expect(third.total).toBe('0.00');
+    // Resumed after late data or derived in full from the settlement year's start: the same.
+    const derived = await stack.api(`/v1/meters/NEM-1/charges?from=${isoUtc(open.from)}&to=${isoUtc(open.to)}`);
+    expect({ lines: derived.body.lines, metering: derived.body.metering }).toEqual({ lines: third.lines, metering: third.metering });
     await endClient(client);
   });
 

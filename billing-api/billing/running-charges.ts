@@ -23,7 +23,7 @@ import type { Reading } from '../../common/reading.js';
 import { isoUtc } from '../../common/time.js';
 import { Dec } from '../../rating/money.js';
 import { rateWindow, RatingError, type Charges, type Coverage, type MeterInterval } from '../../rating/index.js';
-import { carriedIntoCycle, historyReadsOf, NOTHING_CARRIED, type CarriedIntoWindow, type HistoryReads } from '../charges/rating-history.js';
+import { carriedIntoCycle, historyReadsOf, NOTHING_CARRIED, type CarriedIntoCycle, type CarriedIntoWindow, type HistoryReads } from '../charges/rating-history.js';
 import { CurrencyMismatch, NoTariffAssigned } from '../domain-errors.js';
 import type { ReadingsRepository } from '../readings/readings.repository.js';
 import type { BillingRepository } from './billing.repository.js';
@@ -50,8 +50,10 @@ interface MeterCycle {
   memo: { key: string; carried: CarriedIntoWindow; charges: Charges } | null;
   /** increments on every committed reading of this meter before the cycle (what a ratchet or net metering carries in) */
   historyVersion: number;
+  /** the earliest interval start committed before the cycle since `carried` was derived */
+  lateFrom: number;
   /** what is carried into the cycle (see ../charges/rating-history.ts), for the key it was derived under */
-  carried: { key: string; value: CarriedIntoWindow } | null;
+  carried: { key: string; timelineKey: string; value: CarriedIntoCycle } | null;
 }
 
 export interface OpenCycleStoreOptions {
@@ -77,6 +79,7 @@ export class OpenCycleStore {
       if (!entry || r.intervalStart >= entry.cycle.to) continue;
       if (r.intervalStart < entry.cycle.from) {
         entry.historyVersion++;
+        entry.lateFrom = Math.min(entry.lateFrom, r.intervalStart);
         continue;
       }
       if (entry.pending) entry.pending.push(r);
@@ -149,7 +152,7 @@ function emptyEntry(meterId: string, cycle: BillingCycle, intervalSeconds: numbe
   return {
     meterId, cycle, intervalSeconds,
     starts: new Float64Array(0), imports: new Float64Array(0), exports: new Float64Array(0), quality: new Uint8Array(0), n: 0,
-    version: 0, loading: null, pending: [], memo: null, historyVersion: 0, carried: null,
+    version: 0, loading: null, pending: [], memo: null, historyVersion: 0, lateFrom: Number.POSITIVE_INFINITY, carried: null,
   };
 }
 
@@ -316,13 +319,19 @@ export class RunningChargesService {
    */
   private async carriedInto(entry: MeterCycle, tariffs: MeterTariffs, account: { timezone: string; billingDay: number }, cycle: BillingCycle): Promise<CarriedIntoWindow> {
     if (!tariffs.hasAssignment) return NOTHING_CARRIED;
-    const key = `${entry.historyVersion}|${tariffs.key}|${cycle.from}`;
+    const timelineKey = `${tariffs.key}|${cycle.from}`;
+    const key = `${entry.historyVersion}|${timelineKey}`;
     if (entry.carried?.key === key) return entry.carried.value;
     const meter = { meterId: entry.meterId, intervalSeconds: entry.intervalSeconds, ...account, tariffTimeline: tariffs.timeline };
+    // After late readings of an earlier cycle, resume from the window that holds the earliest of them.
+    const checkpoints = entry.carried?.timelineKey === timelineKey ? entry.carried.value.checkpoints : undefined;
     const historyVersion = entry.historyVersion;
-    const value = await carriedIntoCycle(this.history, meter, cycle);
+    const value = await carriedIntoCycle(this.history, meter, cycle, checkpoints ? { checkpoints, changedFrom: entry.lateFrom } : undefined);
     // kept only when no reading before the cycle was committed meanwhile
-    if (this.store.opts.live && entry.historyVersion === historyVersion) entry.carried = { key, value };
+    if (this.store.opts.live && entry.historyVersion === historyVersion) {
+      entry.carried = { key, timelineKey, value };
+      entry.lateFrom = Number.POSITIVE_INFINITY;
+    }
     return value;
   }
 }

@@ -71,6 +71,8 @@ interface History {
   intervalsBefore: MeterInterval[];
   /** a tariff of the window carries across windows */
   carrying: boolean;
+  /** the checkpoint the windows resume from (its state is carried into the first of them) */
+  resumedFrom?: Checkpoint;
 }
 
 /** True when a tariff rating a part of `window` has a demand ratchet or carries across windows. No reads. */
@@ -114,27 +116,53 @@ export async function rateWindowWithHistory(
   });
 }
 
+/** The state carried into a window of a derivation (its start, epoch ms): where a later one may resume. */
+export interface Checkpoint {
+  from: number;
+  state: MeteringState;
+}
+
+/** What is carried into a cycle, and the checkpoints of the windows it was derived from. */
+export interface CarriedIntoCycle extends CarriedIntoWindow {
+  checkpoints?: Checkpoint[];
+}
+
 /**
  * What is carried into a window that starts a billing cycle (the open cycle of running charges, a cycle
- * at close): the peaks looked back and the metering state at its start. `{}` when nothing is carried
- * (no read). Pass the result to rateWindow beside the window's own intervals.
+ * at close): the peaks looked back and the metering state at its start. NOTHING_CARRIED when nothing is
+ * carried (no read). Pass the result to rateWindow beside the window's own intervals.
+ *
+ * `resume`: the checkpoints of an earlier derivation for the same cycle and tariff timeline, and the
+ * earliest interval start among the readings committed before the cycle since then: the windows before the
+ * one holding it are not read nor rated again (not with a ratchet, whose peaks are read in full).
  */
-export async function carriedIntoCycle(reads: HistoryReads, meter: RatedMeter, cycle: TimeSpan): Promise<CarriedIntoWindow> {
+export async function carriedIntoCycle(
+  reads: HistoryReads,
+  meter: RatedMeter,
+  cycle: TimeSpan,
+  resume?: { checkpoints: Checkpoint[]; changedFrom: number },
+): Promise<CarriedIntoCycle> {
   if (!needsHistory(meter.tariffTimeline, cycle)) return NOTHING_CARRIED;
-  const history = await historyOf(reads, meter, cycle);
-  const result: CarriedIntoWindow = history.demandHistory ? { demandHistory: history.demandHistory } : {};
+  const history = await historyOf(reads, meter, cycle, resume);
+  const result: CarriedIntoCycle = history.demandHistory ? { demandHistory: history.demandHistory } : {};
   if (!history.carrying) return result;
-  if (!history.windowsBefore.length) return { ...result, carriedIn: EMPTY_METERING_STATE };
+  if (!history.windowsBefore.length) return { ...result, carriedIn: EMPTY_METERING_STATE, checkpoints: [] };
   const rated = rateMeteredWindows({
     tariffTimeline: meter.tariffTimeline,
     meterIntervalSeconds: meter.intervalSeconds,
     intervals: history.intervalsBefore,
     windows: history.windowsBefore,
+    ...(history.resumedFrom ? { carriedIn: history.resumedFrom.state } : {}),
   });
-  return { ...result, carriedIn: rated[rated.length - 1].metering.carriedOut };
+  const resumedAt = history.windowsBefore[0].window.from;
+  const checkpoints = [
+    ...(history.resumedFrom ? resume!.checkpoints.filter((c) => c.from < resumedAt) : []),
+    ...rated.map((charges, k) => ({ from: history.windowsBefore[k].window.from, state: charges.metering.carriedIn })),
+  ];
+  return { ...result, carriedIn: rated[rated.length - 1].metering.carriedOut, checkpoints };
 }
 
-async function historyOf(reads: HistoryReads, meter: RatedMeter, window: TimeSpan): Promise<History> {
+async function historyOf(reads: HistoryReads, meter: RatedMeter, window: TimeSpan, resume?: { checkpoints: Checkpoint[]; changedFrom: number }): Promise<History> {
   const cycleOf = (instant: number) => cycleContaining(instant, meter.timezone, meter.billingDay);
   const documents = documentsIn(meter.tariffTimeline, window);
   const ratchet = documents.find((d) => d.billingDemand !== undefined);
@@ -159,7 +187,34 @@ async function historyOf(reads: HistoryReads, meter: RatedMeter, window: TimeSpa
     for (let k = 0; k < horizon; k++) cycle = cycleOf(cycle.from - 1);
     earliest = Math.min(earliest, cycle.from);
   }
-  const intervalsBefore = earliest < window.from ? await reads.intervals(meter.meterId, meter.intervalSeconds, earliest, window.from) : [];
+  // The billing cycles from the history start to the window, split where the tariff document changes.
+  let windowsBefore: MeteredWindowInput[] = [];
+  if (carrying && start < window.from) {
+    const changes = meter.tariffTimeline.map((e) => e.from).filter((t) => t > start && t < window.from);
+    for (let from = start; from < window.from; ) {
+      const cycle = cycleOf(from);
+      const to = Math.min(cycle.to, window.from, ...changes.filter((t) => t > from));
+      windowsBefore.push({ window: { from, to }, billingCycle: cycle });
+      from = to;
+    }
+  }
+
+  // Resumed after late data: from the window holding the earliest change, with the state carried into it.
+  let resumedFrom: Checkpoint | undefined;
+  if (resume && !ratchet) {
+    const at = new Map(resume.checkpoints.map((c) => [c.from, c]));
+    let k = windowsBefore.length - 1;
+    while (k >= 0 && windowsBefore[k].window.from > resume.changedFrom) k--;
+    if (k < 0) k = windowsBefore.length - 1; // the change lies before the history: the state is unchanged, re-rate the last window only
+    const checkpoint = k > 0 ? at.get(windowsBefore[k].window.from) : undefined;
+    if (checkpoint) {
+      resumedFrom = checkpoint;
+      windowsBefore = windowsBefore.slice(k);
+      earliest = Math.max(earliest, checkpoint.from);
+    }
+  }
+
+  const intervalsBefore = earliest < window.from && (windowsBefore.length || ratchet) ? await reads.intervals(meter.meterId, meter.intervalSeconds, earliest, window.from) : [];
 
   let demandHistory: DemandHistoryEntry[] | undefined;
   if (ratchet) {
@@ -171,20 +226,11 @@ async function historyOf(reads: HistoryReads, meter: RatedMeter, window: TimeSpa
       const inCycle = intervalsBefore.slice(first, next).filter((i) => i.intervalStart >= cycle.from);
       demandHistory.push({ from: cycle.from, to: cycle.to, peakKw: peakDemandKw({ tariff: ratchet, intervals: inCycle, span: cycle, meterIntervalSeconds: meter.intervalSeconds }) });
     }
+    for (const w of windowsBefore) w.demandHistory = demandHistory;
   }
 
-  // The billing cycles from the history start to the window, split where the tariff document changes.
-  const windowsBefore: MeteredWindowInput[] = [];
-  if (carrying && start < window.from) {
-    const changes = meter.tariffTimeline.map((e) => e.from).filter((t) => t > start && t < window.from);
-    for (let from = start; from < window.from; ) {
-      const cycle = cycleOf(from);
-      const to = Math.min(cycle.to, window.from, ...changes.filter((t) => t > from));
-      windowsBefore.push({ window: { from, to }, billingCycle: cycle, ...(demandHistory ? { demandHistory } : {}) });
-      from = to;
-    }
-  }
-  return { demandHistory, windowsBefore, intervalsBefore: carrying ? intervalsBefore.filter((i) => i.intervalStart >= start) : [], carrying: carrying !== undefined };
+  const from = windowsBefore[0]?.window.from ?? window.from;
+  return { demandHistory, windowsBefore, intervalsBefore: carrying ? intervalsBefore.filter((i) => i.intervalStart >= from) : [], carrying: carrying !== undefined, resumedFrom };
 }
 
 /** A tariff whose windows carry state to the next (net metering, a net billing balance, an annual minimum). */
