@@ -54,7 +54,7 @@ export class AuditEventsRepository {
        FROM audit_events
        WHERE ($1::text IS NULL OR account_id = $1) AND ($2::text IS NULL OR subject_type = $2) AND ($3::text IS NULL OR subject_id = $3)
          AND id > COALESCE($4::bigint, 0)
-       ORDER BY id LIMIT $5`,
+       ORDER BY audit_events.id LIMIT $5`,
       [filter.accountId ?? null, filter.subjectType ?? null, filter.subjectId ?? null, filter.after ?? null, filter.limit],
     );
     return res.rows.map((r) => ({

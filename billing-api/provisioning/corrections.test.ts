@@ -207,7 +207,7 @@ describe(`corrections (${mode} storage)`, () => {
       seen.push(...page.body.items.map((e: { id: string }) => e.id));
       next = page.body.next;
     }
-    expect(seen.length).toBe(events.length + 2); // and ACC-NEW's and MTR-NEW's corrections
+    expect(seen.length).toBe(events.length + 3); // and ACC-NEW's and MTR-NEW's corrections, and the reader token's creation
     expect(new Set(seen).size).toBe(seen.length);
     const meterEvents = await stack.api('/v1/events?subjectType=meter&subjectId=MTR-NEW');
     expect(meterEvents.body.items.map((e: any) => [e.action, e.before.intervalSeconds, e.after.intervalSeconds])).toEqual([['meter.updated', 900, 1800]]);
@@ -258,7 +258,7 @@ describe(`corrections (${mode} storage)`, () => {
     expect(original).toContain('"quantity":"1.348"');
     expect(original).toContain('"quantity":"1.632"');
 
-    const events = (await stack.api('/v1/accounts/ACC-S/events')).body.items;
+    const events = (await stack.api('/v1/accounts/ACC-S/events?subjectType=tariff_assignment')).body.items;
     expect(events[events.length - 1]).toMatchObject({ action: 'tariff_assignment.updated', after: { effectiveFrom: '2026-10-20T00:00:00.000Z', rebill: ['ACC-S.2026-10-01'] } });
     // The re-bill is now the current bill: a further correction of October names it.
     const again = await stack.api(`/v1/meters/MTR-S/tariff-assignments/${stuck}`, { method: 'PATCH', body: { effectiveFrom: '2026-10-25T00:00:00Z' } });

@@ -282,8 +282,8 @@ export class ProvisioningRepository {
     });
   }
 
-  async getConcentrator(id: string): Promise<ConcentratorRow | null> {
-    const res = await this.pool.query(
+  async getConcentrator(id: string, q: Queryable = this.pool): Promise<ConcentratorRow | null> {
+    const res = await q.query(
       `SELECT c.id, c.created_at, COALESCE((SELECT array_agg(meter_id ORDER BY meter_id) FROM concentrator_meters WHERE concentrator_id = c.id), '{}') AS meter_ids
        FROM concentrators c WHERE c.id = $1`,
       [id],
@@ -321,35 +321,34 @@ export class ProvisioningRepository {
     return { id: r.id, role: r.role, accountId: r.account_id, createdAt: iso(r.created_at), revokedAt: r.revoked_at ? iso(r.revoked_at) : null };
   }
 
-  /** Replaces the set of meters a concentrator may send for; one transaction. */
-  async replaceConcentratorMeters(id: string, meterIds: string[]): Promise<void> {
-    await inTransaction(this.pool, async (client) => {
-      await client.query('DELETE FROM concentrator_meters WHERE concentrator_id = $1 AND NOT (meter_id = ANY($2::text[]))', [id, meterIds]);
-      await client.query('INSERT INTO concentrator_meters (concentrator_id, meter_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING', [id, meterIds]);
-    });
+  /** Replaces the set of meters a concentrator may send for (run it in a transaction). */
+  async replaceConcentratorMeters(client: Queryable, id: string, meterIds: string[]): Promise<void> {
+    await client.query('DELETE FROM concentrator_meters WHERE concentrator_id = $1 AND NOT (meter_id = ANY($2::text[]))', [id, meterIds]);
+    await client.query('INSERT INTO concentrator_meters (concentrator_id, meter_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING', [id, meterIds]);
   }
 
   /** Sets a device's secret; false when there is no such device. */
-  async updateDeviceSecret(deviceId: string, secret: SecretHashes): Promise<boolean> {
-    const res = await this.pool.query(
-      'UPDATE devices SET secret_hash = $2, mosquitto_password_hash = $3, updated_at = now() WHERE id = $1',
+  async updateDeviceSecret(q: Queryable, deviceId: string, secret: SecretHashes): Promise<{ kind: string; accountId: string | null } | null> {
+    const res = await q.query(
+      `UPDATE devices d SET secret_hash = $2, mosquitto_password_hash = $3, updated_at = now() WHERE id = $1
+       RETURNING kind, (SELECT account_id FROM meters m WHERE m.id = d.id) AS account_id`,
       [deviceId, secret.hash, secret.mosquittoHash],
     );
-    return Boolean(res.rowCount);
+    return res.rowCount ? { kind: res.rows[0].kind, accountId: res.rows[0].account_id } : null;
   }
 
   /** Stores a token as its keyed digest (token-digest.ts). */
-  async insertToken(id: string, token: string, role: Role, accountId: string | null): Promise<void> {
+  async insertToken(q: Queryable, id: string, token: string, role: Role, accountId: string | null): Promise<void> {
     const digest = await tokenDigester(this.pool);
-    await this.pool.query(
+    await q.query(
       `INSERT INTO api_tokens (id, token_hash, role, account_id, hash_scheme) VALUES ($1, $2, $3, $4, 'hmac-sha256')`,
       [id, digest(token), role, accountId],
     );
   }
 
   /** Revokes a token; false when there is no such token, or it is revoked already. */
-  async revokeToken(id: string): Promise<boolean> {
-    const res = await this.pool.query('UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [id]);
+  async revokeToken(q: Queryable, id: string): Promise<boolean> {
+    const res = await q.query('UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [id]);
     return Boolean(res.rowCount);
   }
 

@@ -232,7 +232,7 @@ export const provisioningRoutes: FastifyPluginAsyncZod<{ provisioning: Provision
   app.put(
     '/v1/concentrators/:id/meters',
     { config: ADMIN_ONLY, schema: { tags: ['provisioning'], summary: "Replace a concentrator's meters", params: idParamSchema, body: concentratorMetersSchema, response: { 200: concentratorSchema, ...errorResponses(400, 403, 404) } } },
-    async (req) => provisioning.setConcentratorMeters(req.params.id, req.body.meterIds),
+    async (req) => provisioning.setConcentratorMeters(req.params.id, req.body.meterIds, req.principal!.tokenId),
   );
 
   app.put(
@@ -248,13 +248,13 @@ export const provisioningRoutes: FastifyPluginAsyncZod<{ provisioning: Provision
         response: { 200: secretRotatedSchema, ...errorResponses(400, 403, 404) },
       },
     },
-    async (req) => provisioning.rotateSecret(req.params.id, req.body.mqttPassword),
+    async (req) => provisioning.rotateSecret(req.params.id, req.body.mqttPassword, req.principal!.tokenId),
   );
 
   app.post(
     '/v1/tokens',
     { config: ADMIN_ONLY, schema: { tags: ['auth'], summary: 'Create an API token', body: tokenCreateSchema, response: { 201: example(tokenCreatedSchema, { id: 'tok_3fa9c2', token: 'shown-this-once', role: 'customer', accountId: 'ACC-000001' }), ...errorResponses(400, 403) } } },
-    async (req, reply) => reply.code(201).send(await provisioning.createToken(req.body)),
+    async (req, reply) => reply.code(201).send(await provisioning.createToken(req.body, req.principal!.tokenId)),
   );
 
   app.get(
@@ -283,7 +283,7 @@ export const provisioningRoutes: FastifyPluginAsyncZod<{ provisioning: Provision
     '/v1/tokens/:id',
     { config: ADMIN_ONLY, schema: { tags: ['auth'], summary: 'Revoke an API token', params: idParamSchema, response: { 204: noContent, ...errorResponses(403, 404) } } },
     async (req, reply) => {
-      await provisioning.revokeToken(req.params.id);
+      await provisioning.revokeToken(req.params.id, req.principal!.tokenId);
       return reply.code(204).send(null);
     },
   );

@@ -200,32 +200,54 @@ export class ProvisioningService {
     return this.repo.getConcentrator(id);
   }
 
-  /** Replaces the set of meters a concentrator may send for. */
-  async setConcentratorMeters(id: string, meterIds: string[]): Promise<ConcentratorRow> {
+  /** Replaces the set of meters a concentrator may send for; a `concentrator.meters_replaced` event. */
+  async setConcentratorMeters(id: string, meterIds: string[], actor: string): Promise<ConcentratorRow> {
     if (!(await this.getConcentrator(id))) throw new NotFound(`concentrator "${id}"`);
     await this.checkMeters(meterIds);
-    await this.repo.replaceConcentratorMeters(id, meterIds);
-    return (await this.getConcentrator(id))!;
+    return this.repo.transaction(async (tx) => {
+      const before = (await this.repo.getConcentrator(id, tx))!;
+      await this.repo.replaceConcentratorMeters(tx, id, meterIds);
+      const after = (await this.repo.getConcentrator(id, tx))!;
+      await this.audit.record(tx, { actor, action: 'concentrator.meters_replaced', subjectType: 'concentrator', subjectId: id, accountId: null, before: { meterIds: before.meterIds }, after: { meterIds: after.meterIds } });
+      return after;
+    });
   }
 
-  /** Sets a device's MQTT secret (generated and returned once when not given). Gateways drop their cache at once. */
-  async rotateSecret(deviceId: string, provided: string | undefined): Promise<{ id: string; mqttPassword?: string }> {
+  /**
+   * Sets a device's MQTT secret (generated and returned once when not given). Gateways drop their cache at
+   * once. A `device.secret_rotated` event (never the secret).
+   */
+  async rotateSecret(deviceId: string, provided: string | undefined, actor: string): Promise<{ id: string; mqttPassword?: string }> {
     const secret = await this.secretHash(provided);
-    if (!(await this.repo.updateDeviceSecret(deviceId, secret))) throw new NotFound(`device "${deviceId}"`);
+    await this.repo.transaction(async (tx) => {
+      const device = await this.repo.updateDeviceSecret(tx, deviceId, secret);
+      if (!device) throw new NotFound(`device "${deviceId}"`);
+      await this.audit.record(tx, { actor, action: 'device.secret_rotated', subjectType: 'device', subjectId: deviceId, accountId: device.accountId, before: null, after: { kind: device.kind, generated: Boolean(secret.generated) } });
+    });
     return secret.generated ? { id: deviceId, mqttPassword: secret.generated } : { id: deviceId };
   }
 
-  async createToken(input: z.output<typeof tokenCreateSchema>) {
+  /** Creates a token (shown this once); a `token.created` event (never the token). */
+  async createToken(input: z.output<typeof tokenCreateSchema>, actor: string) {
     if (input.accountId && !(await this.getAccount(input.accountId))) {
       throw new InvalidInput([{ field: 'accountId', message: `account "${input.accountId}" does not exist` }]);
     }
     const token = generateApiToken();
     const id = randomId('tok');
-    await this.repo.insertToken(id, token, input.role, input.accountId ?? null);
+    await this.repo.transaction(async (tx) => {
+      await this.repo.insertToken(tx, id, token, input.role, input.accountId ?? null);
+      await this.audit.record(tx, { actor, action: 'token.created', subjectType: 'token', subjectId: id, accountId: input.accountId ?? null, before: null, after: { role: input.role, accountId: input.accountId ?? null } });
+    });
     return { id, token, role: input.role, ...(input.accountId ? { accountId: input.accountId } : {}) };
   }
 
-  async revokeToken(id: string): Promise<void> {
-    if (!(await this.repo.revokeToken(id))) throw new NotFound(`token "${id}"`);
+  /** Revokes a token; a `token.revoked` event. */
+  async revokeToken(id: string, actor: string): Promise<void> {
+    await this.repo.transaction(async (tx) => {
+      const before = await this.repo.getToken(tx, id);
+      if (!before || !(await this.repo.revokeToken(tx, id))) throw new NotFound(`token "${id}"`);
+      const after = (await this.repo.getToken(tx, id))!;
+      await this.audit.record(tx, { actor, action: 'token.revoked', subjectType: 'token', subjectId: id, accountId: before.accountId, before, after });
+    });
   }
 }

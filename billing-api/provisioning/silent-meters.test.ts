@@ -127,5 +127,21 @@ describe(`silent meters (${mode} storage)`, () => {
     for (const t of all.body.items) expect(Object.keys(t).sort()).toEqual(['accountId', 'createdAt', 'id', 'revokedAt', 'role']);
     expect((await stack.api('/v1/tokens', { token: reader.body.token })).status).toBe(403);
     expect((await stack.api('/v1/concentrators', { token: reader.body.token })).status).toBe(200);
+    // Each is an event naming the token that made it, never the secret.
+    const events = await stack.api(`/v1/events?subjectType=token&subjectId=${revoked.body.id}`);
+    expect(events.body.items.map((e: any) => [e.action, e.actor])).toEqual([['token.created', 'bootstrap-admin'], ['token.revoked', 'bootstrap-admin']]);
+    expect(events.body.items[1].after.revokedAt).not.toBeNull();
+    expect(JSON.stringify(events.body)).not.toContain(revoked.body.token);
+  });
+
+  it('records a concentrator\'s new meters and a rotated secret as events, without the secret', async () => {
+    expect((await stack.api('/v1/concentrators/CON-Y/meters', { method: 'PUT', body: { meterIds: ['SIL-4', 'SIL-3'] } })).status).toBe(200);
+    const rotated = await stack.api('/v1/devices/SIL-4/secret', { method: 'PUT', body: {} });
+    expect(rotated.status).toBe(200);
+    const con = await stack.api('/v1/events?subjectType=concentrator&subjectId=CON-Y');
+    expect(con.body.items.map((e: any) => [e.action, e.before.meterIds, e.after.meterIds])).toEqual([['concentrator.meters_replaced', ['SIL-4'], ['SIL-3', 'SIL-4']]]);
+    const dev = await stack.api('/v1/accounts/ACC-Y/events');
+    expect(dev.body.items.map((e: any) => [e.action, e.subjectId, e.after])).toEqual([['device.secret_rotated', 'SIL-4', { kind: 'meter', generated: true }]]);
+    expect(JSON.stringify(dev.body)).not.toContain(rotated.body.mqttPassword);
   });
 });
