@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { parseInstant } from '../../common/reading.js';
 import { ADMIN_ONLY, STAFF_ONLY, requireAccountAccess } from '../http/auth.js';
 import { notFound } from '../http/errors.js';
-import { errorSchema, idParamSchema, instantSchema, limitSchema } from '../http/schemas.js';
+import { errorResponses } from '../http/responses.js';
+import { idParamSchema, instantSchema, limitSchema } from '../http/schemas.js';
 import { billLinesCsv } from './bill-document.js';
 import type { BillingService } from './billing.service.js';
 import type { ServiceState } from './service-lifecycle.repository.js';
@@ -94,14 +95,6 @@ const serviceStateSchema = z.object({
   meters: z.array(z.object({ meterId: z.string(), service: z.object({ start: z.string().nullable(), end: z.string().nullable() }), replaces: z.string().nullable() })),
   events: z.array(z.object({ event: z.string(), meterId: z.string().nullable(), effective: z.string(), detail: z.record(z.string(), z.unknown()), recordedBy: z.string().nullable(), recordedAt: z.string() })),
 });
-const errors = (...statuses: (400 | 401 | 403 | 404 | 409)[]) => Object.fromEntries(statuses.map((s) => [s, errorSchema.describe(ERROR_TEXT[s])]));
-const ERROR_TEXT = {
-  400: 'invalid input: every problem, each naming its field',
-  401: 'no token, or an unknown or revoked one',
-  403: 'the token may not do this',
-  404: 'not found (or not visible to this token)',
-  409: 'conflicts with what is stored',
-} as const;
 
 export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; running: RunningChargesService }> = async (app, { billing, running }) => {
   app.get(
@@ -113,7 +106,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; run
         params: idParamSchema,
         response: {
           200: z.looseObject({ accountId: z.string(), currency: z.string().nullable().optional(), total: z.string().optional() }).describe('per meter the charges of the whole open cycle, and the account total'),
-          ...errors(401, 404, 409),
+          ...errorResponses(401, 404, 409),
         },
         description:
           "Running charges of the account's open billing cycle: per meter, the charges of the whole cycle rated from every reading committed before the request (no estimates), and the account total.",
@@ -137,7 +130,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; run
         description:
           'Starts closing billing cycles for every account (the service the scheduled job runs) and answers 202 at once with the run; follow it with GET /v1/billing-runs/{id} (Location). Either asOf (cycles that ended at or before asOf minus the grace period) or cyclesEndingIn (the cycles ending in a calendar month). An account that fails is recorded with its cycle and reason and stays open for the next run; the others go on. Idempotent; concurrent runs create one bill per account and cycle.',
         body: billingRunSchema,
-        response: { 202: runSchema, ...errors(400, 401, 403) },
+        response: { 202: runSchema, ...errorResponses(400, 401, 403) },
       },
     },
     async (req, reply) => {
@@ -156,7 +149,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; run
         summary: 'List billing runs',
         description: 'Billing runs, latest first: state, progress, counts, duration and failures (at most 100 per run here; failureCount counts all).',
         querystring: runsQuerySchema,
-        response: { 200: z.object({ items: z.array(runSchema), next: z.string().nullable() }), ...errors(400, 401, 403) },
+        response: { 200: z.object({ items: z.array(runSchema), next: z.string().nullable() }), ...errorResponses(400, 401, 403) },
       },
     },
     async (req) => {
@@ -176,7 +169,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; run
         summary: 'A billing run',
         description: 'A billing run as it stands (running, finished or failed), with every account it could not bill.',
         params: idParamSchema,
-        response: { 200: runSchema, ...errors(401, 403, 404) },
+        response: { 200: runSchema, ...errorResponses(401, 403, 404) },
       },
     },
     async (req) => {
@@ -195,7 +188,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; run
         description: "The account's closed bills, credit notes and re-bills, oldest cycle first (in a cycle: the bill, its credit note, its re-bill). status voided: superseded by a re-bill.",
         params: idParamSchema,
         querystring: billsQuerySchema,
-        response: { 200: z.object({ items: z.array(billSummarySchema), next: z.string().nullable() }), ...errors(400, 401, 404) },
+        response: { 200: z.object({ items: z.array(billSummarySchema), next: z.string().nullable() }), ...errorResponses(400, 401, 404) },
       },
     },
     async (req) => {
@@ -229,7 +222,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; run
           'A closed bill (or credit note) as stored, never changed, with contentHash = SHA-256 of the canonical JSON of the stored document (every member but contentHash, status and voidedBy); status voided and voidedBy (its credit note and re-bill) once voided. ?format=csv answers its lines as CSV.',
         params: idParamSchema,
         querystring: billQuerySchema,
-        response: { 200: billSchema, ...errors(400, 401, 404) },
+        response: { 200: billSchema, ...errorResponses(400, 401, 404) },
       },
     },
     async (req, reply) => {
@@ -241,7 +234,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; run
 
   app.get(
     '/v1/bills/:id/lines.csv',
-    { schema: { tags: ['billing'], summary: "A bill's lines as CSV", description: "The bill's lines as CSV (RFC 4180); a credit note's reversals.", params: idParamSchema, response: errors(401, 404) } },
+    { schema: { tags: ['billing'], summary: "A bill's lines as CSV", description: "The bill's lines as CSV (RFC 4180); a credit note's reversals.", params: idParamSchema, response: { 200: z.string().describe('text/csv: RFC 4180, CRLF, a header row'), ...errorResponses(401, 404) } } },
     async (req, reply) => sendCsv(reply, (await billFor(req, req.params.id)).document),
   );
 
@@ -258,7 +251,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; run
         body: voidSchema,
         response: {
           201: z.object({ voided: z.string(), creditNote: z.looseObject({ id: z.string(), kind: z.literal('credit_note'), total: z.string(), contentHash: z.string() }), rebill: z.looseObject({ id: z.string(), total: z.string(), contentHash: z.string() }) }),
-          ...errors(400, 401, 403, 404, 409),
+          ...errorResponses(400, 401, 403, 404, 409),
         },
       },
     },
@@ -281,7 +274,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; run
       path,
       {
         config: ADMIN_ONLY,
-        schema: { tags: ['service lifecycle'], summary, description, params: idParamSchema, body, response: { 200: serviceStateSchema, ...errors(400, 401, 403, 404) } },
+        schema: { tags: ['service lifecycle'], summary, description, params: idParamSchema, body, response: { 200: serviceStateSchema, ...errorResponses(400, 401, 403, 404) } },
       },
       async (req) => ({ ...(await apply((req.params as { id: string }).id, req.body as { at: string; newMeterId?: string }, by(req))) }),
     );
@@ -306,7 +299,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; run
         summary: "An account's service lifecycle",
         description: "The account's service span (move-in, move-out), each meter's (and the meter it replaced), and every lifecycle event with who recorded it.",
         params: idParamSchema,
-        response: { 200: serviceStateSchema, ...errors(401, 404) },
+        response: { 200: serviceStateSchema, ...errorResponses(401, 404) },
       },
     },
     async (req) => {
