@@ -24,7 +24,7 @@ export const serviceInfoSchema = z.object({
     urls: z.array(z.string()).describe('broker addresses devices publish to, preferred first'),
     source: z.enum(['MQTT_PUBLIC_URL', 'MQTT_URL', 'ports']).describe('where the addresses come from'),
   }),
-  links: z.object({ home: z.string().optional(), docs: z.string(), openapi: z.string(), readyz: z.string() }),
+  links: z.object({ home: z.string().describe('an HTML page with these links'), docs: z.string(), openapi: z.string(), readyz: z.string() }),
 });
 export type ServiceInfo = z.infer<typeof serviceInfoSchema>;
 
@@ -51,7 +51,7 @@ export const serviceInfoRoutes: FastifyPluginAsyncZod<{ env?: NodeJS.ProcessEnv 
       version: packageVersion,
       apiVersion: 'v1',
       mqtt: brokerUrls(env.MQTT_PUBLIC_URL, config, request.hostname),
-      links: { docs: '/docs', openapi: '/openapi.json', readyz: '/readyz' },
+      links: { home: '/', docs: '/docs', openapi: '/openapi.json', readyz: '/readyz' },
     }),
   );
 };

@@ -26,7 +26,7 @@ describe('GET /v1', () => {
       version: expect.stringMatching(/^\d+\.\d+\.\d+/),
       apiVersion: 'v1',
       mqtt: { urls: ['mqtt://billing.example:18830', 'ws://billing.example:18083'], source: 'ports' },
-      links: { docs: '/docs', openapi: '/openapi.json', readyz: '/readyz' },
+      links: { home: '/', docs: '/docs', openapi: '/openapi.json', readyz: '/readyz' },
     });
     expect((await serviceInfo({ MQTT_WS_PORT: '0' }, '127.0.0.1:3000')).mqtt.urls).toEqual(['mqtt://127.0.0.1:1883']);
   });
