@@ -94,6 +94,26 @@ describe.each(storageModes())('billing runs followed (%s storage)', (mode) => {
     expect((await stack.api('/v1/billing-runs?state=running')).body.items).toEqual([]);
   });
 
+  it('records an account the rating core refuses (net metering without what earlier windows carried) and closes the others', async () => {
+    const rate = {
+      label: 'nem-rate',
+      dgrules: 'Net Metering',
+      energyratestructure: [[{ rate: 0.1, sell: 0.1 }]],
+      energyweekdayschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
+      energyweekendschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
+    };
+    expect((await stack.api('/v1/tariffs/urdb', { body: { timezone: 'Europe/London', rate } })).status).toBe(201);
+    await createAccount(stack, 'R-NEM', 'Europe/London', 1);
+    await createMeter(stack, 'M-R-NEM', 'R-NEM', 'Europe/London', 'nem-rate');
+    await insertReadings(stack, 'M-R-NEM', '2026-08-31T23:00:00Z', 2880, 50_000, { exportMwh: 80_000 });
+    await createAccount(stack, 'R-OK4', 'Europe/London', 1);
+    await createMeter(stack, 'M-R-OK4', 'R-OK4', 'Europe/London', 'flat-uk');
+    await insertReadings(stack, 'M-R-OK4', '2026-08-31T23:00:00Z', 2880, 50_000);
+    const run = await billingRun(stack, { cyclesEndingIn: '2026-09' });
+    expect(run.body).toMatchObject({ state: 'finished', billsCreated: 1, billIds: ['R-OK4.2026-09-01'], failureCount: 1 });
+    expect(run.body.failures).toEqual([expect.objectContaining({ accountId: 'R-NEM', code: 'net_metering_not_rated', cycle: { from: '2026-08-31T23:00:00Z', to: '2026-09-30T23:00:00Z' } })]);
+  });
+
   it('refuses both or neither of asOf and cyclesEndingIn, a malformed month, and a month not begun', async () => {
     for (const body of [{}, { asOf: '2026-10-05T00:00:00Z', cyclesEndingIn: '2026-09' }, { cyclesEndingIn: '2026-13' }, { cyclesEndingIn: '2999-01' }]) {
       const res = await stack.api('/v1/billing-runs', { body });
