@@ -1,7 +1,7 @@
 /** Canonical JSON, the content hash, bill headers, bill totals and CSV escaping (pure). */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { assembleBill, billHeader, billLinesCsv, type BillHeader, type MeterBillSection } from './bill-document.js';
+import { assembleBill, billHeader, billLinesCsv, creditNote, type BillHeader, type MeterBillSection } from './bill-document.js';
 import { canonicalJson, contentHash } from './canonical-json.js';
 import { cycleContaining } from './cycles.js';
 
@@ -63,5 +63,29 @@ describe('bill header', () => {
       run,
       currency: 'USD',
     });
+  });
+});
+
+describe('credit note', () => {
+  it("negates the voided bill's meter charges and every later adjustment of them; its own adjustment lines stand", () => {
+    const adjustment = {
+      type: 'adjustment' as const, meterId: 'm1', reason: 'late_data' as const, correctsBillId: 'A.2026-02-01', period: { from: '2026-02-01T00:00:00Z', to: '2026-03-01T00:00:00Z' },
+      previouslyBilled: '10.00', rerated: { subtotal: '11.00', taxes: '1.00', total: '12.00', coverage: { expectedIntervals: 0, actualIntervals: 0, estimatedIntervals: 0, missingIntervals: 0 }, tariffVersions: [] },
+      amount: '2.00',
+    };
+    const { document: bill, contentHash: billHash } = assembleBill(header, 2, [meter('m1', '3.10', '0.62', '3.72'), meter('m2', '1.00', '0.20', '1.20')], [adjustment]);
+    expect(bill.total).toBe('6.92'); // 4.10 + 0.82 + 2.00
+    const { document, contentHash: hash } = creditNote({
+      id: 'A.2026-03-01.credit', bill, billContentHash: billHash, laterAdjustments: [{ billId: 'A.2026-04-01', meterId: 'm1', amount: '-0.55' }],
+      rebillId: 'A.2026-03-01.r1', reason: null, closedAt: Date.parse('2026-05-02T10:00:00Z'), billDate: '2026-05-02', minorUnit: 2,
+    });
+    expect(document.lines).toEqual([
+      { type: 'reversal', what: 'charges', billId: 'A.2026-03-01', amount: '-4.92' },
+      { type: 'reversal', what: 'adjustment', billId: 'A.2026-04-01', meterId: 'm1', amount: '0.55' },
+    ]);
+    // -(4.10 + 0.82) + 0.55 = -4.37: the February correction the bill carried is not reversed.
+    expect(document).toMatchObject({ kind: 'credit_note', reverses: bill.id, reversesContentHash: billHash, subtotal: '-4.10', taxes: '-0.82', adjustmentsTotal: '0.55', total: '-4.37', cycle: bill.cycle });
+    expect(hash).toBe(contentHash(document));
+    expect(billLinesCsv(document).split('\r\n')[1]).toBe('A.2026-03-01.credit,A,2026-03-01T00:00:00Z,2026-04-01T00:00:00Z,,reversal,charges,,,,,,-4.92,EUR,,A.2026-03-01,,');
   });
 });
