@@ -16,8 +16,11 @@ export interface MeterRow {
   lastIntervalStart: string | null;
   /** when the latest stored interval was committed */
   lastReceivedAt: string | null;
-  /** the latest of lastReceivedAt and the meter's latest quarantine record: the last time the gateway heard from it */
+  /** the latest of lastReceivedAt, the meter's latest quarantine record and its last connection or disconnection: the last time the gateway heard from it */
   lastSeenAt: string | null;
+  /** when the meter last connected to the embedded gateway (null: never, or only through a concentrator or an external broker) */
+  lastConnectedAt: string | null;
+  lastDisconnectedAt: string | null;
 }
 
 /** Which meters a list holds, in which order. */
@@ -32,7 +35,18 @@ export interface MeterFilter {
   after?: { id: string; lastEnd?: string };
   limit: number;
 }
-export interface ConcentratorRow { id: string; meterIds: string[]; createdAt: string }
+export interface ConcentratorRow { id: string; meterIds: string[]; createdAt: string; lastConnectedAt: string | null; lastDisconnectedAt: string | null }
+
+const CONCENTRATOR_SELECT = `
+SELECT c.id, c.created_at, COALESCE((SELECT array_agg(meter_id ORDER BY meter_id) FROM concentrator_meters WHERE concentrator_id = c.id), '{}') AS meter_ids,
+  dc.connected_at, dc.disconnected_at
+FROM concentrators c LEFT JOIN device_connections dc ON dc.device_id = c.id`;
+
+const concentratorFromRow = (r: Record<string, any>): ConcentratorRow => ({
+  id: r.id, meterIds: r.meter_ids, createdAt: new Date(r.created_at).toISOString(),
+  lastConnectedAt: r.connected_at ? new Date(r.connected_at).toISOString() : null,
+  lastDisconnectedAt: r.disconnected_at ? new Date(r.disconnected_at).toISOString() : null,
+});
 export interface TokenRow { id: string; role: Role; accountId: string | null; createdAt: string; revokedAt: string | null }
 
 /** The fields of an account a correction may change. */
@@ -60,15 +74,18 @@ const iso = (d: Date) => d.toISOString();
 /**
  * A meter with its current tariff, its concentrators and what shows whether it still reports: its latest
  * stored interval (one backward step of the meter_readings key, never a scan of its history) with that
- * row's commit time, and the latest quarantine record it sent (the (device_id, received_at) index).
+ * row's commit time, the latest quarantine record it sent (the (device_id, received_at) index), and when it
+ * last connected to and disconnected from the embedded gateway (device_connections).
  */
 const METER_SELECT = `
 SELECT m.id, m.account_id, m.timezone, m.interval_seconds, m.max_power_kw::text AS max_power_kw, m.created_at,
   (SELECT mt.tariff_id FROM meter_tariffs mt WHERE mt.meter_id = m.id AND mt.effective_from <= now()
     ORDER BY mt.effective_from DESC LIMIT 1) AS tariff_id,
   COALESCE((SELECT array_agg(cm.concentrator_id ORDER BY cm.concentrator_id) FROM concentrator_meters cm WHERE cm.meter_id = m.id), '{}') AS concentrator_ids,
-  last.interval_start AS last_interval_start, last.received_at AS last_received_at, lq.received_at AS last_quarantined_at
+  last.interval_start AS last_interval_start, last.received_at AS last_received_at, lq.received_at AS last_quarantined_at,
+  dc.connected_at AS last_connected_at, dc.disconnected_at AS last_disconnected_at
 FROM meters m
+LEFT JOIN device_connections dc ON dc.device_id = m.id
 LEFT JOIN LATERAL (
   SELECT r.interval_start, reading_received_at(r.interval_start, r.received_after, r.received_at) AS received_at
   FROM meter_readings r WHERE r.meter_key = m.key ORDER BY r.interval_start DESC LIMIT 1) last ON true
@@ -78,7 +95,10 @@ LEFT JOIN LATERAL (
 /** The end of the meter's latest stored interval (-infinity without one): what staleness is measured by. */
 const LAST_END = `COALESCE(last.interval_start + m.interval_seconds * interval '1 second', '-infinity')`;
 
-const latest = (a: Date | null, b: Date | null) => (a && b ? iso(a > b ? a : b) : a ? iso(a) : b ? iso(b) : null);
+const latest = (a: Date | string | null, b: Date | string | null) => {
+  const [x, y] = [a === null ? null : new Date(a), b === null ? null : new Date(b)];
+  return x && y ? iso(x > y ? x : y) : x ? iso(x) : y ? iso(y) : null;
+};
 
 const billRef = (r: Record<string, any>): BillRef => ({ billId: r.id, cycleStart: iso(r.cycle_start), cycleEnd: iso(r.cycle_end) });
 
@@ -88,7 +108,9 @@ function meterFromRow(r: Record<string, any>): MeterRow {
     maxPowerKw: r.max_power_kw, tariffId: r.tariff_id, concentratorIds: r.concentrator_ids, createdAt: iso(r.created_at),
     lastIntervalStart: r.last_interval_start ? iso(r.last_interval_start) : null,
     lastReceivedAt: r.last_received_at ? iso(r.last_received_at) : null,
-    lastSeenAt: latest(r.last_received_at, r.last_quarantined_at),
+    lastSeenAt: latest(latest(r.last_received_at, r.last_quarantined_at), latest(r.last_connected_at, r.last_disconnected_at)),
+    lastConnectedAt: r.last_connected_at ? iso(r.last_connected_at) : null,
+    lastDisconnectedAt: r.last_disconnected_at ? iso(r.last_disconnected_at) : null,
   };
 }
 
@@ -283,23 +305,13 @@ export class ProvisioningRepository {
   }
 
   async getConcentrator(id: string, q: Queryable = this.pool): Promise<ConcentratorRow | null> {
-    const res = await q.query(
-      `SELECT c.id, c.created_at, COALESCE((SELECT array_agg(meter_id ORDER BY meter_id) FROM concentrator_meters WHERE concentrator_id = c.id), '{}') AS meter_ids
-       FROM concentrators c WHERE c.id = $1`,
-      [id],
-    );
-    if (!res.rowCount) return null;
-    const r = res.rows[0];
-    return { id: r.id as string, meterIds: r.meter_ids as string[], createdAt: iso(r.created_at) };
+    const res = await q.query(`${CONCENTRATOR_SELECT} WHERE c.id = $1`, [id]);
+    return res.rowCount ? concentratorFromRow(res.rows[0]) : null;
   }
 
   async listConcentrators(limit: number, after: string | undefined): Promise<ConcentratorRow[]> {
-    const res = await this.pool.query(
-      `SELECT c.id, c.created_at, COALESCE((SELECT array_agg(meter_id ORDER BY meter_id) FROM concentrator_meters WHERE concentrator_id = c.id), '{}') AS meter_ids
-       FROM concentrators c WHERE ($1::text IS NULL OR c.id > $1) ORDER BY c.id LIMIT $2`,
-      [after ?? null, limit],
-    );
-    return res.rows.map((r) => ({ id: r.id as string, meterIds: r.meter_ids as string[], createdAt: iso(r.created_at) }));
+    const res = await this.pool.query(`${CONCENTRATOR_SELECT} WHERE ($1::text IS NULL OR c.id > $1) ORDER BY c.id LIMIT $2`, [after ?? null, limit]);
+    return res.rows.map(concentratorFromRow);
   }
 
   /** Tokens without their digests, by id; revoked ones only when asked. */

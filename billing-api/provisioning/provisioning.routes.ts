@@ -22,7 +22,7 @@ const ACCOUNT_EXAMPLE = { id: 'ACC-000001', name: 'Alice Bakery', timezone: 'Eur
 const METER_EXAMPLE = {
   id: 'MTR-000001', accountId: 'ACC-000001', timezone: 'Europe/London', intervalSeconds: 900, maxPowerKw: '12.5', tariffId: 'flat-uk',
   concentratorIds: ['CON-01'], createdAt: '2026-11-30T09:00:00Z', lastIntervalStart: '2026-11-30T12:45:00Z', lastReceivedAt: '2026-11-30T13:00:02Z',
-  lastSeenAt: '2026-11-30T13:00:02Z',
+  lastSeenAt: '2026-11-30T13:00:02Z', lastConnectedAt: '2026-11-29T06:12:40Z', lastDisconnectedAt: null,
 };
 const EVENT_EXAMPLE = {
   id: '42', at: '2026-11-30T13:05:00Z', actor: 'tok_3fa9c2', action: 'meter.updated', subjectType: 'meter' as const, subjectId: 'MTR-000001',
@@ -140,7 +140,7 @@ export const provisioningRoutes: FastifyPluginAsyncZod<{ provisioning: Provision
         description:
           'Creates a meter. Its time zone must be known to luxon and PostgreSQL. Service window: readings may start at most READING_BACKFILL_DAYS before createdAt (earlier ones are quarantined as before_service_window); the meter is billed from its service start (createdAt, or its first reading inside the window when earlier). Without mqttPassword one is generated and returned once.',
         body: meterCreateSchema,
-        response: { 201: example(meterSchema, { ...METER_EXAMPLE, lastIntervalStart: null, lastReceivedAt: null, lastSeenAt: null, concentratorIds: [], mqttPassword: 'generated-secret-shown-once' }), ...errorResponses(400, 403, 409) },
+        response: { 201: example(meterSchema, { ...METER_EXAMPLE, lastIntervalStart: null, lastReceivedAt: null, lastSeenAt: null, lastConnectedAt: null, concentratorIds: [], mqttPassword: 'generated-secret-shown-once' }), ...errorResponses(400, 403, 409) },
       },
     },
     async (req, reply) => reply.code(201).send(await provisioning.createMeter(req.body)),
@@ -206,7 +206,7 @@ export const provisioningRoutes: FastifyPluginAsyncZod<{ provisioning: Provision
 
   app.post(
     '/v1/concentrators',
-    { config: ADMIN_ONLY, schema: { tags: ['provisioning'], summary: 'Create a concentrator', description: 'Without mqttPassword one is generated and returned once.', body: concentratorCreateSchema, response: { 201: example(concentratorSchema, { id: 'CON-01', meterIds: ['MTR-000001'], createdAt: '2026-11-30T09:00:00Z', mqttPassword: 'generated-secret-shown-once' }), ...errorResponses(400, 403, 409) } } },
+    { config: ADMIN_ONLY, schema: { tags: ['provisioning'], summary: 'Create a concentrator', description: 'Without mqttPassword one is generated and returned once.', body: concentratorCreateSchema, response: { 201: example(concentratorSchema, { id: 'CON-01', meterIds: ['MTR-000001'], createdAt: '2026-11-30T09:00:00Z', lastConnectedAt: null, lastDisconnectedAt: null, mqttPassword: 'generated-secret-shown-once' }), ...errorResponses(400, 403, 409) } } },
     async (req, reply) => reply.code(201).send(await provisioning.createConcentrator(req.body)),
   );
 

@@ -56,7 +56,9 @@ export const meterSchema = z.object({
   lastSeenAt: z
     .string()
     .nullable()
-    .describe('the last time the gateway stored anything from this meter: the later of lastReceivedAt and its latest quarantine record (connections without data are not recorded)'),
+    .describe('the last time the gateway heard from this meter: the latest of lastReceivedAt, its latest quarantine record, and its last connection or disconnection'),
+  lastConnectedAt: z.string().nullable().describe('when the meter last connected to the embedded gateway (null: never, or only through a concentrator or an external broker)'),
+  lastDisconnectedAt: z.string().nullable(),
 });
 
 export const meterPatchSchema = z
@@ -89,6 +91,8 @@ export const concentratorSchema = z.object({
   id: z.string(),
   meterIds: z.array(z.string()),
   createdAt: z.string(),
+  lastConnectedAt: z.string().nullable().describe('when it last connected to the embedded gateway (null: never, or through an external broker)'),
+  lastDisconnectedAt: z.string().nullable(),
   mqttPassword: z.string().optional().describe('only in the 201 of a creation without mqttPassword: the generated secret, shown once'),
 });
 

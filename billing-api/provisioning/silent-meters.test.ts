@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageModes } from '../../test/support/database.js';
 import { startTestStack, type TestStack } from '../../test/support/stack.js';
+import { connectDevice, endClient } from '../../test/support/mqtt.js';
 import { createAccount, createMeter, createTariff, flatTariff, insertReadings } from '../test-support.js';
 
 const mode = storageModes()[0];
@@ -15,14 +16,15 @@ const QUARTER = 900_000;
 /** The start of the current quarter hour: readings below are placed relative to it. */
 const t0 = Math.floor(Date.now() / QUARTER) * QUARTER;
 const iso = (ms: number) => new Date(ms).toISOString();
+const secrets: Record<string, string> = {};
 
 beforeAll(async () => {
   stack = await startTestStack(mode);
   await createTariff(stack, flatTariff('flat-sil', { timeZone: 'UTC', rate: '0.10' }));
   await createAccount(stack, 'ACC-Z', 'UTC', 1);
   await createAccount(stack, 'ACC-Y', 'UTC', 1);
-  for (const id of ['SIL-1', 'SIL-2', 'SIL-3']) await createMeter(stack, id, 'ACC-Z', 'UTC', 'flat-sil');
-  await createMeter(stack, 'SIL-4', 'ACC-Y', 'UTC', 'flat-sil');
+  for (const id of ['SIL-1', 'SIL-2', 'SIL-3']) secrets[id] = await createMeter(stack, id, 'ACC-Z', 'UTC', 'flat-sil');
+  secrets['SIL-4'] = await createMeter(stack, 'SIL-4', 'ACC-Y', 'UTC', 'flat-sil');
   expect((await stack.api('/v1/concentrators', { body: { id: 'CON-Z', meterIds: ['SIL-1', 'SIL-2', 'SIL-3'] } })).status).toBe(201);
   expect((await stack.api('/v1/concentrators', { body: { id: 'CON-Y', meterIds: ['SIL-4'] } })).status).toBe(201);
   // SIL-1 reported up to the current quarter hour, SIL-2 until three hours ago, SIL-4 until two days ago;
@@ -56,6 +58,23 @@ describe(`silent meters (${mode} storage)`, () => {
     expect(Math.abs(Date.parse(byId['SIL-3'].lastSeenAt) - Date.now())).toBeLessThan(120_000);
     const one = await stack.api('/v1/meters/SIL-2');
     expect(one.body).toEqual(byId['SIL-2']);
+  });
+
+  it('records when a meter last connected to the gateway and disconnected', async () => {
+    const before = Date.now();
+    const client = await connectDevice(stack.mqttUrl, 'SIL-2', secrets['SIL-2']);
+    await endClient(client);
+    let meter: any = null;
+    for (let i = 0; i < 100 && !meter?.lastDisconnectedAt; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      meter = (await stack.api('/v1/meters/SIL-2')).body;
+    }
+    expect(Date.parse(meter.lastConnectedAt)).toBeGreaterThanOrEqual(before - 1000);
+    expect(Date.parse(meter.lastDisconnectedAt)).toBeGreaterThanOrEqual(Date.parse(meter.lastConnectedAt));
+    expect(meter.lastSeenAt).toBe(meter.lastDisconnectedAt);
+    // Connecting without sending data does not make a meter less silent: silence is about stored intervals.
+    expect(meter.lastIntervalStart).toBe(iso(t0 - 3 * 3_600_000 - QUARTER));
+    expect((await stack.api('/v1/meters/SIL-1')).body.lastConnectedAt).toBeNull();
   });
 
   it('finds the meters silent for more than N minutes, stalest first, never-reported first', async () => {
@@ -104,7 +123,7 @@ describe(`silent meters (${mode} storage)`, () => {
   it('lists concentrators with their meters, paged', async () => {
     const first = await stack.api('/v1/concentrators?limit=1');
     expect(first.status).toBe(200);
-    expect(first.body.items).toEqual([{ id: 'CON-Y', meterIds: ['SIL-4'], createdAt: expect.any(String) }]);
+    expect(first.body.items).toEqual([{ id: 'CON-Y', meterIds: ['SIL-4'], createdAt: expect.any(String), lastConnectedAt: null, lastDisconnectedAt: null }]);
     expect(first.body.next).toBe('/v1/concentrators?limit=1&after=CON-Y');
     const second = await stack.api(first.body.next);
     expect(second.body.items.map((c: any) => [c.id, c.meterIds])).toEqual([['CON-Z', ['SIL-1', 'SIL-2', 'SIL-3']]]);

@@ -23,6 +23,7 @@ import type { CommitHealth, IngestBatcher } from '../ingestion/batcher.js';
 import type { CandidateReading } from '../ingestion/decode.js';
 import { createIngestionPipeline } from '../ingestion/pipeline.js';
 import { createConnectionLimits } from './connection-limits.js';
+import { createConnectionLog } from './connection-log.js';
 import { DeviceAuthenticator } from './device-auth.js';
 import { authenticate } from './hooks/authenticate.js';
 import { authorizePublish } from './hooks/authorize-publish.js';
@@ -110,12 +111,15 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     authorizePublish: authorizePublish(ctx),
   } as ConstructorParameters<typeof Aedes>[0]);
 
+  const connectionLog = createConnectionLog(opts.pool, log);
   broker.on('client', (client: DeviceClient) => {
+    if (client.device?.id) connectionLog.connected(client.device.id);
     connected++;
     metrics?.connectedDevices.set(connected);
     log.debug({ deviceId: client.device?.id, clientId: clip(client.id) }, 'device connected');
   });
-  broker.on('clientDisconnect', () => {
+  broker.on('clientDisconnect', (client: DeviceClient) => {
+    if (client.device?.id) connectionLog.disconnected(client.device.id);
     connected--;
     metrics?.connectedDevices.set(connected);
   });
@@ -152,6 +156,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await new Promise<void>((r) => broker.close(() => r()));
       listeners?.terminateWebSockets();
       await closing;
+      await connectionLog.flush();
       await auth.stop();
     },
   };
