@@ -454,6 +454,12 @@ export class BillingService {
     // Per account in job order: its meters, or the first meter that failed (the account then stays open).
     const byAccount = new Map<string, { due: DueAccount; meters: RatedMeter[]; failed: boolean }>();
     for (const job of jobs) if (!byAccount.has(job.due.state.accountId)) byAccount.set(job.due.state.accountId, { due: job.due, meters: [], failed: false });
+    // An account whose every meter's service ended before the cycle (and that has not moved out) cannot be
+    // billed: said, so that the back office records the move-out or the new meter.
+    for (const d of due) {
+      if (byAccount.has(d.state.accountId)) continue;
+      failures.push({ ...failureOf(d, null, null), code: 'no_meter_in_service', message: 'no meter of the account is in service during the cycle (record a move-out, or a meter exchange)' });
+    }
     jobs.forEach((job, i) => {
       const entry = byAccount.get(job.due.state.accountId)!;
       if (entry.failed) return;

@@ -29,6 +29,10 @@ describe.each(storageModes())('service lifecycle (%s storage)', (mode) => {
     await createAccount(stack, 'S-OUT', 'Europe/London', 1);
     await createMeter(stack, 'M-S-OUT', 'S-OUT', 'Europe/London', 'flat-uk');
     await insertReadings(stack, 'M-S-OUT', '2026-08-31T23:00:00Z', 2880 + 2976, 50_000);
+    // A meter removed on 11 September without a replacement or a move-out.
+    await createAccount(stack, 'S-END', 'Europe/London', 1);
+    await createMeter(stack, 'M-S-END', 'S-END', 'Europe/London', 'flat-uk');
+    await insertReadings(stack, 'M-S-END', '2026-08-31T23:00:00Z', 2880, 50_000);
   });
   afterAll(async () => stack?.close());
 
@@ -44,6 +48,7 @@ describe.each(storageModes())('service lifecycle (%s storage)', (mode) => {
     ]);
     const out = await stack.api('/v1/accounts/S-OUT/move-out', { body: { at: '2026-10-11T00:00:00+01:00' } });
     expect(out.status, JSON.stringify(out.body)).toBe(200);
+    expect((await stack.api('/v1/meters/M-S-END/service-end', { body: { at: '2026-09-10T23:00:00Z' } })).status).toBe(200);
     const state = await stack.api('/v1/accounts/S-EX/service');
     expect(state.status).toBe(200);
     expect(state.body.events).toEqual([
@@ -67,7 +72,13 @@ describe.each(storageModes())('service lifecycle (%s storage)', (mode) => {
 
   it('bills nothing before service start and prorates the first, exchanged and last cycles', async () => {
     const run = await billingRun(stack, '2026-11-20T00:00:00Z');
-    expect(run.body).toMatchObject({ state: 'finished', failures: [] });
+    expect(run.body.state).toBe('finished');
+    // The account whose only meter was removed: September prorated, then October named as not billable.
+    expect(run.body.failures).toEqual([
+      { accountId: 'S-END', cycle: { from: '2026-09-30T23:00:00Z', to: '2026-11-01T00:00:00Z' }, code: 'no_meter_in_service', message: expect.stringMatching(/move-out/) },
+    ]);
+    // 10 days, 960 intervals: 48 kWh x 0.20 = 9.60; 10 x 0.50 = 5.00; 10 x 0.333333 = 3.33; subtotal 17.93; tax 0.8965 -> 0.90; total 18.83
+    expect((await billsOf(stack, 'S-END')).map((b) => [b.id, b.total])).toEqual([['S-END.2026-09-01', '18.83']]);
 
     // Move-in: in service 15 September 23:00Z to 30 September 23:00Z, 15 of 30 days, 1440 intervals.
     // 72 kWh x 0.20 = 14.40; 15 x 0.50 = 7.50; 10 x 15/30 = 5.00; subtotal 26.90; tax 1.345 -> 1.35; total 28.25
