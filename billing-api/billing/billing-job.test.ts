@@ -48,6 +48,31 @@ describe('billing job wiring', () => {
     expect(scheduled[0].stopped).toBe(true);
   });
 
+  it('names each account the scheduled run could not bill, with its cycle and reason, in the log', async () => {
+    const { scheduler, scheduled } = fakeScheduler();
+    const warn = vi.fn();
+    startBillingJob({
+      scheduler,
+      clock: () => 0,
+      expression: '15 0 * * *',
+      timezone: 'UTC',
+      closeCycles: async () => ({
+        id: 'run_1',
+        failureCount: 2,
+        failures: [
+          { accountId: 'ACC-7', cycle: { from: '2026-10-01T07:00:00Z', to: '2026-11-01T07:00:00Z' }, code: 'no_tariff_in_effect' },
+          { accountId: 'ACC-9', cycle: null, code: 'internal' },
+        ],
+      }),
+      log: { ...log, info: () => undefined, warn, error: () => undefined } as unknown as typeof log,
+    });
+    await scheduled[0].task();
+    expect(warn).toHaveBeenCalledTimes(1);
+    const [fields, message] = warn.mock.calls[0];
+    expect(fields).toMatchObject({ billingRun: 'run_1', failureCount: 2 });
+    expect(message).toBe('scheduled billing run: 2 account(s) not billed: ACC-7 (cycle from 2026-10-01T07:00:00Z): no_tariff_in_effect; ACC-9 (cycle from none): internal');
+  });
+
   it('a failing run is logged, never thrown into the scheduler', async () => {
     const { scheduler, scheduled } = fakeScheduler();
     const error = vi.fn();

@@ -23,19 +23,35 @@ export const nodeCronScheduler: Scheduler = {
   },
 };
 
+/** What the job reads of a finished run: its failures, by account. */
+export interface ScheduledRunOutcome {
+  id: string;
+  failureCount: number;
+  failures: { accountId: string; cycle: { from: string; to: string } | null; code: string }[];
+}
+
 export interface BillingJobOptions {
   scheduler: Scheduler;
   clock: () => number;
   expression: string;
   timezone: string;
-  closeCycles: (asOf: number, trigger: 'schedule') => Promise<unknown>;
+  /** the billing service's closeCycles: the run at its end (its failures are logged by account) */
+  closeCycles: (asOf: number, trigger: 'schedule') => Promise<ScheduledRunOutcome | unknown>;
   log: Logger;
 }
 
 export function startBillingJob(opts: BillingJobOptions): ScheduledJob {
   const job = opts.scheduler.schedule(opts.expression, opts.timezone, async () => {
     try {
-      await opts.closeCycles(opts.clock(), 'schedule');
+      const outcome = (await opts.closeCycles(opts.clock(), 'schedule')) as Partial<ScheduledRunOutcome> | undefined;
+      const failures = outcome?.failures ?? [];
+      if (failures.length) {
+        const named = failures.map((f) => `${f.accountId} (cycle from ${f.cycle?.from ?? 'none'}): ${f.code}`);
+        opts.log.warn(
+          { billingRun: outcome?.id, failureCount: outcome?.failureCount ?? failures.length, failedAccounts: named },
+          `scheduled billing run: ${outcome?.failureCount ?? failures.length} account(s) not billed: ${named.slice(0, 20).join('; ')}`,
+        );
+      }
     } catch (err) {
       opts.log.error({ err }, 'scheduled billing run failed');
     }
