@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseInstant } from '../../common/reading.js';
 import { requireAccountAccess } from '../http/auth.js';
 import { badRequest, notFound } from '../http/errors.js';
+import { errorResponses, example } from '../http/responses.js';
 import { idParamSchema, instantSchema } from '../http/schemas.js';
 import type { ChargesService } from './charges.service.js';
 
@@ -11,6 +12,39 @@ import type { ChargesService } from './charges.service.js';
 const MAX_WINDOW_DAYS = 400;
 
 const windowSchema = z.strictObject({ from: instantSchema, to: instantSchema });
+
+const chargeLineSchema = z.looseObject({
+  type: z.string().describe('energy, demand, fixed, minimum, export_credit, ...'),
+  period: z.string().nullable().optional().describe('p0, p1, ... (URDB index); trueup and carryover mark settlement lines'),
+  tier: z.number().int().nullable().optional(),
+  quantity: z.string().optional().describe('kWh, kW, days or months, exact decimal'),
+  rate: z.string().optional(),
+  amount: z.string().describe('rounded half-up to the cent'),
+});
+
+const chargesSchema = example(
+  z
+    .looseObject({
+      meterId: z.string(),
+      from: z.string(),
+      to: z.string(),
+      currency: z.string().nullable().optional(),
+      lines: z.array(chargeLineSchema).optional(),
+      total: z.string().optional(),
+    })
+    .describe('The charges of the window: lines, total, per tariff piece the billing demand, notes and the metering state carried in and out'),
+  {
+    meterId: 'MTR-000001',
+    from: '2026-10-01T00:00:00-07:00',
+    to: '2026-11-01T00:00:00-07:00',
+    currency: 'USD',
+    lines: [
+      { type: 'energy', period: 'p0', tier: 1, quantity: '412.5', rate: '0.21', amount: '86.63' },
+      { type: 'fixed', quantity: '1', rate: '10', amount: '10.00' },
+    ],
+    total: '96.63',
+  },
+);
 
 /** Which account a meter belongs to (the provisioning service), for the access check before a 400. */
 export interface MeterAccounts {
@@ -23,9 +57,11 @@ export const chargesRoutes: FastifyPluginAsyncZod<{ charges: ChargesService; met
     {
       schema: {
         tags: ['charges'],
+        summary: "A meter's charges for any window",
         params: idParamSchema,
         querystring: windowSchema,
         description: 'Charges for [from, to), rated from the readings committed at the moment of the request (contract sections 3 and 4).',
+        response: { 200: chargesSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
     async (req) => {
