@@ -15,9 +15,9 @@ const windowSchema = z.strictObject({ from: instantSchema, to: instantSchema });
 
 const chargeLineSchema = z.looseObject({
   type: z.string().describe('energy, demand, fixed, minimum, export_credit, ...'),
-  period: z.string().nullable().optional().describe('p0, p1, ... (URDB index); trueup and carryover mark settlement lines'),
+  period: z.string().nullable().optional().describe('p0, p1, ... (URDB index); trueup and carryover mark settlement lines; reactive marks the reactive power charge (a demand line in kVAR)'),
   tier: z.number().int().nullable().optional(),
-  quantity: z.string().optional().describe('kWh, kW, days or months, exact decimal'),
+  quantity: z.string().optional().describe('kWh, kW, kVAR, days or months, exact decimal'),
   rate: z.string().optional(),
   amount: z.string().describe('rounded half-up to the cent'),
 });
