@@ -134,4 +134,24 @@ describe.each(storageModes())('reactive energy (%s storage)', (mode) => {
     expect(unmeasured.body.total).toBe('0.40');
     expect(unmeasured.body.notes).toEqual(['reactive_data_missing: 4 of 4 intervals without reactive energy; reactive-flat: reactive power charge not billed']);
   });
+
+  it("carries reactive energy into the open cycle's running charges, including a resend that completes a reading", async () => {
+    const running = async () => {
+      const res = await stack.api('/v1/accounts/ACC-1/charges');
+      expect(res.status).toBe(200);
+      return res.body.meters.find((m: { meterId: string }) => m.meterId === 'MTR-000001');
+    };
+    await running(); // the meter's open cycle is loaded; what follows arrives through the gateway's hook
+    const now = Date.now();
+    const [a, b] = [2, 1].map((k) => new Date((Math.floor(now / 900_000) - k) * 900_000).toISOString());
+    await publishAcked(meter1, 'meters/MTR-000001/readings', JSON.stringify({ readings: [reading(a, 500, { reactiveImportVarh: 2000 }), reading(b, 500)] }));
+    const partly = await running();
+    // 2000 varh in 15 minutes = 8 kVAR x 0.5 = 4.00.
+    expect(partly.lines.filter((l: { period?: string }) => l.period === 'reactive')).toMatchObject([{ quantity: '8', unit: 'kVAR', amount: '4.00' }]);
+    expect(partly.notes).toContain('reactive_data_missing: 1 of 2 intervals without reactive energy; reactive-flat: reactive power charge measured on the other 1');
+    await publishAcked(meter1, 'meters/MTR-000001/readings', JSON.stringify(reading(b, 500, { reactiveImportVarh: 3000 })));
+    const complete = await running();
+    expect(complete.lines.filter((l: { period?: string }) => l.period === 'reactive')).toMatchObject([{ quantity: '12', amount: '6.00' }]);
+    expect(complete.notes ?? []).not.toContainEqual(expect.stringMatching(/^reactive_data_missing/));
+  });
 });

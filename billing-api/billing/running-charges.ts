@@ -40,6 +40,9 @@ interface MeterCycle {
   starts: Float64Array;
   imports: Float64Array;
   exports: Float64Array;
+  /** reactive energy (mvarh); NaN: not measured */
+  reactiveImports: Float64Array;
+  reactiveExports: Float64Array;
   quality: Uint8Array;
   n: number;
   /** increments on every change */
@@ -152,6 +155,7 @@ function emptyEntry(meterId: string, cycle: BillingCycle, intervalSeconds: numbe
   return {
     meterId, cycle, intervalSeconds,
     starts: new Float64Array(0), imports: new Float64Array(0), exports: new Float64Array(0), quality: new Uint8Array(0), n: 0,
+    reactiveImports: new Float64Array(0), reactiveExports: new Float64Array(0),
     version: 0, loading: null, pending: [], memo: null, historyVersion: 0, lateFrom: Number.POSITIVE_INFINITY, carried: null,
   };
 }
@@ -162,11 +166,15 @@ function fill(entry: MeterCycle, intervals: MeterInterval[]): void {
   entry.starts = new Float64Array(capacity);
   entry.imports = new Float64Array(capacity);
   entry.exports = new Float64Array(capacity);
+  entry.reactiveImports = new Float64Array(capacity);
+  entry.reactiveExports = new Float64Array(capacity);
   entry.quality = new Uint8Array(capacity);
   intervals.forEach((r, k) => {
     entry.starts[k] = r.intervalStart;
     entry.imports[k] = Number(r.importMwh);
     entry.exports[k] = Number(r.exportMwh);
+    entry.reactiveImports[k] = r.reactiveImportMvarh == null ? Number.NaN : Number(r.reactiveImportMvarh);
+    entry.reactiveExports[k] = r.reactiveExportMvarh == null ? Number.NaN : Number(r.reactiveExportMvarh);
     entry.quality[k] = r.quality === 'actual' ? ACTUAL : ESTIMATED;
   });
   entry.n = n;
@@ -183,11 +191,24 @@ function apply(entry: MeterCycle, r: Reading): void {
     if (entry.starts[mid] < r.intervalStart) lo = mid + 1;
     else hi = mid;
   }
+  const reactiveImport = r.reactiveImportMvarh ?? Number.NaN;
+  const reactiveExport = r.reactiveExportMvarh ?? Number.NaN;
   if (lo < entry.n && entry.starts[lo] === r.intervalStart) {
+    // A resend of the same reading that adds reactive energy completes it (as ingest_readings does).
+    if (entry.quality[lo] === quality && entry.imports[lo] === r.importMwh && entry.exports[lo] === r.exportMwh) {
+      const addsImport = Number.isNaN(entry.reactiveImports[lo]) && !Number.isNaN(reactiveImport);
+      const addsExport = Number.isNaN(entry.reactiveExports[lo]) && !Number.isNaN(reactiveExport);
+      if (addsImport) entry.reactiveImports[lo] = reactiveImport;
+      if (addsExport) entry.reactiveExports[lo] = reactiveExport;
+      if (addsImport || addsExport) entry.version++;
+      return;
+    }
     // Only an actual replaces an estimate; anything else is a replay of what is already held.
     if (entry.quality[lo] !== ESTIMATED || quality !== ACTUAL) return;
     entry.imports[lo] = r.importMwh;
     entry.exports[lo] = r.exportMwh;
+    entry.reactiveImports[lo] = reactiveImport;
+    entry.reactiveExports[lo] = reactiveExport;
     entry.quality[lo] = ACTUAL;
     entry.version++;
     return;
@@ -196,10 +217,14 @@ function apply(entry: MeterCycle, r: Reading): void {
   entry.starts.copyWithin(lo + 1, lo, entry.n);
   entry.imports.copyWithin(lo + 1, lo, entry.n);
   entry.exports.copyWithin(lo + 1, lo, entry.n);
+  entry.reactiveImports.copyWithin(lo + 1, lo, entry.n);
+  entry.reactiveExports.copyWithin(lo + 1, lo, entry.n);
   entry.quality.copyWithin(lo + 1, lo, entry.n);
   entry.starts[lo] = r.intervalStart;
   entry.imports[lo] = r.importMwh;
   entry.exports[lo] = r.exportMwh;
+  entry.reactiveImports[lo] = reactiveImport;
+  entry.reactiveExports[lo] = reactiveExport;
   entry.quality[lo] = quality;
   entry.n++;
   entry.version++;
@@ -215,6 +240,8 @@ function grow(entry: MeterCycle): void {
   entry.starts = copy(entry.starts, (n) => new Float64Array(n));
   entry.imports = copy(entry.imports, (n) => new Float64Array(n));
   entry.exports = copy(entry.exports, (n) => new Float64Array(n));
+  entry.reactiveImports = copy(entry.reactiveImports, (n) => new Float64Array(n));
+  entry.reactiveExports = copy(entry.reactiveExports, (n) => new Float64Array(n));
   entry.quality = copy(entry.quality, (n) => new Uint8Array(n));
 }
 
@@ -226,6 +253,8 @@ function intervalsOf(entry: MeterCycle): MeterInterval[] {
       intervalSeconds: entry.intervalSeconds,
       importMwh: entry.imports[k],
       exportMwh: entry.exports[k],
+      ...(Number.isNaN(entry.reactiveImports[k]) ? {} : { reactiveImportMvarh: entry.reactiveImports[k] }),
+      ...(Number.isNaN(entry.reactiveExports[k]) ? {} : { reactiveExportMvarh: entry.reactiveExports[k] }),
       quality: entry.quality[k] === ACTUAL ? 'actual' : 'estimated',
     };
   }
