@@ -26,6 +26,7 @@ import {
 import type { ChargeLine, PieceContext, PricedLine, TaxLine } from './lines.js';
 import { price } from './lines.js';
 import { reactiveDemandLines } from './reactive.js';
+import { isoUtc } from '../common/time.js';
 import type { ZoneClock } from './local-time.js';
 import type { TariffDocument } from './tariff.schema.js';
 import { Dec, formatDecimal, formatMoney, fromMilli, ZERO } from './money.js';
@@ -176,7 +177,7 @@ function refuseWithoutHistory(input: RateWindowInput, metering: Metering): void 
     'net_metering_not_rated',
     `the tariff ${what}: this window's charges depend on what earlier windows carried; rate the windows since the settlement year began (rateMeteredWindows) or pass carriedIn` +
       (exporting.length ? `; ${exporting.length} intervals of the window export` : ''),
-    exporting.length ? exporting.slice(0, 20).map((i) => `${isoInstant(i.start)}: exports`) : [`${isoInstant(cycle.from)} to ${isoInstant(cycle.to)}: settles the annual minimum`],
+    exporting.length ? exporting.slice(0, 20).map((i) => `${isoUtc(i.start)}: exports`) : [`${isoUtc(cycle.from)} to ${isoUtc(cycle.to)}: settles the annual minimum`],
   );
 }
 
@@ -232,11 +233,11 @@ export function ratePlainWindow(input: RateWindowInput): Charges {
     subtotal: formatMoney(subtotal, minorUnit),
     taxes: formatMoney(taxes, minorUnit),
     total: formatMoney(subtotal.plus(taxes), minorUnit),
-    asOf: last ? isoInstant(last.end) : null,
+    asOf: last ? isoUtc(last.end) : null,
     coverage: coverageOf(intervals, window, meterIntervalSeconds),
     pieces: pieces.map((piece, i) => ({
-      from: isoInstant(piece.from),
-      to: isoInstant(piece.to),
+      from: isoUtc(piece.from),
+      to: isoUtc(piece.to),
       tariffId: piece.tariff.id,
       ...(piece.tariff.effectiveFrom ? { tariffEffectiveFrom: piece.tariff.effectiveFrom } : {}),
       prorationFactor: formatDecimal(rated[i].share),
@@ -284,8 +285,8 @@ function ratePiece(piece: PieceContext, context: { reference: TimeSpan; history:
         ...(binds
           ? {
               setBy: {
-                from: isoInstant(ratchet!.from),
-                to: isoInstant(ratchet!.to),
+                from: isoUtc(ratchet!.from),
+                to: isoUtc(ratchet!.to),
                 peakKw: formatDecimal(ratchet!.peakKw),
                 lookbackPercent: formatDecimal(ratchet!.percent),
               },
@@ -390,9 +391,4 @@ function singleCurrency(tariffs: CompiledTariff[]): string {
 
 function sum(lines: PricedLine[]): Dec {
   return lines.reduce((total, l) => total.plus(l.amount), new Dec(0));
-}
-
-/** ISO 8601 UTC without milliseconds when they are zero, as the contract writes instants. */
-function isoInstant(instant: number): string {
-  return new Date(instant).toISOString().replace('.000Z', 'Z');
 }

@@ -14,6 +14,7 @@
  *   start empty.
  */
 import Decimal from 'decimal.js';
+import { DAY_MS, utcMillis } from '../../common/time.js';
 import { wallClock } from '../generator/wall-clock.js';
 
 export interface PeriodEnergy {
@@ -107,7 +108,7 @@ export function billingMonths(timezone: string, fromMs: number, toMs: number): {
 }
 
 function monthStart(timezone: string, year: number, month: number): number {
-  const dayNumber = Math.floor(Date.UTC(year, month - 1, 1) / 86_400_000);
+  const dayNumber = Math.floor(utcMillis(year, month, 1) / DAY_MS);
   return wallClock(timezone).instantAt(dayNumber, 0);
 }
 
