@@ -5,7 +5,8 @@
  * or when the period is now rated in another currency than it was billed in.
  */
 import { isoUtc } from '../../common/time.js';
-import { rateWindow, type DemandHistoryEntry, type MeterInterval } from '../../rating/index.js';
+import { rateWindow, type DemandHistoryEntry, type MeteringState, type MeterInterval } from '../../rating/index.js';
+import { canonicalJson } from './canonical-json.js';
 import { serviceWindow, timelineWithin, type ServiceSpan } from './service-span.js';
 import { isZeroMoney, moneyDifference, type AdjustmentLine } from './bill-document.js';
 import { minorUnitOf, tariffVersionsIn, type VersionOf } from './rate-cycle.js';
@@ -20,13 +21,17 @@ export interface LatePeriod {
   cycleTo: number;
   /** the meter's explicit service span (the period is re-rated where it was in service, as billed) */
   service?: ServiceSpan;
+  /** what is carried into the period (../charges/rating-history.ts `carriedIntoCycle`), re-derived from the data stored now */
   demandHistory?: DemandHistoryEntry[];
+  carriedIn?: MeteringState;
 }
 
 export interface BilledSoFar {
   /** the meter's total on the bill plus every adjustment of it so far; "0" when the bill had no such meter */
   previouslyBilled: string;
   currency: string;
+  /** the state the period carried out as billed so far (the bill's meter section, or the latest adjustment of it), when stated */
+  carriedOut?: MeteringState | null;
 }
 
 /**
@@ -44,11 +49,15 @@ export function adjustmentLine(period: LatePeriod, readings: MeterInterval[], bi
     billingCycle: cycle,
     meterIntervalSeconds: period.meterIntervalSeconds,
     ...(period.demandHistory ? { demandHistory: period.demandHistory } : {}),
+    ...(period.carriedIn ? { carriedIn: period.carriedIn } : {}),
   });
   if (charges.currency !== billed.currency) return null;
   const minorUnit = minorUnitOf(charges, tariffs);
   const amount = moneyDifference(charges.total, billed.previouslyBilled, minorUnit);
-  if (isZeroMoney(amount)) return null;
+  const rerated = charges.metering?.carriedOut;
+  const changed = rerated !== undefined && (billed.carriedOut == null || canonicalJson(billed.carriedOut) !== canonicalJson(rerated));
+  // A changed carry-over is stated even when the amount is unchanged: the next cycles start from it.
+  if (isZeroMoney(amount) && !changed) return null;
   return {
     type: 'adjustment',
     meterId: period.meterId,
@@ -58,5 +67,6 @@ export function adjustmentLine(period: LatePeriod, readings: MeterInterval[], bi
     previouslyBilled: moneyDifference(billed.previouslyBilled, '0', minorUnit),
     rerated: { subtotal: charges.subtotal, taxes: charges.taxes, total: charges.total, coverage: charges.coverage, tariffVersions: tariffVersionsIn(tariffs, window, versionOf) },
     amount,
+    ...(rerated ? { carriedOut: { billed: billed.carriedOut ?? null, rerated, changed } } : {}),
   };
 }

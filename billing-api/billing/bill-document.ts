@@ -9,7 +9,7 @@
  * period's tariffs and taxes and is not taxed again); total = subtotal + taxes + adjustmentsTotal.
  */
 import { isoUtc } from '../../common/time.js';
-import type { ChargeLine, Coverage, RatedPiece } from '../../rating/index.js';
+import type { ChargeLine, Coverage, MeteringState, RatedPiece, WindowMetering } from '../../rating/index.js';
 import { Dec } from '../../rating/money.js';
 import { contentHash } from './canonical-json.js';
 import { cycleDays, type BillingCycle } from './cycles.js';
@@ -39,6 +39,12 @@ export interface MeterBillSection {
   inService?: { from: string; to: string };
   /** the rating core's notes (the tariffs' free-text attributes, what could not be considered), when any */
   notes?: string[];
+  /**
+   * Under a tariff that carries across cycles (net metering, a net billing balance, an annual minimum):
+   * the state carried in and out (kWh banks, running net, money balance), and per period what the cycle
+   * earned and applied (the rating core's `metering`)
+   */
+  metering?: WindowMetering;
 }
 
 export interface AdjustmentLine {
@@ -55,6 +61,11 @@ export interface AdjustmentLine {
   rerated: { subtotal: string; taxes: string; total: string; coverage: Coverage; tariffVersions: TariffVersionRef[] };
   /** rerated.total - previouslyBilled */
   amount: string;
+  /**
+   * Under a tariff that carries across cycles: the state the period carries out as billed so far (null when
+   * not stated) and as re-rated, and whether it changed (the next cycles then start from the re-rated state)
+   */
+  carriedOut?: { billed: MeteringState | null; rerated: MeteringState; changed: boolean };
 }
 
 export interface BillCycle {

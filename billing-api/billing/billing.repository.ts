@@ -10,6 +10,7 @@ import { ServiceLifecycleRepository } from './service-lifecycle.repository.js';
 import type { BilledSoFar } from './adjustment-line.js';
 import type { BillDocument } from './bill-document.js';
 import type { Estimate } from './estimation.js';
+import type { MeteringState } from '../../rating/index.js';
 
 export type { BilledSoFar } from './adjustment-line.js';
 
@@ -268,20 +269,50 @@ export class BillingRepository {
     return res.rows.map((r) => ({ meterId: r.meter_id, billId: r.bill_id, cycleFrom: ms(r.cycle_start), cycleTo: ms(r.cycle_end) }));
   }
 
+  /**
+   * The bills of each (meter, account) whose cycle starts after `after` and before `before` (the cycles a
+   * changed carry-over flows through), not superseded, in cycle order.
+   */
+  async billsBetween(client: Queryable, requests: { meterId: string; accountId: string; after: number; before: number }[]): Promise<LateCycle[]> {
+    if (!requests.length) return [];
+    const res = await client.query<{ meter_id: string; bill_id: string; cycle_start: Date; cycle_end: Date }>(
+      `SELECT u.meter_id, b.id AS bill_id, b.cycle_start, b.cycle_end
+       FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS u(meter_id, account_id, lo, hi)
+       JOIN bills b ON b.account_id = u.account_id AND b.cycle_start > u.lo AND b.cycle_start < u.hi
+                   AND b.kind = 'bill' AND NOT EXISTS (SELECT 1 FROM bills s WHERE s.supersedes = b.id)
+       ORDER BY u.meter_id, b.cycle_start`,
+      [
+        requests.map((r) => r.meterId),
+        requests.map((r) => r.accountId),
+        requests.map((r) => new Date(r.after).toISOString()),
+        requests.map((r) => new Date(r.before).toISOString()),
+      ],
+    );
+    return res.rows.map((r) => ({ meterId: r.meter_id, billId: r.bill_id, cycleFrom: ms(r.cycle_start), cycleTo: ms(r.cycle_end) }));
+  }
+
   /** What each (bill, meter) pair has been billed so far. */
   async billedSoFar(client: Queryable, pairs: { billId: string; meterId: string }[]): Promise<BilledSoFar[]> {
     if (!pairs.length) return [];
-    const res = await client.query<{ i: number; billed: string; currency: string }>(
+    // The carried-out state as billed so far: the latest adjustment's re-rated one, else the bill's meter section's.
+    const res = await client.query<{ i: number; billed: string; currency: string; carried_out: MeteringState | null }>(
       `SELECT u.i::int AS i, b.currency,
               (COALESCE(bm.total, 0) + COALESCE((SELECT sum(a.amount) FROM bill_adjustments a
-                                                  WHERE a.corrects_bill_id = u.bill_id AND a.meter_id = u.meter_id), 0))::text AS billed
+                                                  WHERE a.corrects_bill_id = u.bill_id AND a.meter_id = u.meter_id), 0))::text AS billed,
+              COALESCE(
+                (SELECT adj->'carriedOut'->'rerated' FROM bills later, jsonb_array_elements(later.document->'adjustments') adj
+                 WHERE later.account_id = b.account_id AND later.cycle_start > b.cycle_start AND later.kind = 'bill'
+                   AND adj->>'correctsBillId' = u.bill_id AND adj->>'meterId' = u.meter_id AND adj ? 'carriedOut'
+                 ORDER BY later.closed_at DESC LIMIT 1),
+                (SELECT m->'metering'->'carriedOut' FROM jsonb_array_elements(b.document->'meters') m WHERE m->>'meterId' = u.meter_id)
+              ) AS carried_out
        FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(bill_id, meter_id, i)
        JOIN bills b ON b.id = u.bill_id
        LEFT JOIN bill_meters bm ON bm.bill_id = u.bill_id AND bm.meter_id = u.meter_id`,
       [pairs.map((p) => p.billId), pairs.map((p) => p.meterId)],
     );
     const out = new Array<BilledSoFar>(pairs.length);
-    for (const r of res.rows) out[r.i - 1] = { previouslyBilled: r.billed, currency: r.currency };
+    for (const r of res.rows) out[r.i - 1] = { previouslyBilled: r.billed, currency: r.currency, carriedOut: r.carried_out };
     return out;
   }
 

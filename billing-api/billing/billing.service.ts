@@ -21,14 +21,15 @@
 import type { PoolClient } from '../../common/db.js';
 import type { Logger } from '../../common/logger.js';
 import { randomId } from '../../common/secrets.js';
-import { DAY_MS, isoUtc } from '../../common/time.js';
-import { RatingError, type DemandHistoryEntry, type MeterInterval } from '../../rating/index.js';
+import { DAY_MS, isoUtc, utcMillis } from '../../common/time.js';
+import { RatingError, type MeterInterval } from '../../rating/index.js';
+import { historyReadsOn } from '../charges/charges.repository.js';
+import { carriedIntoCycle, NOTHING_CARRIED, type CarriedIntoWindow } from '../charges/rating-history.js';
 import { Conflict, CurrencyMismatch, InvalidInput, NotFound, RatingFailed } from '../domain-errors.js';
 import type { ReadingsRepository } from '../readings/readings.repository.js';
 import { adjustmentLine } from './adjustment-line.js';
 import { assembleBill, billHeader, creditNote, type AdjustmentLine, type BillDocument, type CreditNoteDocument } from './bill-document.js';
 import type { AccountBillingState, BillingMeter, BillingRepository, BillSummary, RunFailure, RunState, RunTrigger, StoredRun } from './billing.repository.js';
-import { demandHistoryOf, precedingCycles, ratchetTariff } from './demand-history.js';
 import { serviceWindow } from './service-span.js';
 import { ServiceLifecycleService } from './service-lifecycle.service.js';
 import { cycleContaining, cycleStartIn, localDate, type BillingCycle } from './cycles.js';
@@ -178,11 +179,11 @@ export class BillingService {
       if (!match) throw new InvalidInput([{ field: 'cyclesEndingIn', message: 'must be a calendar month YYYY-MM' }]);
       const [year, month] = [Number(match[1]), Number(match[2])];
       // The month begins first at UTC+14.
-      if (Date.UTC(year, month - 1, 1) - 14 * 3_600_000 > now) throw new InvalidInput([{ field: 'cyclesEndingIn', message: `must not be a month that has not begun (now is ${isoUtc(now)})` }]);
+      if (utcMillis(year, month, 1) - 14 * 3_600_000 > now) throw new InvalidInput([{ field: 'cyclesEndingIn', message: `must not be a month that has not begun (now is ${isoUtc(now)})` }]);
       period = request.cyclesEndingIn;
       const [nextYear, nextMonth] = month === 12 ? [year + 1, 1] : [year, month + 1];
       asOf = now;
-      cutoff = Math.min(Date.UTC(nextYear, nextMonth - 1, 1), now);
+      cutoff = Math.min(utcMillis(nextYear, nextMonth, 1), now);
       cutoffOf = (state) => Math.min(cycleStartIn(nextYear, nextMonth, 1, state.timezone), now);
     }
     const run = await this.repo.createRun(randomId('run'), trigger, asOf, cutoff, { period, graceDays: period ? null : this.opts.graceDays, countAccounts: true });
@@ -397,7 +398,7 @@ export class BillingService {
     const jobs = due.flatMap((d) =>
       (metersOf.get(d.state.accountId) ?? []).filter((m) => m.firstActivity < d.cycle.to && serviceWindow(d.cycle, m.service) !== null).map((meter) => ({ due: d, meter })),
     );
-    const demandHistories = await this.demandHistories(
+    const carried = await this.carriedInto(
       client,
       jobs.map(({ due: d, meter }) => ({ meter, cycle: d.cycle, state: d.state, tariffs: tariffs.get(meter.id)! })),
     );
@@ -425,7 +426,7 @@ export class BillingService {
           tariffs: tariffs.get(job.meter.id)!,
           versionOf: this.versionOf,
           service: job.meter.service,
-          demandHistory: demandHistories[i],
+          carried: carried[i],
         });
         results[i] = { rated: { meter: job.meter, ...rated } };
       } catch (error) {
@@ -485,29 +486,26 @@ export class BillingService {
   }
 
   /**
-   * For each (meter, cycle) whose tariff has a demand ratchet in the cycle: the peak demand of the account's
-   * preceding cycles the ratchet looks back over (one query for all of them); undefined for the others.
+   * What is carried into each (meter, cycle) (`carriedIntoCycle`, the loader the charges endpoint uses): the
+   * peaks of the preceding cycles for a demand ratchet, the metering state for a tariff that carries across
+   * cycles (net metering, a net billing balance, an annual minimum), derived from the readings stored now,
+   * inside the closing transaction. Nothing is read for a meter whose tariffs need neither.
    */
-  private async demandHistories(
+  private async carriedInto(
     client: PoolClient,
     requests: { meter: BillingMeter; cycle: BillingCycle; state: { timezone: string; billingDay: number }; tariffs: MeterTariffs | undefined }[],
-  ): Promise<(DemandHistoryEntry[] | undefined)[]> {
-    const out = new Array<DemandHistoryEntry[] | undefined>(requests.length);
-    const wanted = requests.flatMap((r, i) => {
-      const tariff = r.tariffs?.hasAssignment ? ratchetTariff(r.tariffs.timeline, r.cycle) : undefined;
-      if (!tariff) return [];
-      const cycles = precedingCycles(r.cycle, tariff, r.state.timezone, r.state.billingDay);
-      return cycles.length ? [{ i, tariff, cycles }] : [];
-    });
-    if (!wanted.length) return out;
-    const windows = await this.readings.windows(
-      wanted.map((w) => ({ meterId: requests[w.i].meter.id, from: w.cycles[w.cycles.length - 1].from, to: w.cycles[0].to, intervalSeconds: requests[w.i].meter.intervalSeconds })),
-      {},
-      client,
-    );
-    wanted.forEach((w, k) => {
-      out[w.i] = demandHistoryOf(w.tariff, w.cycles, windows[k], requests[w.i].meter.intervalSeconds);
-    });
+  ): Promise<CarriedIntoWindow[]> {
+    const reads = historyReadsOn(client);
+    const out: CarriedIntoWindow[] = [];
+    for (const r of requests) {
+      if (!r.tariffs?.hasAssignment) {
+        out.push(NOTHING_CARRIED);
+        continue;
+      }
+      const meter = { meterId: r.meter.id, intervalSeconds: r.meter.intervalSeconds, timezone: r.state.timezone, billingDay: r.state.billingDay, tariffTimeline: r.tariffs.timeline };
+      const { demandHistory, carriedIn } = await carriedIntoCycle(reads, meter, r.cycle);
+      out.push({ ...(demandHistory ? { demandHistory } : {}), ...(carriedIn ? { carriedIn } : {}) });
+    }
     return out;
   }
 
@@ -529,18 +527,44 @@ export class BillingService {
         before: due.cycle.from,
       }));
     });
-    const late = await this.repo.lateCycles(client, requests);
+    const found = await this.repo.lateCycles(client, requests);
     const result = new Map<string, AdjustmentLine[]>();
-    if (!late.length) return result;
+    if (!found.length) return result;
     const meterById = new Map([...metersOf.values()].flat().map((m) => [m.id, m]));
     const stateOf = new Map(rated.map(({ due }) => [due.state.accountId, due.state]));
-    const histories = await this.demandHistories(
-      client,
-      late.map((l) => {
-        const meter = meterById.get(l.meterId)!;
-        return { meter, cycle: { from: l.cycleFrom, to: l.cycleTo }, state: stateOf.get(meter.accountId)!, tariffs: tariffs.get(l.meterId) };
-      }),
-    );
+    const dueOf = new Map(rated.map(({ due }) => [due.state.accountId, due]));
+    const carriedFor = (list: typeof found) =>
+      this.carriedInto(
+        client,
+        list.map((l) => {
+          const meter = meterById.get(l.meterId)!;
+          return { meter, cycle: { from: l.cycleFrom, to: l.cycleTo }, state: stateOf.get(meter.accountId)!, tariffs: tariffs.get(l.meterId) };
+        }),
+      );
+    // Under a tariff that carries across cycles, late data in a cycle changes what the billed cycles after
+    // it started from: those are re-rated too (an adjustment only where their amount or carry-over changed).
+    let late = found;
+    let histories = await carriedFor(late);
+    const carrying = new Map<string, number>();
+    late.forEach((l, i) => {
+      if (histories[i].carriedIn) carrying.set(l.meterId, Math.min(carrying.get(l.meterId) ?? Number.POSITIVE_INFINITY, l.cycleFrom));
+    });
+    if (carrying.size) {
+      const seen = new Set(late.map((l) => `${l.meterId} ${l.billId}`));
+      const later = (
+        await this.repo.billsBetween(
+          client,
+          [...carrying].map(([meterId, after]) => {
+            const accountId = meterById.get(meterId)!.accountId;
+            return { meterId, accountId, after, before: dueOf.get(accountId)!.cycle.from };
+          }),
+        )
+      ).filter((l) => !seen.has(`${l.meterId} ${l.billId}`));
+      if (later.length) {
+        late = [...late, ...later];
+        histories = [...histories, ...(await carriedFor(later))];
+      }
+    }
     const [billed, readings] = await Promise.all([
       this.repo.billedSoFar(client, late),
       this.readings.windows(late.map((l) => ({ meterId: l.meterId, from: l.cycleFrom, to: l.cycleTo, intervalSeconds: meterById.get(l.meterId)!.intervalSeconds })), {}, client),
@@ -549,7 +573,7 @@ export class BillingService {
       const meter = meterById.get(l.meterId)!;
       let line: AdjustmentLine | null;
       try {
-        line = adjustmentLine({ ...l, meterIntervalSeconds: meter.intervalSeconds, service: meter.service, demandHistory: histories[i] }, readings[i], billed[i], tariffs.get(l.meterId)!, this.versionOf);
+        line = adjustmentLine({ ...l, meterIntervalSeconds: meter.intervalSeconds, service: meter.service, ...histories[i] }, readings[i], billed[i], tariffs.get(l.meterId)!, this.versionOf);
       } catch (err) {
         this.log.warn({ err, meterId: l.meterId, billId: l.billId }, 'late data could not be re-rated; no adjustment');
         return;

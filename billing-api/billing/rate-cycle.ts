@@ -4,7 +4,7 @@
  * (./validation.ts), and the meter's section of the bill. No database, no clock: the billing service loads
  * the inputs and stores the outputs.
  */
-import { rateWindow, RatingError, type Charges, type DemandHistoryEntry, type MeterInterval, type TariffDocument } from '../../rating/index.js';
+import { rateWindow, RatingError, type Charges, type DemandHistoryEntry, type MeterInterval, type MeteringState, type TariffDocument } from '../../rating/index.js';
 import { isoUtc } from '../../common/time.js';
 import type { MeterBillSection } from './bill-document.js';
 import type { BillingCycle } from './cycles.js';
@@ -42,12 +42,16 @@ export interface MeterCycleInput {
   versionOf: VersionOf;
   /** the meter's explicit service span: the cycle is rated only where the meter is in service (./service-span.ts) */
   service?: ServiceSpan;
-  /** peaks of the preceding cycles, for a tariff with a demand ratchet (./demand-history.ts) */
-  demandHistory?: DemandHistoryEntry[];
+  /**
+   * What is carried into the cycle (../charges/rating-history.ts `carriedIntoCycle`): the peaks of the
+   * preceding cycles for a demand ratchet, the metering state (kWh banks, balances) for a tariff that
+   * carries across cycles
+   */
+  carried?: { demandHistory?: DemandHistoryEntry[]; carriedIn?: MeteringState };
 }
 
 /** Rates a meter's cycle; throws RatingError when it cannot be rated (no tariff, a gap in the timeline ...). */
-export function rateMeterCycle({ cycle, meter, readings, history, tariffs, versionOf, service, demandHistory }: MeterCycleInput): RatedMeterCycle {
+export function rateMeterCycle({ cycle, meter, readings, history, tariffs, versionOf, service, carried }: MeterCycleInput): RatedMeterCycle {
   if (!tariffs.hasAssignment) throw new RatingError('no_tariff_in_effect', `meter "${meter.id}" has no tariff assigned`, []);
   // Only the part of the cycle in service is estimated, validated and rated, with the tariff in effect there only.
   const window = serviceWindow(cycle, service) ?? cycle;
@@ -66,7 +70,8 @@ export function rateMeterCycle({ cycle, meter, readings, history, tariffs, versi
     billingWindow: window,
     billingCycle: cycle,
     meterIntervalSeconds: meter.intervalSeconds,
-    ...(demandHistory ? { demandHistory } : {}),
+    ...(carried?.demandHistory ? { demandHistory: carried.demandHistory } : {}),
+    ...(carried?.carriedIn ? { carriedIn: carried.carriedIn } : {}),
   });
   const validation = validateCycle(stored, meter.intervalSeconds, estimation.unestimated);
   const section: MeterBillSection = {
@@ -90,6 +95,7 @@ export function rateMeterCycle({ cycle, meter, readings, history, tariffs, versi
     warningsOmitted: validation.omitted,
     ...(partial ? { inService: { from: isoUtc(window.from), to: isoUtc(window.to) } } : {}),
     ...(charges.notes?.length ? { notes: charges.notes } : {}),
+    ...(charges.metering ? { metering: charges.metering } : {}),
   };
   return { charges, section, estimates: estimation.estimates, minorUnit: minorUnitOf(charges, tariffs) };
 }

@@ -94,7 +94,7 @@ describe.each(storageModes())('billing runs followed (%s storage)', (mode) => {
     expect((await stack.api('/v1/billing-runs?state=running')).body.items).toEqual([]);
   });
 
-  it('records an account the rating core refuses (net metering without what earlier windows carried) and closes the others', async () => {
+  it('bills a net-metered account that exports with what earlier cycles carried into it, beside the others', async () => {
     const rate = {
       label: 'nem-rate',
       dgrules: 'Net Metering',
@@ -110,8 +110,11 @@ describe.each(storageModes())('billing runs followed (%s storage)', (mode) => {
     await createMeter(stack, 'M-R-OK4', 'R-OK4', 'Europe/London', 'flat-uk');
     await insertReadings(stack, 'M-R-OK4', '2026-08-31T23:00:00Z', 2880, 50_000);
     const run = await billingRun(stack, { cyclesEndingIn: '2026-09' });
-    expect(run.body).toMatchObject({ state: 'finished', billsCreated: 1, billIds: ['R-OK4.2026-09-01'], failureCount: 1 });
-    expect(run.body.failures).toEqual([expect.objectContaining({ accountId: 'R-NEM', code: 'net_metering_not_rated', cycle: { from: '2026-08-31T23:00:00Z', to: '2026-09-30T23:00:00Z' } })]);
+    expect(run.body).toMatchObject({ state: 'finished', billsCreated: 2, billIds: ['R-NEM.2026-09-01', 'R-OK4.2026-09-01'], failureCount: 0, failures: [] });
+    const [meter] = (await stack.api('/v1/bills/R-NEM.2026-09-01')).body.meters;
+    // The first cycle of the tariff: nothing carried in; it exports more than it imports, so it carries a surplus out.
+    expect(meter.metering).toMatchObject({ mode: 'net_metering', carriedIn: { banks: [], runningNetKwh: '0' } });
+    expect(meter.metering.carriedOut).not.toEqual(meter.metering.carriedIn);
   });
 
   it('refuses both or neither of asOf and cyclesEndingIn, a malformed month, and a month not begun', async () => {
