@@ -5,10 +5,11 @@
  * per-account advisory lock, and the database's one-bill-per-account-and-cycle constraint behind it).
  *
  * Closing one cycle of a batch of accounts is one transaction and a dozen round trips whatever the batch
- * size: lock the accounts, read their state, meters and tariffs, load every meter's readings of the cycle
- * at once, estimate the gaps (VEE), validate, rate (the pure core), find readings committed late into
- * earlier bills and re-rate those periods (adjustment lines), then insert bills, estimates, meter lines
- * and adjustments set-based. Batches run a few at a time, so the database works while Node rates.
+ * size (plus the history reads of each meter whose tariff has a ratchet or carries across cycles): lock the accounts, read their state, meters and tariffs, load every meter's readings of the cycle
+ * at once, estimate the gaps (VEE), validate, rate (the pure core, with what earlier cycles carry into the
+ * cycle: ratchet peaks, net metering banks and balances), find readings committed late into earlier bills
+ * and re-rate those periods (adjustment lines), then insert bills, estimates, meter lines and adjustments
+ * set-based. Batches run a few at a time, so the database works while Node rates.
  *
  * A run is recorded as it starts and followed as it goes (`startRun`: the run at once, and a promise of its
  * end); its counts and failures are stored as each batch commits. An account that fails is recorded
