@@ -70,11 +70,13 @@ suite(`the simulator and the broker it publishes to (Mosquitto: ${MOSQUITTO})`, 
     expect(run.stdout).toBe(''); // no summary: nothing is reported as delivered
     expect(run.stderr).not.toMatch(/\d+ sent, \d+ acked/);
     const lines = verdicts(run);
-    expect(lines).toEqual([
+    // Whichever of the four meters is acknowledged first is the one checked.
+    expect(lines).toHaveLength(1);
+    expect(lines[0].replace(/MMTR-00000[1-4]/, 'MMTR-00000N')).toBe(
       `simulate: refused: the broker at ${mosquittoUrl} acknowledged a reading that never reached the API at ${stack.apiUrl} ` +
-        `(the API has no reading of MMTR-000001 at ${DateTime.fromISO(from, { zone: ZONE }).toUTC().toISO({ suppressMilliseconds: true })} after 10 s): ` +
+        `(the API has no reading of MMTR-00000N at ${DateTime.fromISO(from, { zone: ZONE }).toUTC().toISO({ suppressMilliseconds: true })} after 10 s): ` +
         `it is not this API's broker (the API serves ${stack.mqttUrl}); leave out --broker to use the API's`,
-    ]);
+    );
     expect((await stack.api('/v1/meters/MMTR-000001/readings')).body.items).toEqual([]);
 
     // A re-run of a window the API already holds (from the first test): the readings are there, but none
