@@ -252,12 +252,16 @@ const CSV_COLUMNS = [
   'amount', 'currency', 'tariff_id', 'corrects_bill_id', 'corrected_from', 'corrected_to',
 ] as const;
 
+type CsvRow = Record<(typeof CSV_COLUMNS)[number], string>;
+
 /**
  * The bill's lines as CSV (RFC 4180, CRLF line ends, a header row): every meter's charge lines (taxes
- * included), then the adjustment lines. Amounts are the same decimal strings as in the JSON bill.
+ * included), then the adjustment lines, then what each meter carried across cycles (meteringCsvRows).
+ * Amounts are the same decimal strings as in the JSON bill; the `amount` column sums to the bill's total
+ * (the carried quantities are stated in `quantity` and `unit`, never in `amount`).
  */
 export function billLinesCsv(document: BillDocument | CreditNoteDocument): string {
-  const rows: Record<(typeof CSV_COLUMNS)[number], string>[] = [];
+  const rows: CsvRow[] = [];
   const base = { bill_id: document.id, account_id: document.accountId, cycle_from: document.cycle.from, cycle_to: document.cycle.to, currency: document.currency };
   const empty = { period: '', tier: '', quantity: '', unit: '', rate: '', tariff_id: '', corrected_from: '', corrected_to: '' };
   if ('kind' in document && document.kind === 'credit_note') {
@@ -304,6 +308,13 @@ export function billLinesCsv(document: BillDocument | CreditNoteDocument): strin
       corrected_to: a.period.to,
     });
   }
+  for (const meter of bill.meters) if (meter.metering) rows.push(...meteringCsvRows(meter.metering, bill.currency).map((r) => ({ ...base, ...r, meter_id: meter.meterId })));
+  for (const a of bill.adjustments)
+    if (a.carriedOut) {
+      const correction = { meter_id: a.meterId, corrects_bill_id: a.correctsBillId, corrected_from: a.period.from, corrected_to: a.period.to };
+      if (a.carriedOut.billed) rows.push(...stateCsvRows(a.carriedOut.billed, 'carried_out_billed', bill.currency).map((r) => ({ ...base, ...r, ...correction })));
+      rows.push(...stateCsvRows(a.carriedOut.rerated, 'carried_out_rerated', bill.currency).map((r) => ({ ...base, ...r, ...correction })));
+    }
   const lines = [CSV_COLUMNS.join(','), ...rows.map((row) => CSV_COLUMNS.map((c) => csvField(row[c])).join(','))];
   return lines.join('\r\n') + '\r\n';
 }
@@ -314,4 +325,80 @@ function text(value: unknown): string {
 
 function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+type MeteringRow = Omit<CsvRow, 'bill_id' | 'account_id' | 'cycle_from' | 'cycle_to' | 'meter_id' | 'currency'>;
+
+function meteringRow(type: string, name: string, period: string, quantity: string, unit: string): MeteringRow {
+  return { type, name, period, tier: '', quantity, unit, rate: '', amount: '', tariff_id: '', corrects_bill_id: '', corrected_from: '', corrected_to: '' };
+}
+
+/**
+ * A meter's metering section as CSV rows, in the order a reader follows the carried quantities:
+ * - `metering`: name the mode, unit the carry-over (`kWh`, `dollars`, empty), period `trueup` when the
+ *   cycle settles the year.
+ * - `bank` per TOU period (kWh): `carried_in` (kWh bank only), `import`, `export`, `billed` (at the buy
+ *   rate), `surplus` (carried_in + export - import + billed; with money carry-over credited at the sell
+ *   rate into the balance), then under a kWh bank `dropped` (a surplus in none of the bank's time-of-day
+ *   slots) and `carried_out` (surplus - dropped; 0 in the true-up cycle, which settles the running net).
+ * - `running_net` (kWh bank, kWh): `carried_in`, `net` (the cycle's export - import), `trueup` (the kWh paid
+ *   at the true-up, in the true-up cycle), `carried_out` (carried_in + net floored at 0; 0 after a true-up).
+ * - `balance` (money, unit the currency): `carried_in`, `earned`, `applied` (the `carryover` line),
+ *   `rolled_over`, `paid_at_trueup` (the `trueup` line), `expired`, `carried_out`
+ *   (carried_in + earned + rolled_over - applied - paid_at_trueup - expired = carried_out).
+ * - `year_bills` (annual minimum, unit the currency): `carried_in`, `carried_out`, when either is not 0.
+ */
+export function meteringCsvRows(metering: WindowMetering, currency: string): MeteringRow[] {
+  const rows: MeteringRow[] = [meteringRow('metering', metering.mode, metering.trueUp ? 'trueup' : '', '', metering.carryOver ?? '')];
+  const kWhBank = metering.carryOver === 'kWh';
+  for (const p of metering.periods ?? []) {
+    const bank = (name: string, kWh: string) => rows.push(meteringRow('bank', name, p.period, kWh, 'kWh'));
+    if (kWhBank) bank('carried_in', p.bankInKwh);
+    bank('import', p.importKwh);
+    bank('export', p.exportKwh);
+    bank('billed', p.billedKwh);
+    bank('surplus', p.surplusKwh);
+    if (kWhBank) {
+      bank('dropped', p.droppedKwh);
+      bank('carried_out', banked(metering.carriedOut, p.period));
+    }
+  }
+  if (kWhBank) {
+    const net = (metering.periods ?? []).reduce((sum, p) => sum.plus(p.netKwh), new Dec(0));
+    rows.push(meteringRow('running_net', 'carried_in', '', metering.carriedIn.runningNetKwh, 'kWh'));
+    rows.push(meteringRow('running_net', 'net', '', net.toString(), 'kWh'));
+    if (metering.trueUp) rows.push(meteringRow('running_net', 'trueup', '', metering.trueUpKwh ?? '0', 'kWh'));
+    rows.push(meteringRow('running_net', 'carried_out', '', metering.carriedOut.runningNetKwh, 'kWh'));
+  }
+  const c = metering.credit;
+  if (c)
+    for (const [name, value] of [
+      ['carried_in', c.balanceIn], ['earned', c.earned], ['applied', c.applied], ['rolled_over', c.rolledOver],
+      ['paid_at_trueup', c.paidAtTrueUp], ['expired', c.expired], ['carried_out', c.balanceOut],
+    ] as const)
+      rows.push(meteringRow('balance', name, '', value, currency));
+  if (!new Dec(metering.carriedIn.yearBills).isZero() || !new Dec(metering.carriedOut.yearBills).isZero()) {
+    rows.push(meteringRow('year_bills', 'carried_in', '', metering.carriedIn.yearBills, currency));
+    rows.push(meteringRow('year_bills', 'carried_out', '', metering.carriedOut.yearBills, currency));
+  }
+  return rows;
+}
+
+/**
+ * A carried state on its own (what an adjustment says a corrected cycle carried out, as billed and as
+ * re-rated), named `name`: a `bank` row per banked period, `running_net`, `balance`, and `year_bills` when
+ * not 0.
+ */
+function stateCsvRows(state: MeteringState, name: string, currency: string): MeteringRow[] {
+  return [
+    ...state.banks.map((b) => meteringRow('bank', name, b.period, b.kWh, 'kWh')),
+    meteringRow('running_net', name, '', state.runningNetKwh, 'kWh'),
+    meteringRow('balance', name, '', state.creditBalance, currency),
+    ...(new Dec(state.yearBills).isZero() ? [] : [meteringRow('year_bills', name, '', state.yearBills, currency)]),
+  ];
+}
+
+/** The kWh a state banks for a period (0 when none). */
+function banked(state: MeteringState, period: string): string {
+  return state.banks.filter((b) => b.period === period).reduce((sum, b) => sum.plus(b.kWh), new Dec(0)).toString();
 }
