@@ -66,6 +66,11 @@ export interface RateWindowInput {
    * the windows since `meteringHistoryStart` and supplies it.
    */
   carriedIn?: MeteringState;
+  /**
+   * The last window of the meter's service (move-out, meter removal or exchange): under a carrying mode,
+   * everything carried is settled at its end (see metering/README.md).
+   */
+  finalWindow?: boolean;
 }
 
 /** The peak demand of one preceding billing cycle. */
@@ -139,9 +144,8 @@ export function rateWindow(input: RateWindowInput): Charges {
     tariffTimeline: input.tariffTimeline,
     intervals: input.intervals,
     meterIntervalSeconds: input.meterIntervalSeconds,
-    windows: [{ window: input.billingWindow, billingCycle: input.billingCycle, demandHistory: input.demandHistory }],
+    windows: [{ window: input.billingWindow, billingCycle: input.billingCycle, demandHistory: input.demandHistory, finalWindow: input.finalWindow }],
     carriedIn: input.carriedIn,
-    metering,
   });
   if (!carriesEnergy(metering) || input.carriedIn) return charges;
   const note = 'metering: nothing carried in from earlier billing windows was considered (rated as the first window of its settlement year)';
@@ -188,10 +192,13 @@ function carriesEnergy(metering: Metering): boolean {
 
 /**
  * Rates a window as the core does without any metering mode: import billed gross, export credited per
- * interval (instantaneous net billing, buy all / sell all). The metering module builds on it.
+ * interval (instantaneous net billing, buy all / sell all). The metering module builds on it; it rates a
+ * window in parts, and `prorationReference` is then the span the whole window's documents are prorated
+ * against (its billing cycle, or the whole window): default `billingCycle ?? billingWindow`.
  */
-export function ratePlainWindow(input: RateWindowInput): Charges {
+export function ratePlainWindow(input: RateWindowInput, options: { prorationReference?: TimeSpan } = {}): Charges {
   const { billingWindow: window, billingCycle, meterIntervalSeconds } = input;
+  const reference = options.prorationReference ?? billingCycle ?? window;
   checkWindow(window, billingCycle, meterIntervalSeconds);
   const intervals = intervalsInWindow(input.intervals, window, meterIntervalSeconds);
   const pieces = piecesOfWindow(input.tariffTimeline, window);
@@ -211,12 +218,12 @@ export function ratePlainWindow(input: RateWindowInput): Charges {
         tariffId: piece.tariff.id,
         intervals: intervals.slice(first, next),
         numeric,
-        share: shareOfReference(clock, piece.inEffect, billingCycle ?? window),
+        share: shareOfReference(clock, piece.inEffect, reference),
         days: clock.daysStartingIn(piece.from, piece.to),
         months: monthsOf(clock, piece, billingCycle),
         billingDemandKw: ZERO,
       },
-      { reference: billingCycle ?? window, history: input.demandHistory },
+      { reference, history: input.demandHistory },
     );
   });
 

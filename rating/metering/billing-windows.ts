@@ -19,13 +19,13 @@ import { RatingError } from '../errors.js';
 import { monthsOf } from '../fixed.js';
 import { dayNumberOf } from '../local-time.js';
 import { resolveTiers } from '../energy-tiers.js';
-import type { MeterInterval, TimeSpan } from '../intervals.js';
+import { coverageOf, intervalsInWindow, type MeterInterval, type TimeSpan } from '../intervals.js';
 import type { ChargeLine, EnergyLine, ExportCreditLine, MinimumLine, SettlementLine, TaxLine } from '../lines.js';
 import { Dec, formatDecimal, formatMoney, fromMilli, roundMoney, ZERO } from '../money.js';
 import { type Charges, type DemandHistoryEntry, ratePlainWindow } from '../rate.js';
 import type { TariffDocument } from '../tariff.schema.js';
-import type { TariffTimelineEntry } from '../timeline.js';
-import { carriesAcrossWindows, type Metering, meteringOfTariff, settlementMonth } from './options.js';
+import { piecesOfWindow, type TariffTimelineEntry } from '../timeline.js';
+import { carriesAcrossWindows, type Metering, meteringOfTariff, settlementMonth, settlementRules } from './options.js';
 import { ANNUAL_MINIMUM_MONTH, bankSlots, nextRunningNet, proRataTiers, slotOfPeriod } from './sam-rules.js';
 
 /** What a window carries into the next one. Decimal strings; an empty state at the tariff's start and after a true-up. */
@@ -72,8 +72,17 @@ export interface PeriodNetting {
 export interface WindowMetering {
   mode: Metering['mode'];
   carryOver: 'kWh' | 'dollars' | null;
-  /** This window settles the year (its local month is the true-up month). */
+  /**
+   * This window settles what is carried: its cycle's local month is the true-up month, or `settledBy`
+   * says why it settles earlier.
+   */
   trueUp: boolean;
+  /**
+   * A settlement before the true-up month: `metering_rules_change` (the next tariff document settles under
+   * other rules: another carry-over, true-up month or roll-over), `service_end` (the meter's last window).
+   * Everything carried is then paid: kWh at the true-up sell rate, any money balance in full.
+   */
+  settledBy?: 'metering_rules_change' | 'service_end';
   carriedIn: MeteringState;
   carriedOut: MeteringState;
   periods?: PeriodNetting[];
@@ -88,6 +97,12 @@ export interface WindowMetering {
     balanceOut: string;
   };
   trueUpKwh?: string;
+  /**
+   * A window spanning a change of tariff document is rated in parts, one per document, in sequence (the
+   * last part closes the cycle): each part's own metering, with its span and tariff. The fields above then
+   * sum the parts (carriedIn of the first, carriedOut of the last, periods of every part in order).
+   */
+  parts?: (WindowMetering & { from: string; to: string; tariffId: string })[];
 }
 
 export interface MeteredCharges extends Charges {
@@ -100,6 +115,11 @@ export interface MeteredWindowInput {
   /** The billing cycle it belongs to (a window of the open cycle is part of it); default: the window. */
   billingCycle?: TimeSpan;
   demandHistory?: DemandHistoryEntry[];
+  /**
+   * The last window of the meter's service (a move-out, a meter removal or exchange): everything carried is
+   * settled at its end (`settledBy: "service_end"`), since no later window of this meter carries it on.
+   */
+  finalWindow?: boolean;
 }
 
 export interface RateMeteredWindowsInput {
@@ -117,9 +137,9 @@ export interface RateMeteredWindowsInput {
 
 /**
  * Rates consecutive billing windows under their metering mode: one MeteredCharges per window, each with
- * the state carried in and out. Throws RatingError as rateWindow does, and 'invalid_window' when the
- * windows are not consecutive, 'invalid_tariff_timeline' when a window carrying state spans two tariff
- * documents.
+ * the state carried in and out. A window spanning a change of tariff document under a netting or carrying
+ * mode is rated in parts at the changes, in sequence, and the parts combined into the window's charges.
+ * Throws RatingError as rateWindow does, and 'invalid_window' when the windows are not consecutive.
  */
 export function rateMeteredWindows(input: RateMeteredWindowsInput): MeteredCharges[] {
   const problems = input.windows.slice(1).flatMap((w, i) =>
@@ -131,11 +151,132 @@ export function rateMeteredWindows(input: RateMeteredWindowsInput): MeteredCharg
   return input.windows.map((w, i) => {
     // a cycle split into windows (at a tariff change) settles once, in its last window
     const next = input.windows[i + 1];
-    const closesCycle = !next || (next.billingCycle ?? next.window).from >= (w.billingCycle ?? w.window).to;
-    const charges = rateMeteredWindow(input, w, state, sorted, closesCycle);
-    state = charges.metering.carriedOut;
-    return charges;
+    const cycle = w.billingCycle ?? w.window;
+    const closesCycle = !next || (next.billingCycle ?? next.window).from >= cycle.to;
+    const parts = partsOf(input, w);
+    const rated = parts.map((part, k) => {
+      const last = k === parts.length - 1;
+      const settledBy = settlementAtEnd(input, part.window) ?? (last && w.finalWindow ? 'service_end' : undefined);
+      const charges = rateMeteredWindow(input, part, cycle, state, sorted, last && closesCycle, settledBy);
+      state = charges.metering.carriedOut;
+      return charges;
+    });
+    if (rated.length === 1) return rated[0];
+    const minorUnit = compileTariff(documentAt(input.tariffTimeline, w.window.from)!).minorUnit;
+    return combineParts(rated, w.window, sorted, input.meterIntervalSeconds, minorUnit);
   });
+}
+
+/**
+ * The parts of a window rated one after the other: one per tariff document when a document of the window
+ * nets or carries (each nets and carries under its own rules), else the window itself.
+ */
+function partsOf(input: RateMeteredWindowsInput, w: MeteredWindowInput): MeteredWindowInput[] {
+  const pieces = piecesOfWindow(input.tariffTimeline, w.window);
+  if (pieces.length < 2 || pieces.every((piece) => isPlain(input.metering ?? meteringOfTariff(piece.tariff)))) return [w];
+  return pieces.map((piece) => ({ window: { from: piece.from, to: piece.to }, billingCycle: w.billingCycle, demandHistory: w.demandHistory }));
+}
+
+function isPlain(metering: Metering): boolean {
+  return !carriesAcrossWindows(metering) && metering.mode !== 'net_billing_hourly';
+}
+
+/**
+ * 'metering_rules_change' when the tariff document in effect right after `window` settles under other
+ * rules than the one rating its end (`settlementRules`): what is carried is settled at the change. Known
+ * from the timeline alone, so a window settles the same way whatever windows are rated after it.
+ */
+function settlementAtEnd(input: RateMeteredWindowsInput, window: TimeSpan): 'metering_rules_change' | undefined {
+  if (input.metering) return undefined;
+  const before = documentAt(input.tariffTimeline, window.to - 1);
+  const after = documentAt(input.tariffTimeline, window.to);
+  if (!before || !after || before === after) return undefined;
+  return settlementRules(meteringOfTariff(before)) === settlementRules(meteringOfTariff(after)) ? undefined : 'metering_rules_change';
+}
+
+function documentAt(timeline: TariffTimelineEntry[], instant: number): TariffDocument | undefined {
+  const entries = timeline.length > 1 ? [...timeline].sort((a, b) => a.from - b.from) : timeline;
+  return entries.find((e, i) => e.from <= instant && instant < (e.to ?? entries[i + 1]?.from ?? Infinity))?.tariff;
+}
+
+/**
+ * The charges of a window from those of its parts (in time order): every part's lines (each names its
+ * tariff), taxes of the same name and rate on the summed base, subtotals summed exactly, the pieces and
+ * notes of every part, coverage over the window, and the metering of the parts (see WindowMetering.parts).
+ */
+function combineParts(parts: MeteredCharges[], window: TimeSpan, sorted: MeterInterval[], meterIntervalSeconds: number, minorUnit: number): MeteredCharges {
+  const currencies = [...new Set(parts.map((p) => p.currency))];
+  if (currencies.length > 1) throw new RatingError('currency_mismatch', 'the window spans tariffs in different currencies', currencies);
+  const taxes = new Map<string, { name: string; rate: string; base: Dec }>();
+  for (const part of parts)
+    for (const l of part.lines)
+      if (l.type === 'tax') {
+        const key = `${l.name}\u0000${l.rate}`;
+        const entry = taxes.get(key) ?? { name: l.name, rate: l.rate, base: ZERO };
+        entry.base = entry.base.plus(l.base);
+        taxes.set(key, entry);
+      }
+  const taxLines: TaxLine[] = [...taxes.values()].map(({ name, rate, base }) => ({
+    type: 'tax',
+    name,
+    rate,
+    base: formatMoney(base, minorUnit),
+    amount: formatMoney(roundMoney(base.mul(rate), minorUnit), minorUnit),
+  }));
+  const subtotal = parts.reduce((s, p) => s.plus(p.subtotal), ZERO);
+  const taxTotal = sumAmounts(taxLines);
+  const asOf = parts.map((p) => p.asOf).filter((a): a is string => a !== null).pop() ?? null;
+  const notes = [...new Set(parts.flatMap((p) => p.notes ?? []))];
+  const intervals = sorted.slice(firstAtOrAfter(sorted, window.from), firstAtOrAfter(sorted, window.to));
+  return {
+    currency: currencies[0],
+    tariffIds: [...new Set(parts.flatMap((p) => p.tariffIds))],
+    lines: [...parts.flatMap((p) => p.lines.filter((l) => l.type !== 'tax')), ...taxLines],
+    subtotal: formatMoney(subtotal, minorUnit),
+    taxes: formatMoney(taxTotal, minorUnit),
+    total: formatMoney(subtotal.plus(taxTotal), minorUnit),
+    asOf,
+    coverage: coverageOf(intervalsInWindow(intervals, window, meterIntervalSeconds), window, meterIntervalSeconds),
+    pieces: parts.flatMap((p) => p.pieces),
+    ...(notes.length ? { notes } : {}),
+    metering: combineMetering(parts, minorUnit),
+  };
+}
+
+/** The metering of a window rated in parts: the parts' own, and their sums (see WindowMetering.parts). */
+function combineMetering(parts: MeteredCharges[], minorUnit: number): WindowMetering {
+  const all = parts.map((p) => p.metering);
+  const last = all[all.length - 1];
+  const settled = all.filter((m) => m.trueUp);
+  const periods = all.flatMap((m) => m.periods ?? []);
+  const credits = all.flatMap((m) => (m.credit ? [m.credit] : []));
+  const total = (field: keyof NonNullable<WindowMetering['credit']>) => formatMoney(credits.reduce((s, c) => s.plus(c[field]), ZERO), minorUnit);
+  const trueUpKwh = all.flatMap((m) => (m.trueUpKwh !== undefined ? [m.trueUpKwh] : []));
+  const carrying = [...all].reverse().find((m) => m.carryOver !== null);
+  return {
+    mode: (carrying ?? last).mode,
+    carryOver: (carrying ?? last).carryOver,
+    trueUp: settled.length > 0,
+    ...(settled.length && settled.every((m) => m.settledBy) ? { settledBy: settled[settled.length - 1].settledBy } : {}),
+    carriedIn: all[0].carriedIn,
+    carriedOut: last.carriedOut,
+    ...(periods.length ? { periods } : {}),
+    ...(credits.length
+      ? {
+          credit: {
+            balanceIn: formatMoney(new Dec(all[0].carriedIn.creditBalance), minorUnit),
+            earned: total('earned'),
+            applied: total('applied'),
+            rolledOver: total('rolledOver'),
+            paidAtTrueUp: total('paidAtTrueUp'),
+            expired: total('expired'),
+            balanceOut: formatMoney(new Dec(last.carriedOut.creditBalance), minorUnit),
+          },
+        }
+      : {}),
+    ...(trueUpKwh.length ? { trueUpKwh: formatDecimal(trueUpKwh.reduce((s, q) => s.plus(q), ZERO)) } : {}),
+    parts: parts.map((p) => ({ ...p.metering, from: p.pieces[0].from, to: p.pieces[p.pieces.length - 1].to, tariffId: p.pieces[0].tariffId })),
+  };
 }
 
 /**
@@ -171,16 +312,27 @@ export function meteringHistoryStart(tariff: TariffDocument, cycle: TimeSpan, me
   return settlementYearStart(tariff, january, metering);
 }
 
-function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput, carriedIn: MeteringState, sorted: MeterInterval[], closesCycle: boolean): MeteredCharges {
+/**
+ * One window rated by one tariff document under a netting or carrying mode (or, when every document of the
+ * window is plain, by its documents as the core rates them). `cycle`: the billing cycle it belongs to, which
+ * sets the true-up month, the bank slots and the proration of the document's share; `closesCycle`: the
+ * cycle settles at its end; `settledBy`: everything carried is settled at its end (see WindowMetering).
+ */
+function rateMeteredWindow(
+  input: RateMeteredWindowsInput,
+  w: MeteredWindowInput,
+  cycle: TimeSpan,
+  carriedIn: MeteringState,
+  sorted: MeterInterval[],
+  closesCycle: boolean,
+  settledBy: WindowMetering['settledBy'],
+): MeteredCharges {
   const documents = documentsOf(input.tariffTimeline, w.window);
   const document = documents[0];
   const metering = input.metering ?? meteringOfTariff(document);
-  const cycle = w.billingCycle ?? w.window;
-  const plain = !carriesAcrossWindows(metering) && metering.mode !== 'net_billing_hourly';
-  if (documents.length > 1 && !plain)
-    throw new RatingError('invalid_tariff_timeline', 'a window under a netting or carrying metering mode must be rated by one tariff document (split it at the change)', [
-      `${iso(w.window.from)} to ${iso(w.window.to)}: ${documents.map((d) => d.id).join(', ')}`,
-    ]);
+  const plain = isPlain(metering);
+  const reference = { prorationReference: cycle };
+  if (!carriesAcrossWindows(metering)) settledBy = undefined;
   const timeline = input.tariffTimeline.map((entry) => ({ ...entry, tariff: withoutMetering(entry.tariff) }));
   const windowIntervals = sorted.slice(firstAtOrAfter(sorted, w.window.from), firstAtOrAfter(sorted, w.window.to));
   const rate = (intervals: MeterInterval[]) =>
@@ -191,7 +343,7 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
       billingCycle: w.billingCycle,
       meterIntervalSeconds: input.meterIntervalSeconds,
       demandHistory: w.demandHistory,
-    });
+    }, reference);
 
   if (plain) {
     const charges = ratePlainWindow({
@@ -201,7 +353,7 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
       billingCycle: w.billingCycle,
       meterIntervalSeconds: input.meterIntervalSeconds,
       demandHistory: w.demandHistory,
-    });
+    }, reference);
     return { ...charges, metering: { mode: metering.mode, carryOver: null, trueUp: false, carriedIn, carriedOut: carriedIn } };
   }
 
@@ -216,10 +368,10 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
   let exports: ChargeLine[] = energySource.lines.filter((l) => l.type === 'export_credit');
 
   const billMonth = clock.localTime(cycle.to - 1).month;
-  const trueUp = closesCycle && billMonth === settlementMonth(metering);
+  const trueUp = (closesCycle && billMonth === settlementMonth(metering)) || settledBy !== undefined;
   const out: MeteringState = { ...carriedIn, banks: [] };
   let balance = new Dec(carriedIn.creditBalance);
-  const meteringSummary: WindowMetering = { mode: metering.mode, carryOver: null, trueUp, carriedIn, carriedOut: out };
+  const meteringSummary: WindowMetering = { mode: metering.mode, carryOver: null, trueUp, ...(settledBy ? { settledBy } : {}), carriedIn, carriedOut: out };
   let earned = ZERO;
   let rolledOver = ZERO;
   let applyOwnCredit = false;
@@ -231,7 +383,8 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
     refuseUnnettable(tariff, document.id);
     const sums = periodSums(windowIntervals, tariff);
     const periods = tariff.energyPeriods;
-    const context = { share: new Dec(1), days: clock.daysStartingIn(w.window.from, w.window.to), billingDemandKw: new Dec(base.pieces[0]?.billingDemand?.kw ?? 0) };
+    // tier limits prorated by the document's share of the cycle, as the core prorates them
+    const context = { share: new Dec(base.pieces[0]?.prorationFactor ?? 1), days: clock.daysStartingIn(w.window.from, w.window.to), billingDemandKw: new Dec(base.pieces[0]?.billingDemand?.kw ?? 0) };
     const tiers = periods.map((period) => resolveTiers(period, context));
     const slots = bankSlots(tariff.classifier, cycle.to - 1);
     const carry = new Map<number, Dec>();
@@ -281,7 +434,7 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
       if (trueUp) {
         meteringSummary.trueUpKwh = formatDecimal(x);
         const value = roundMoney(x.mul(nm.trueUpSellRate), minorUnit);
-        if (nm.trueUpCreditRollover) rolledOver = value;
+        if (nm.trueUpCreditRollover && !settledBy) rolledOver = value;
         else if (value.gt(0))
           settlement.push({
             type: 'export_credit',
@@ -348,9 +501,10 @@ function rateMeteredWindow(input: RateMeteredWindowsInput, w: MeteredWindowInput
   let paid = ZERO;
   let expired = ZERO;
   if (trueUp) {
-    const payOut = metering.mode === 'net_metering' ? metering.netMetering!.carryOver === 'dollars' : metering.netBilling !== undefined;
+    // a settlement before the true-up month pays every balance (nothing later would roll it over or expire it)
+    const payOut = settledBy !== undefined || (metering.mode === 'net_metering' ? metering.netMetering!.carryOver === 'dollars' : metering.netBilling !== undefined);
     if (payOut && balance.gt(0)) {
-      if (metering.netBilling?.creditExpiresAtTrueUp) expired = balance;
+      if (metering.netBilling?.creditExpiresAtTrueUp && !settledBy) expired = balance;
       else {
         paid = balance;
         settlement.push(moneyLine('trueup', paid, base.currency, minorUnit, document.id));

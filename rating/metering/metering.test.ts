@@ -265,23 +265,9 @@ describe('options and refusals', () => {
     expect(line(second, 'export_credit', 'trueup')).toMatchObject({ amount: '-1.00', tariffId: 'tou-2' });
   });
 
-  it('refuses windows that are not consecutive, and a window under net metering rated by two documents', () => {
+  it('refuses windows that are not consecutive', () => {
     const [a, , c] = months(ZONE, 2018, 1, 3);
     const nm = resolveMetering({ netMetering: {} });
     expect(() => rate(touTariff, nm, [], [a, c])).toThrow(RatingError);
-    const later = { ...touTariff, id: 'tou-2' };
-    const split = local(ZONE, '2018-01-15T00:00');
-    expect(() =>
-      rateMeteredWindows({
-        tariffTimeline: [
-          { from: Number.MIN_SAFE_INTEGER, tariff: touTariff },
-          { from: split, tariff: later },
-        ],
-        intervals: [],
-        meterIntervalSeconds: 3600,
-        windows: [a],
-        metering: nm,
-      }),
-    ).toThrow(/one tariff document/);
   });
 });

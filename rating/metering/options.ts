@@ -126,3 +126,16 @@ export function settlementMonth(metering: Metering): number {
 export function carriesAcrossWindows(metering: Metering): boolean {
   return metering.mode === 'net_metering' || metering.netBilling !== undefined || metering.annualMinimum !== undefined;
 }
+
+/**
+ * The rules that decide what is carried and when it settles: the kind carried (a kWh bank, a net metering
+ * or a net billing money balance, nothing), the settlement month and the roll-over of the true-up value.
+ * Two tariff documents with the same rules carry across their change; with other rules, what is carried is
+ * settled at the change (metering/README.md). Prices, sell rates, expiry and the annual minimum are not part
+ * of them: those apply as the document in effect states them.
+ */
+export function settlementRules(metering: Metering): string {
+  const kind = metering.mode === 'net_metering' ? `net_metering/${metering.netMetering!.carryOver}` : metering.netBilling ? 'net_billing/dollars' : 'none';
+  if (kind === 'none') return kind;
+  return `${kind}/${settlementMonth(metering)}/${metering.netMetering?.trueUpCreditRollover ? 'rollover' : 'paid'}`;
+}
