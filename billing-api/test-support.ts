@@ -73,3 +73,35 @@ export async function billsOf(stack: TestStack, accountId: string): Promise<any[
 }
 
 export const lineOf = (lines: { type: string }[], type: string) => lines.filter((l) => l.type === type);
+
+/** A reading as the gateway commits it (energies in mWh, the readings' unit: 1_000_000 = 1 kWh). */
+export interface IngestedReading {
+  meterId: string;
+  intervalStart: number;
+  intervalSeconds: number;
+  importMwh: number;
+  exportMwh: number;
+}
+
+/**
+ * Commits actual readings through `ingest_readings()`, the function the gateway commits each batch with,
+ * and counts what became of them by outcome (stored, replaced, duplicate, a quarantine reason).
+ */
+export async function ingestReadings(stack: TestStack, readings: IngestedReading[]): Promise<Record<string, number>> {
+  const res = await stack.pool.query<{ idx: number; outcome: string }>(
+    'SELECT idx, outcome FROM ingest_readings($1::text[], $2::bigint[], $3::int[], $4::bigint[], $5::bigint[], $6::text[], $7::text[])',
+    [
+      readings.map((r) => r.meterId),
+      readings.map((r) => r.intervalStart),
+      readings.map((r) => r.intervalSeconds),
+      readings.map((r) => r.importMwh),
+      readings.map((r) => r.exportMwh),
+      readings.map(() => 'actual'),
+      readings.map(() => null),
+    ],
+  );
+  // The function names every reading that was not simply stored.
+  const outcomes: Record<string, number> = { stored: readings.length - res.rows.length };
+  for (const row of res.rows) outcomes[row.outcome] = (outcomes[row.outcome] ?? 0) + 1;
+  return outcomes;
+}
