@@ -1,9 +1,10 @@
 /**
- * `npm run bench -- [--quick] [--scenario NAME ...] [--accounts N] [--samples N] [--cpu-prof DIR]`: measures
+ * `npm run bench -- [--quick] [--scenario NAME ...] [--accounts N] [--samples N] [--metering plain|net] [--cpu-prof DIR]`: measures
  * the system against the machine's own limits, writes bench/results/latest.json and prints a table. The only
  * benchmark command (`npm run bench:ingest`, `bench:charges`, `bench:billing` choose scenarios).
  * Scenarios (bench/scenarios/, README.md): ingest, ingestSingle, charges, memory, storage, ingestExternal,
- * freshness and billRun (--accounts: bills closed by billRun; --samples: readings timed by freshness).
+ * freshness and billRun (--accounts: bills closed by billRun; --samples: readings timed by freshness;
+ * --metering net: freshness's timed meters net-metered with months of history before the open cycle).
  * Uses DATABASE_URL's server, a fresh database per scenario; when DATABASE_URL is unset, an embedded
  * PostgreSQL started for the run under bench/.data (no TimescaleDB there: readings are a plain table, and
  * the results say so). --quick: small sizes, within about 3 minutes; the full run: within about 20.
@@ -29,8 +30,11 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'string' },
     accounts: { type: 'string' },
     samples: { type: 'string' },
+    metering: { type: 'string', default: 'plain' },
   },
 });
+if (args.metering !== 'plain' && args.metering !== 'net') throw new Error(`--metering: "plain" or "net", not "${args.metering}"`);
+const metering = args.metering;
 const quick = args.quick!;
 const log = (line: string) => console.error(line);
 
@@ -66,7 +70,7 @@ const scenarios: Record<string, Scenario> = {
   memory: () => memoryScenario({ connections: quick ? 1_000 : 10_000 }),
   storage: () => storageScenario({ meters: 1_000, days: quick ? 7 : 28 }),
   ingestExternal: () => ingestExternalScenario({ messages: quick ? 20_000 : 100_000, readingsPerMessage: 1, publishers: 4, subscriberConnections: 4 }),
-  freshness: () => freshnessScenario({ quick, log, samples: args.samples ? Number(args.samples) : undefined }),
+  freshness: () => freshnessScenario({ quick, log, samples: args.samples ? Number(args.samples) : undefined, metering }),
   billRun: () => billRunScenario({ quick, log, accounts: args.accounts ? Number(args.accounts) : undefined }),
 };
 const chosen = args.scenario?.length ? args.scenario : Object.keys(scenarios);
@@ -103,7 +107,7 @@ const rows: [string, string, string][] = [
   ['ingest PUBACK latency p50 / p99 ms', `${fmt(r.ingest?.ackLatencyMs?.p50)} / ${fmt(r.ingest?.ackLatencyMs?.p99)}`, ''],
   ['ingestSingle msgs/s (1/msg, 1 conn/meter)', fmt(r.ingestSingle?.msgsPerSec), `broker only ${fmt(r.ingestSingle?.brokerOnlyMsgsPerSec)}/s, ratio ${fmt(r.ingestSingle?.ratioToBrokerOnly)}`],
   ['charges p50 / p95 ms (1 meter-month)', `${fmt(r.charges?.p50Ms)} / ${fmt(r.charges?.p95Ms)}`, `${fmt(r.charges?.meters)} meters' data`],
-  ['freshness PUBACK->visible p50 / p99 ms', `${fmt(r.freshness?.p50Ms)} / ${fmt(r.freshness?.p99Ms)}`, ''],
+  ['freshness PUBACK->visible p50 / p99 ms', `${fmt(r.freshness?.p50Ms)} / ${fmt(r.freshness?.p99Ms)}`, `${r.freshness?.metering ?? 'plain'} tariff${r.freshness?.history ? `, ${fmt(r.freshness.history.intervalsPerMeter)} intervals per meter before the open cycle; a late reading before it carried in: p50 / p99 ${fmt(r.freshness.lateHistory?.p50Ms)} / ${fmt(r.freshness.lateHistory?.p99Ms)} ms` : ''}`],
   ['bill run bills/s', fmt(r.billRun?.billsPerSec), `${fmt(r.billRun?.bills)} bills`],
   ['external mode msgs/s (1/msg via Mosquitto, 4 subscriber conns)', fmt(r.ingestExternal?.messagesPerSec), `Mosquitto to a subscriber storing nothing ${fmt(r.ingestExternal?.brokerOnly?.messagesPerSec)}/s, ratio ${fmt(r.ingestExternal?.ratioToBrokerOnly)}`],
   ['gateway RSS MB', fmt(r.memory?.rssMb), `${fmt(r.memory?.connections)} connections`],

@@ -14,7 +14,10 @@
  * GET /v1/accounts/{id}/charges that includes the reading, while other meters publish 100-reading
  * messages in the background. Then the latency of that request for an account whose meters hold most of
  * the open cycle: from memory (this process's gateway feeds it) and from an API-only process, which
- * re-reads the cycle from the database on every request.
+ * re-reads the cycle from the database on every request. With `metering: 'net'` the timed meters are on a
+ * net-metered tariff (URDB import, dgrules "Net Metering", a kWh bank whose true-up month leaves six
+ * months of the settlement year before the open cycle) and hold those months of import and export: the
+ * running charges carry in the bank and running net derived from that history.
  */
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -112,9 +115,32 @@ async function connect(url: string, id: string, password: string): Promise<MqttC
   return client;
 }
 
+/**
+ * A URDB rate under net metering with a kWh bank: off-peak and a 16:00-21:00 weekday peak, a monthly
+ * customer charge. Imported through POST /v1/tariffs/urdb with `netMetering` beside it.
+ */
+const NET_METERING_RATE = {
+  label: 'bench-nem',
+  name: 'Net metering with a kWh bank (bench)',
+  dgrules: 'Net Metering',
+  fixedchargefirstmeter: 10,
+  fixedchargeunits: '$/month',
+  energyratestructure: [[{ rate: 0.28, sell: 0.04 }], [{ rate: 0.52, sell: 0.08 }]],
+  energyweekdayschedule: Array.from({ length: 12 }, () => Array.from({ length: 24 }, (_, h) => (h >= 16 && h < 21 ? 1 : 0))),
+  energyweekendschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
+};
+/** Months of the settlement year before the open cycle's month, under `metering: 'net'`. */
+const HISTORY_MONTHS = 6;
+
+/** Local month (1-12) of an instant in the zone. */
+function localMonth(instant: number, zone: string): number {
+  return Number(new Date(instant).toLocaleString('en-US', { timeZone: zone, month: 'numeric' }));
+}
+
 const publish = (c: MqttClient, topic: string, payload: string) => new Promise<void>((r, j) => c.publish(topic, payload, { qos: 1 }, (e) => (e ? j(e) : r())));
 
-export async function freshnessScenario(o: { quick: boolean; log: Log; samples?: number; freshMeters?: number; loadMeters?: number }) {
+export async function freshnessScenario(o: { quick: boolean; log: Log; samples?: number; freshMeters?: number; loadMeters?: number; metering?: 'plain' | 'net' }) {
+  const net = o.metering === 'net';
   const samples = o.samples ?? (o.quick ? 100 : 500);
   const freshMeters = o.freshMeters ?? 20;
   const loadMeters = o.loadMeters ?? 10;
@@ -131,10 +157,16 @@ export async function freshnessScenario(o: { quick: boolean; log: Log; samples?:
     // A billing day eight days back: the open cycle holds at least a week.
     const billingDay = Math.min(28, Number(new Date(now - 8 * 86_400_000).toLocaleString('en-US', { timeZone: ZONE, day: 'numeric' })));
     await api('/v1/tariffs', exampleTariff);
+    const cycle = cycleContaining(now, ZONE, billingDay);
+    // The true-up month: the settlement year (from the month after it) starts HISTORY_MONTHS months before
+    // the month of the open cycle's last day.
+    const trueUpMonth = ((localMonth(cycle.to - 1, ZONE) - HISTORY_MONTHS - 2 + 24) % 12) + 1;
+    if (net) await api('/v1/tariffs/urdb', { timezone: ZONE, rate: NET_METERING_RATE, netMetering: { carryOver: 'kWh', trueUpMonth, trueUpSellRate: '0.03' } });
+    const freshTariff = net ? NET_METERING_RATE.label : exampleTariff.id;
     for (const [id, meters] of [['FRESH', freshMeters], ['LOAD', loadMeters]] as const) {
       await api('/v1/accounts', { id, name: id, timezone: ZONE, billingDay });
       for (let i = 1; i <= meters; i++) {
-        const m = await api('/v1/meters', { id: `${id}-${i}`, accountId: id, timezone: ZONE, intervalSeconds: 900, tariffId: exampleTariff.id });
+        const m = await api('/v1/meters', { id: `${id}-${i}`, accountId: id, timezone: ZONE, intervalSeconds: 900, tariffId: id === 'FRESH' ? freshTariff : exampleTariff.id });
         clients.push(await connect(`mqtt://127.0.0.1:${mqttPort}`, m.id, m.mqttPassword));
       }
     }
@@ -142,16 +174,34 @@ export async function freshnessScenario(o: { quick: boolean; log: Log; samples?:
     const load = clients.slice(freshMeters);
     // FRESH's meters hold the open cycle up to a day ago (inserted directly, before the first request
     // loads them into memory); the samples fill the last day.
-    const cycleFrom = cycleContaining(now, ZONE, billingDay).from;
+    const cycleFrom = cycle.from;
     const dayAgo = Math.floor((now - 86_400_000) / Q) * Q;
+    // Under net metering the meters also export (10:00-15:00 local) and hold the settlement year before the
+    // open cycle (from HISTORY_MONTHS + 1 months back, so it is covered whatever the day of the month).
+    const historyFrom = net ? Math.floor((cycleFrom - (HISTORY_MONTHS + 1) * 31 * 86_400_000) / Q) * Q : cycleFrom;
+    // The last day before the open cycle is left unread: the late samples fill it (late data of the
+    // closed cycle, which changes what is carried into the open one).
+    const lateGap = net ? { from: cycleFrom - 96 * Q, to: cycleFrom } : { from: 0, to: 0 };
     await db.client.query(
       `INSERT INTO readings (meter_id, interval_start, interval_seconds, import_mwh, export_mwh, quality)
-       SELECT 'FRESH-' || m, to_timestamp($2::float8 / 1000) + s * interval '15 minutes', 900, 100000 + (m * 31 + s * 17) % 200000, 0, 'actual'
-       FROM generate_series(1, $1) m, generate_series(0, (($3::float8 - $2::float8) / 900000)::int - 1) s`,
-      [freshMeters, cycleFrom, dayAgo],
+       SELECT 'FRESH-' || m, t, 900, 100000 + (m * 31 + s * 17) % 200000,
+              CASE WHEN $4 AND extract(hour FROM t AT TIME ZONE $5) BETWEEN 10 AND 14 THEN 1000000 + (m * 13 + s * 7) % 500000 ELSE 0 END, 'actual'
+       FROM generate_series(1, $1) m, generate_series(0, (($3::float8 - $2::float8) / 900000)::int - 1) s
+       CROSS JOIN LATERAL (SELECT to_timestamp($2::float8 / 1000) + s * interval '15 minutes' AS t) tt
+       WHERE NOT (t >= to_timestamp($6::float8 / 1000) AND t < to_timestamp($7::float8 / 1000))`,
+      [freshMeters, historyFrom, dayAgo, net, ZONE, lateGap.from, lateGap.to],
     );
     const intervalsPerMeter = Math.round((dayAgo - cycleFrom) / Q);
+    const t0 = performance.now();
     const initial = await api('/v1/accounts/FRESH/charges');
+    const firstRequestMs = performance.now() - t0;
+    if (net) {
+      // The bench measures what it claims: the open cycle carries in a bank derived from the history.
+      const carriedIn = initial.meters[0].metering?.carriedIn;
+      if (!carriedIn || (carriedIn.banks.length === 0 && Number(carriedIn.runningNetKwh) === 0))
+        throw new Error(`freshness --metering net: nothing carried into the open cycle: ${JSON.stringify(initial.meters[0].metering ?? null).slice(0, 500)}`);
+      o.log(`freshness: net metering, true-up month ${trueUpMonth}, ${Math.round((cycleFrom - historyFrom - (lateGap.to - lateGap.from)) / Q)} intervals per meter before the open cycle; FRESH-1 carries in ${JSON.stringify(carriedIn)}; first request ${firstRequestMs.toFixed(0)} ms`);
+    }
     // meters are listed by id ('FRESH-1', 'FRESH-10', ...): index them by id
     const expected = new Map<string, number>(initial.meters.map((m: any) => [m.meterId, m.coverage.actualIntervals]));
 
@@ -192,6 +242,32 @@ export async function freshnessScenario(o: { quick: boolean; log: Log; samples?:
         }
       }
     }
+    // Under net metering: a reading of the day before the open cycle (late data, 2 kWh exported) from
+    // its PUBACK to the first GET whose carried-in running net includes it.
+    const late: number[] = [];
+    if (net) {
+      const lateSamples = o.quick ? 20 : 60;
+      const runningNet = new Map<string, string>(
+        (await api('/v1/accounts/FRESH/charges')).meters.map((m: any) => [m.meterId, m.metering.carriedIn.runningNetKwh]),
+      );
+      for (let k = 0; k < lateSamples; k++) {
+        const i = k % freshMeters;
+        const meterId = `FRESH-${i + 1}`;
+        const slot = lateGap.from + Math.floor(k / freshMeters) * Q;
+        await publish(fresh[i], `meters/${meterId}/readings`, JSON.stringify({ intervalStart: new Date(slot).toISOString(), intervalSeconds: 900, importWh: 0, exportWh: 2000 }));
+        const acked = performance.now();
+        for (;;) {
+          const body = await api('/v1/accounts/FRESH/charges');
+          const carried = body.meters.find((m: any) => m.meterId === meterId).metering.carriedIn.runningNetKwh;
+          if (carried !== runningNet.get(meterId)) {
+            late.push(performance.now() - acked);
+            runningNet.set(meterId, carried);
+            break;
+          }
+          if (performance.now() - acked > 10_000) throw new Error(`late reading ${meterId} ${new Date(slot).toISOString()} not carried into the open cycle after 10 s`);
+        }
+      }
+    }
     loading = false;
     await backgroundLoad;
 
@@ -209,9 +285,16 @@ export async function freshnessScenario(o: { quick: boolean; log: Log; samples?:
     };
     const memory = await latency(port);
     const database = await latency(dbPort);
-    o.log(`freshness: ${freshness.length} samples, ${firstTry} visible to the first GET after the PUBACK, ${background} background readings`);
+    o.log(`freshness: ${freshness.length} samples, ${firstTry} visible to the first GET after the PUBACK, ${background} background readings${net ? `; ${late.length} late readings before the open cycle` : ''}`);
     return {
       storage: db.storage,
+      metering: net ? 'net' : 'plain',
+      ...(net
+        ? {
+            history: { trueUpMonth, intervalsPerMeter: Math.round((cycleFrom - historyFrom - (lateGap.to - lateGap.from)) / Q), firstRequestMs: round1(firstRequestMs) },
+            lateHistory: { samples: late.length, p50Ms: round1(percentile(late, 50)), p99Ms: round1(percentile(late, 99)), maxMs: round1(Math.max(...late)) },
+          }
+        : {}),
       samples: freshness.length,
       p50Ms: round1(percentile(freshness, 50)),
       p99Ms: round1(percentile(freshness, 99)),
