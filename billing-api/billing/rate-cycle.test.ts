@@ -105,3 +105,25 @@ describe('tariffVersionsIn', () => {
     expect(tariffVersionsIn(tariffs, march, versionOf).map((v) => v.effectiveFrom)).toEqual(['2026-03-01T00:00:00Z']);
   });
 });
+
+describe('rateMeterCycle under net metering at a service start and end', () => {
+  const netMetered = { ...flatTariff('NEM', { timeZone: 'UTC', rate: '0.10', sell: '0.05' }), netMetering: { trueUpSellRate: '0.04' } } as TariffDocument;
+  const tariffs: MeterTariffs = { timeline: resolveTariffTimeline([{ tariffId: 'NEM', effectiveFrom: Number.NEGATIVE_INFINITY }], [netMetered]), key: 'k', hasAssignment: true };
+  const mid = JANUARY.from + 15 * 24 * HOUR;
+  const exporting = (from: number, to: number) => hourly(from, to).map((r) => ({ ...r, importMwh: 0, exportMwh: KWH }));
+  const carried = { carriedIn: { banks: [{ period: 'any', kWh: '50', slot: 0 }], runningNetKwh: '50', creditBalance: '0', yearBills: '0' } };
+
+  it('starts a service start with nothing carried in, whatever was derived for the cycle', () => {
+    const rated = rateMeterCycle({ cycle: JANUARY, meter: METER, readings: exporting(mid, JANUARY.to), tariffs, versionOf, service: { start: mid, end: null }, carried });
+    expect(rated.section.metering).toMatchObject({ carriedIn: { banks: [], runningNetKwh: '0' }, carriedOut: { runningNetKwh: '384' }, trueUp: false }); // 16 days x 24 kWh, the 50 derived not counted
+  });
+
+  it('settles what is carried in the cycle of a service end: the running net paid at the true-up sell rate', () => {
+    const rated = rateMeterCycle({ cycle: JANUARY, meter: METER, readings: exporting(JANUARY.from, mid), tariffs, versionOf, service: { start: null, end: mid }, carried });
+    // 50 carried in + 360 exported over 15 days
+    expect(rated.section.metering).toMatchObject({ trueUp: true, settledBy: 'service_end', trueUpKwh: '410', carriedOut: { banks: [], runningNetKwh: '0' } });
+    expect(rated.section.lines.find((l) => l.type === 'export_credit')).toMatchObject({ period: 'trueup', quantity: '410', amount: '-16.40' });
+    const whole = rateMeterCycle({ cycle: JANUARY, meter: METER, readings: exporting(JANUARY.from, mid), tariffs, versionOf, carried });
+    expect(whole.section.metering).toMatchObject({ trueUp: false, carriedOut: { banks: [{ period: 'any' }] } });
+  });
+});

@@ -4,14 +4,14 @@
  * (./validation.ts), and the meter's section of the bill. No database, no clock: the billing service loads
  * the inputs and stores the outputs.
  */
-import { rateWindow, RatingError, type Charges, type DemandHistoryEntry, type MeterInterval, type MeteringState, type TariffDocument } from '../../rating/index.js';
+import { EMPTY_METERING_STATE, rateWindow, RatingError, type Charges, type DemandHistoryEntry, type MeterInterval, type MeteringState, type TariffDocument } from '../../rating/index.js';
 import { isoUtc } from '../../common/time.js';
 import type { MeterBillSection } from './bill-document.js';
 import type { BillingCycle } from './cycles.js';
 import { estimateGaps, type Estimate } from './estimation.js';
 import type { MeterTariffs, TariffVersionRef } from '../tariffs/tariffs.repository.js';
 import { validateCycle } from './validation.js';
-import { serviceWindow, timelineWithin, type ServiceSpan } from './service-span.js';
+import { serviceEndsIn, serviceStartsIn, serviceWindow, timelineWithin, type ServiceSpan } from './service-span.js';
 
 /** The stored version of a tariff document (the tariff repository knows it). */
 export type VersionOf = (document: TariffDocument) => TariffVersionRef;
@@ -64,6 +64,9 @@ export function rateMeterCycle({ cycle, meter, readings, history, tariffs, versi
     ...stored,
     ...estimation.estimates.map((e) => ({ intervalStart: e.intervalStart, intervalSeconds: meter.intervalSeconds, importMwh: e.importMwh, exportMwh: e.exportMwh, quality: 'estimated' as const })),
   ];
+  // Under a carrying tariff a service start begins with nothing carried, and the cycle of a service end is
+  // the meter's final window, which settles what it carries (./service-span.ts).
+  const carriedIn = carried?.carriedIn && serviceStartsIn(cycle, service) ? EMPTY_METERING_STATE : carried?.carriedIn;
   const charges = rateWindow({
     tariffTimeline: timeline,
     intervals,
@@ -71,7 +74,8 @@ export function rateMeterCycle({ cycle, meter, readings, history, tariffs, versi
     billingCycle: cycle,
     meterIntervalSeconds: meter.intervalSeconds,
     ...(carried?.demandHistory ? { demandHistory: carried.demandHistory } : {}),
-    ...(carried?.carriedIn ? { carriedIn: carried.carriedIn } : {}),
+    ...(carriedIn ? { carriedIn } : {}),
+    ...(serviceEndsIn(cycle, service) ? { finalWindow: true } : {}),
   });
   const validation = validateCycle(stored, meter.intervalSeconds, estimation.unestimated);
   const section: MeterBillSection = {

@@ -1,7 +1,7 @@
 /** The part of a cycle in service and the tariff timeline limited to it (pure). */
 import { describe, expect, it } from 'vitest';
 import type { TariffDocument } from '../../rating/index.js';
-import { serviceWindow, timelineWithin } from './service-span.js';
+import { serviceEndsIn, serviceStartsIn, serviceWindow, timelineWithin } from './service-span.js';
 
 const cycle = { from: 1_000, to: 2_000 };
 const tariff = (id: string) => ({ id }) as unknown as TariffDocument;
@@ -27,5 +27,13 @@ describe('service window of a cycle', () => {
       ['b', 1_400, 2_000],
     ]);
     expect(timelineWithin(timeline, { from: 1_500, to: 1_600 }).map((e) => e.tariff.id)).toEqual(['b']);
+  });
+});
+
+describe('a service start or end inside a cycle', () => {
+  it('starts in the cycle after its start and before its end; ends in it after its start and up to its end', () => {
+    expect([null, 1_000, 1_500, 2_000].map((start) => serviceStartsIn(cycle, { start, end: null }))).toEqual([false, false, true, false]);
+    expect([null, 1_000, 1_500, 2_000, 2_500].map((end) => serviceEndsIn(cycle, { start: null, end }))).toEqual([false, false, true, true, false]);
+    expect(serviceStartsIn(cycle, undefined) || serviceEndsIn(cycle, undefined)).toBe(false);
   });
 });

@@ -4,6 +4,10 @@
  * the meter is in service: the rating core then prorates it as it prorates a tariff in effect for part of
  * a cycle (`$/month` charges and minimum charges by days in service / days of the cycle, `$/day` charges by
  * the days in service, kWh tier limits and demand by the same share), and rates nothing outside it.
+ *
+ * Under a tariff that carries across cycles (net metering, a net billing balance), a service start begins
+ * with nothing carried, and the cycle in which service ends is the meter's final window: what it carries
+ * is settled on that bill (rating/metering/README.md, "Service start and end").
  */
 import type { TariffTimelineEntry } from '../../rating/index.js';
 import type { BillingCycle } from './cycles.js';
@@ -20,6 +24,16 @@ export function serviceWindow(cycle: BillingCycle, service: ServiceSpan | undefi
   const from = Math.max(cycle.from, service?.start ?? Number.NEGATIVE_INFINITY);
   const to = Math.min(cycle.to, service?.end ?? Number.POSITIVE_INFINITY);
   return from < to ? { from, to } : null;
+}
+
+/** The meter's service starts inside the cycle (after its start): nothing is carried into the cycle. */
+export function serviceStartsIn(cycle: BillingCycle, service: ServiceSpan | undefined): boolean {
+  return service?.start != null && service.start > cycle.from && service.start < cycle.to;
+}
+
+/** The meter's service ends inside the cycle or at its end: the cycle is the meter's last, its final window. */
+export function serviceEndsIn(cycle: BillingCycle, service: ServiceSpan | undefined): boolean {
+  return service?.end != null && service.end > cycle.from && service.end <= cycle.to;
 }
 
 /** The timeline with every entry limited to `window` (entries outside it dropped). */

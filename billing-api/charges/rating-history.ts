@@ -50,6 +50,11 @@ export interface RatedMeter {
   timezone: string;
   billingDay: number;
   tariffTimeline: TariffTimelineEntry[];
+  /**
+   * The meter's explicit service start (move-in, installation, the new meter of an exchange), when known:
+   * nothing before it is carried (the history starts there at the earliest).
+   */
+  serviceStart?: number | null;
 }
 
 /** What a window is rated with besides its own readings (see RateWindowInput). */
@@ -166,16 +171,24 @@ async function historyOf(reads: HistoryReads, meter: RatedMeter, window: TimeSpa
   const cycleOf = (instant: number) => cycleContaining(instant, meter.timezone, meter.billingDay);
   const documents = documentsIn(meter.tariffTimeline, window);
   const ratchet = documents.find((d) => d.billingDemand !== undefined);
-  const carrying = documents.find(carries);
+  const carryingDocuments = documents.filter(carries);
+  const carrying = carryingDocuments[0];
   const timelineStart = Math.min(...meter.tariffTimeline.map((e) => e.from));
 
-  // Where the metering history begins: the settlement year of the window's start (or, when the state
-  // crosses true-ups, the tariff's start or the meter's first reading), never before the tariff applied.
+  // Where the metering history begins: the earliest settlement year start of the window's documents (or,
+  // when the state crosses true-ups, the tariff's start or the meter's first reading), never before the
+  // tariff applied nor before the service started. A start inside an earlier document's settlement year is
+  // right too: the rating core settles what is carried where the settlement rules change, so the state at
+  // the window does not depend on what was carried before such a change.
   let start = window.from;
   if (carrying) {
-    const historyStart = meteringHistoryStart(carrying, cycleOf(window.from));
-    let from = historyStart ?? (Number.isFinite(timelineStart) ? timelineStart : ((await reads.firstIntervalStart(meter.meterId)) ?? window.from));
-    from = Math.max(from, timelineStart);
+    const starts = carryingDocuments.map((d) => meteringHistoryStart(d, cycleOf(window.from)));
+    let from = starts.every((s) => s !== null)
+      ? Math.min(...(starts as number[]))
+      : Number.isFinite(timelineStart)
+        ? timelineStart
+        : ((await reads.firstIntervalStart(meter.meterId)) ?? window.from);
+    from = Math.max(from, timelineStart, meter.serviceStart ?? Number.NEGATIVE_INFINITY);
     start = Math.min(from, window.from);
   }
 
