@@ -234,7 +234,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; run
 
   app.get(
     '/v1/bills/:id/lines.csv',
-    { schema: { tags: ['billing'], summary: "A bill's lines as CSV", description: "The bill's lines as CSV (RFC 4180); a credit note's reversals.", params: idParamSchema, response: { 200: z.string().describe('text/csv: RFC 4180, CRLF, a header row'), ...errorResponses(401, 404) } } },
+    { schema: { tags: ['billing'], summary: "A bill's lines as CSV", description: "The bill's lines as CSV (RFC 4180); a credit note's reversals. After the charge and adjustment lines, rows stating what each meter carries across cycles (types metering, bank, running_net, balance, year_bills: quantity and unit, amount empty, so the amount column sums to the total; see the billing README).", params: idParamSchema, response: { 200: z.string().describe('text/csv: RFC 4180, CRLF, a header row'), ...errorResponses(401, 404) } } },
     async (req, reply) => sendCsv(reply, (await billFor(req, req.params.id)).document),
   );
 
