@@ -366,7 +366,7 @@ export function meteringCsvRows(metering: WindowMetering, currency: string): Met
   if (kWhBank) {
     const net = (metering.periods ?? []).reduce((sum, p) => sum.plus(p.netKwh), new Dec(0));
     rows.push(meteringRow('running_net', 'carried_in', '', metering.carriedIn.runningNetKwh, 'kWh'));
-    rows.push(meteringRow('running_net', 'net', '', net.toString(), 'kWh'));
+    rows.push(meteringRow('running_net', 'net', '', net.toFixed(), 'kWh'));
     if (metering.trueUp) rows.push(meteringRow('running_net', 'trueup', '', metering.trueUpKwh ?? '0', 'kWh'));
     rows.push(meteringRow('running_net', 'carried_out', '', metering.carriedOut.runningNetKwh, 'kWh'));
   }
@@ -400,5 +400,5 @@ function stateCsvRows(state: MeteringState, name: string, currency: string): Met
 
 /** The kWh a state banks for a period (0 when none). */
 function banked(state: MeteringState, period: string): string {
-  return state.banks.filter((b) => b.period === period).reduce((sum, b) => sum.plus(b.kWh), new Dec(0)).toString();
+  return state.banks.filter((b) => b.period === period).reduce((sum, b) => sum.plus(b.kWh), new Dec(0)).toFixed();
 }
