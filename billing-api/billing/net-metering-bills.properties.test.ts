@@ -85,6 +85,8 @@ const BATCHES: { cycle: number; first: number; end: number }[] = CYCLES.flatMap(
 
 /** One message of a schedule: before which billing run it is delivered, its place among that slot's messages, what it holds. */
 interface Message {
+  /** the cycle its readings lie in */
+  cycle: number;
   slot: number;
   order: number;
   first: number;
@@ -92,6 +94,8 @@ interface Message {
   resend: boolean;
   /** delivered after the run that closed its cycle */
   late: boolean;
+  /** an hour or two the close of its cycle found missing between stored neighbours */
+  shortGap?: boolean;
 }
 
 interface BatchPlan {
@@ -104,6 +108,10 @@ interface BatchPlan {
   resendAfter: number;
   resendStart: number;
   resendLength: number;
+  stragglerDraw: number;
+  stragglerStart: number;
+  stragglerLength: number;
+  stragglerDelay: number;
 }
 
 const batchPlanArb = (cycle: number): fc.Arbitrary<BatchPlan> =>
@@ -117,35 +125,78 @@ const batchPlanArb = (cycle: number): fc.Arbitrary<BatchPlan> =>
     resendAfter: fc.integer({ min: 0, max: 3 }),
     resendStart: fc.nat(),
     resendLength: fc.integer({ min: 1, max: 240 }),
+    stragglerDraw: fc.integer({ min: 0, max: 99 }),
+    stragglerStart: fc.nat(),
+    stragglerLength: fc.integer({ min: 1, max: 2 }),
+    stragglerDelay: fc.integer({ min: 0, max: 3 }),
   });
+
+/** The parts of [first, end) outside [holeFirst, holeEnd). */
+function outside(first: number, end: number, holeFirst: number, holeEnd: number): [number, number][] {
+  return (
+    [
+      [first, Math.min(end, holeFirst)],
+      [Math.max(first, holeEnd), end],
+    ] as [number, number][]
+  ).filter(([a, b]) => a < b);
+}
 
 /**
  * A delivery schedule: every batch delivered once (30 % of them late: after the run that closes their cycle,
  * by one to three runs, never after the last run), a quarter of them partly re-sent in the same slot or a
- * later one, and the messages of each slot in a random order. The batch holding the first hour arrives
- * before the first run (the account's first cycle is the one holding its first reading).
+ * later one, a fifth of them with an hour or two sent apart and later, and the messages of each slot in a
+ * random order. The batch holding the first hour arrives before the first run (the account's first cycle
+ * is the one holding its first reading). One slot before the last is quiet: only a resend of readings
+ * already stored arrives for the closed cycles. Every schedule delays at least two batches, leaves a short
+ * gap between stored neighbours at some close, and delays a batch of a cycle before the true-up until
+ * after the true-up cycle closed (late data that changes what the year settled).
  */
-const scheduleArb: fc.Arbitrary<Message[]> = fc
-  .tuple(...BATCHES.map((b) => batchPlanArb(b.cycle)))
-  .map((plans) =>
-    plans.flatMap((plan, i) => {
+const scheduleArb = (trueUpCycle: number): fc.Arbitrary<Message[]> => fc
+  .tuple(fc.tuple(...BATCHES.map((b) => batchPlanArb(b.cycle))), fc.record({ quietSlot: fc.integer({ min: 2, max: LAST - 1 }), pick: fc.nat(), order: fc.integer() }))
+  .map(([plans, quiet]) => {
+    const messages = plans.flatMap((plan, i) => {
       const batch = BATCHES[i];
       const late = i > 0 && batch.cycle < LAST && plan.lateDraw < 30;
       const slot = i === 0 ? 0 : late ? Math.min(batch.cycle + plan.delay, LAST) : plan.onTimeSlot;
+      // A straggler: an hour or two of the batch in a message of its own, delivered up to three runs later
+      // (a gap the close estimates linearly between its neighbours when they are there).
+      const straggler = i > 0 && plan.stragglerDraw < 20;
+      const strayFirst = batch.first + 1 + (plan.stragglerStart % (batch.end - batch.first - 3));
+      const strayEnd = straggler ? Math.min(batch.end, strayFirst + plan.stragglerLength) : strayFirst;
       const size = Math.ceil((batch.end - batch.first) / plan.messages);
       const messages: Message[] = [];
       for (let m = 0; m < plan.messages; m++) {
-        messages.push({ slot, order: plan.orders[m], first: batch.first + m * size, end: Math.min(batch.end, batch.first + (m + 1) * size), resend: false, late });
+        const [first, end] = [batch.first + m * size, Math.min(batch.end, batch.first + (m + 1) * size)];
+        for (const [a, b] of outside(first, end, strayFirst, strayEnd)) messages.push({ cycle: batch.cycle, slot, order: plan.orders[m], first: a, end: b, resend: false, late });
       }
-      if (plan.resendDraw < 25) {
-        const first = batch.first + (plan.resendStart % (batch.end - batch.first));
-        const resendSlot = Math.min(slot + plan.resendAfter, LAST);
-        messages.push({ slot: resendSlot, order: plan.orders[3], first, end: Math.min(batch.end, first + plan.resendLength), resend: true, late: resendSlot > batch.cycle });
+      const resend = plan.resendDraw < 25;
+      const resendFirst = batch.first + (plan.resendStart % (batch.end - batch.first));
+      const resendEnd = Math.min(batch.end, resendFirst + plan.resendLength);
+      const resendSlot = Math.min(slot + plan.resendAfter, LAST);
+      if (resend) messages.push({ cycle: batch.cycle, slot: resendSlot, order: plan.orders[3], first: resendFirst, end: resendEnd, resend: true, late: resendSlot > batch.cycle });
+      if (straggler) {
+        const straySlot = Math.min(slot + plan.stragglerDelay, LAST);
+        // The gap is still there when the cycle closes unless the resend brought those hours before.
+        const filled = resend && resendSlot <= batch.cycle && resendFirst < strayEnd && strayFirst < resendEnd;
+        const shortGap = !late && straySlot > batch.cycle && !filled;
+        messages.push({ cycle: batch.cycle, slot: straySlot, order: plan.orders[2] ^ 1, first: strayFirst, end: strayEnd, resend: false, late: straySlot > batch.cycle, shortGap });
       }
       return messages;
-    }),
-  )
-  .filter((messages) => messages.some((m) => m.resend) && messages.filter((m) => m.late && !m.resend).length >= 2);
+    });
+    // A quiet slot: nothing for the closed cycles arrives before its run but a resend of readings stored
+    // earlier (what arrived then waits for the next run).
+    for (const m of messages) if (m.slot === quiet.quietSlot && m.cycle < quiet.quietSlot) m.slot++;
+    const stored = messages.filter((m) => !m.resend && m.slot < quiet.quietSlot && m.cycle < quiet.quietSlot);
+    const resent = stored[quiet.pick % stored.length];
+    messages.push({ ...resent, slot: quiet.quietSlot, order: quiet.order, resend: true, late: true, shortGap: false });
+    return messages;
+  })
+  .filter(
+    (messages) =>
+      messages.filter((m) => m.late && !m.resend).length >= 2 &&
+      messages.some((m) => m.shortGap) &&
+      messages.some((m) => !m.resend && m.cycle < trueUpCycle && m.slot > trueUpCycle),
+  );
 
 interface Mode {
   key: string;
@@ -185,11 +236,10 @@ const cents = (value: Dec) => value.toFixed(2);
 
 describe.each(storageModes())('net metering bills under any delivery of the readings (%s storage)', (storage) => {
   let stack: TestStack;
-  const schedules = fc.sample(scheduleArb, { seed: SEED, numRuns: SCHEDULES_PER_MODE * MODES.length });
-  const accounts = MODES.map((mode, m) => ({
+  const accounts = MODES.map((mode) => ({
     mode,
     ref: `${mode.key}-REF`,
-    perts: Array.from({ length: SCHEDULES_PER_MODE }, (_, i) => ({ accountId: `${mode.key}-P${i}`, schedule: schedules[m * SCHEDULES_PER_MODE + i] })),
+    perts: fc.sample(scheduleArb(mode.trueUpCycle), { seed: SEED, numRuns: SCHEDULES_PER_MODE }).map((schedule, i) => ({ accountId: `${mode.key}-P${i}`, schedule })),
   }));
   const meterOf = (accountId: string) => `M-${accountId}`;
   /** each bill's body as GET answered it right after the run that closed it */
@@ -267,6 +317,9 @@ describe.each(storageModes())('net metering bills under any delivery of the read
         expect((outcomes.stored ?? 0) + (outcomes.replaced ?? 0), accountId).toBe(DATA.length);
         // Late batches left gaps that the closes estimated; the actual readings replaced those estimates.
         expect(outcomes.replaced ?? 0, accountId).toBeGreaterThan(0);
+        // The closes estimated long gaps by profile and short ones linearly between stored neighbours.
+        const estimated = Array.from({ length: LAST + 1 }, (_, k) => finalBills.get(billId(accountId, k)).meters[0].estimated);
+        expect(estimated.some((e) => e.profile > 0) && estimated.some((e) => e.linear > 0), `${accountId} ${JSON.stringify(estimated)}`).toBe(true);
         const stored = await stack.pool.query(
           `SELECT count(*)::int AS n, count(*) FILTER (WHERE quality = 'estimated')::int AS estimated, sum(import_mwh)::text AS import, sum(export_mwh)::text AS export FROM readings WHERE meter_id = $1`,
           [meterOf(accountId)],
@@ -346,6 +399,31 @@ describe.each(storageModes())('net metering bills under any delivery of the read
       }
       // Late data was adjusted (the schedules delay batches whose gaps the closes estimated).
       expect(adjustments).toBeGreaterThan(0);
+    });
+
+    it('PERT: a bill adjusts only cycles from the earliest one that received readings since the previous close; re-sent readings alone adjust nothing', () => {
+      const cycleOfHour = (h: number) => BATCHES.find((b) => b.first <= h && h < b.end)!.cycle;
+      let resentOnly = 0;
+      for (const { accountId, schedule } of perts) {
+        // The slot in which each hour was first delivered (a re-sent one may come first within a slot).
+        const firstSlot = new Array<number>(DATA.length).fill(Number.POSITIVE_INFINITY);
+        for (const m of schedule) for (let h = m.first; h < m.end; h++) firstSlot[h] = Math.min(firstSlot[h], m.slot);
+        for (let s = 1; s <= LAST; s++) {
+          const bill = finalBills.get(billId(accountId, s));
+          let earliest = Number.POSITIVE_INFINITY;
+          firstSlot.forEach((slot, h) => {
+            if (slot === s && cycleOfHour(h) < s) earliest = Math.min(earliest, cycleOfHour(h));
+          });
+          if (earliest === Number.POSITIVE_INFINITY && schedule.some((m) => m.resend && m.slot === s && m.cycle < s)) {
+            expect(bill.adjustments, bill.id).toEqual([]);
+            resentOnly++;
+          }
+          const corrected = bill.adjustments.map((a: any) => CYCLES.findIndex((c) => c.from === Date.parse(a.period.from)));
+          expect(corrected.every((k: number) => k >= earliest && k < s), `${bill.id} corrects cycles ${corrected}, the earliest late data is in ${earliest}`).toBe(true);
+        }
+      }
+      // Every schedule has a slot in which only re-sent readings of closed cycles arrive.
+      expect(resentOnly).toBeGreaterThanOrEqual(perts.length);
     });
 
     it("PERT: each bill starts from what the previous cycle carried out as billed so far (the bill's, or its latest adjustment's)", () => {
