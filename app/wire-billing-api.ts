@@ -46,7 +46,7 @@ export interface WiredBillingApi {
   generatedAdminToken: string | null;
   /** the scheduled billing run; null with BILLING_CRON=off */
   billingJob: ScheduledJob | null;
-  /** closes the application (the scheduled run is stopped by `stopBillingJob`) */
+  /** closes the application and waits for the billing runs in flight (the schedule is stopped by `stopBillingJob`) */
   close(): Promise<void>;
   stopBillingJob(): Promise<void>;
 }
@@ -86,7 +86,12 @@ export async function startBillingApi(config: Config, { database, log, metrics, 
       port: (server.server.address() as { port: number }).port,
       generatedAdminToken: admin.generated,
       billingJob,
-      close: () => server.close(),
+      // No new request once the server is closed; billing runs already started (by the API or the schedule)
+      // then finish, so none is left 'running' with its batches cut off by the closing database.
+      close: async () => {
+        await server.close();
+        await services.billing.settle();
+      },
       stopBillingJob: async () => billingJob?.stop(),
     };
   } catch (err) {
