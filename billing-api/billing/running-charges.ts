@@ -18,15 +18,22 @@
  * replaying a reading the load already saw changes nothing. Without a gateway in this process (the API run
  * as its own process) nothing feeds the store, so every request re-reads the cycle from the database
  * (`live: false`): still exact, costlier (see README, Performance).
+ *
+ * What a ratchet or a carrying metering mode carries into the cycle (derived from the readings before it)
+ * is kept per meter in both modes, with the database instant it reflects the readings up to: each request
+ * asks the database, in one query, which readings before the cycle were committed since (whoever wrote
+ * them: the gateway, a close storing estimates, another process). None: the kept state is the answer; some:
+ * it is derived again from the window holding the earliest of them (the checkpoints of the last derivation).
  */
 import type { Reading } from '../../common/reading.js';
 import { isoUtc } from '../../common/time.js';
 import { Dec } from '../../rating/money.js';
 import { rateWindow, RatingError, type Charges, type Coverage, type MeterInterval } from '../../rating/index.js';
-import { carriedIntoCycle, historyReadsOf, NOTHING_CARRIED, type CarriedIntoCycle, type CarriedIntoWindow, type HistoryReads } from '../charges/rating-history.js';
+import { carriedIntoCycle, historyReadsOf, needsHistory, NOTHING_CARRIED, type CarriedIntoCycle, type CarriedIntoWindow, type HistoryReads } from '../charges/rating-history.js';
 import { CurrencyMismatch, NoTariffAssigned } from '../domain-errors.js';
-import type { ReadingsRepository } from '../readings/readings.repository.js';
+import type { CommittedReading, ReadingsRepository } from '../readings/readings.repository.js';
 import type { BillingRepository } from './billing.repository.js';
+import { LATE_DATA_MARGIN_MS } from './billing.service.js';
 import { cycleContaining, cycleDays, type BillingCycle } from './cycles.js';
 import type { MeterTariffs, TariffsRepository } from '../tariffs/tariffs.repository.js';
 
@@ -51,12 +58,17 @@ interface MeterCycle {
   loading: Promise<void> | null;
   pending: Reading[] | null;
   memo: { key: string; carried: CarriedIntoWindow; charges: Charges } | null;
-  /** increments on every committed reading of this meter before the cycle (what a ratchet or net metering carries in) */
-  historyVersion: number;
-  /** the earliest interval start committed before the cycle since `carried` was derived */
-  lateFrom: number;
-  /** what is carried into the cycle (see ../charges/rating-history.ts), for the key it was derived under */
-  carried: { key: string; timelineKey: string; value: CarriedIntoCycle } | null;
+}
+
+/** What is carried into a meter's open cycle (see ../charges/rating-history.ts), and the readings it reflects. */
+interface KeptCarried {
+  /** the cycle, the account's zone and billing day, the meter's interval and tariff timeline it was derived for */
+  key: string;
+  value: CarriedIntoCycle;
+  /** database time: every reading before the cycle committed (received_at) up to this instant is reflected */
+  since: number;
+  /** readings before the cycle committed after `since` that are reflected too (their signatures) */
+  seen: ReadonlySet<string>;
 }
 
 export interface OpenCycleStoreOptions {
@@ -68,6 +80,8 @@ export interface OpenCycleStoreOptions {
 
 export class OpenCycleStore {
   private readonly meters = new Map<string, MeterCycle>();
+  /** what is carried into each meter's open cycle, least recently used first */
+  private readonly carried = new Map<string, KeptCarried>();
 
   constructor(readonly readings: ReadingsRepository, readonly opts: OpenCycleStoreOptions) {}
 
@@ -75,16 +89,14 @@ export class OpenCycleStore {
     return this.meters.size;
   }
 
-  /** The gateway's hook: readings just committed (stored, or actual replacing an estimate). Synchronous. */
+  /**
+   * The gateway's hook: readings just committed (stored, or actual replacing an estimate). Synchronous.
+   * Readings before the cycle are found by the query of each request (see RunningChargesService).
+   */
   onCommitted(readings: Reading[]): void {
     for (const r of readings) {
       const entry = this.meters.get(r.meterId);
-      if (!entry || r.intervalStart >= entry.cycle.to) continue;
-      if (r.intervalStart < entry.cycle.from) {
-        entry.historyVersion++;
-        entry.lateFrom = Math.min(entry.lateFrom, r.intervalStart);
-        continue;
-      }
+      if (!entry || r.intervalStart >= entry.cycle.to || r.intervalStart < entry.cycle.from) continue;
       if (entry.pending) entry.pending.push(r);
       else apply(entry, r);
     }
@@ -142,6 +154,21 @@ export class OpenCycleStore {
     }
   }
 
+  /** What is kept carried into the meter's open cycle, if anything. */
+  carriedOf(meterId: string): KeptCarried | undefined {
+    return this.carried.get(meterId);
+  }
+
+  /** Keeps what is carried into the meter's open cycle (at most `capacity` meters, least recently used evicted). */
+  keepCarried(meterId: string, kept: KeptCarried): void {
+    this.carried.delete(meterId);
+    this.carried.set(meterId, kept);
+    for (const id of this.carried.keys()) {
+      if (this.carried.size <= this.opts.capacity) break;
+      this.carried.delete(id);
+    }
+  }
+
   private evict(): void {
     if (this.meters.size <= this.opts.capacity) return;
     for (const [id, entry] of this.meters) {
@@ -156,7 +183,7 @@ function emptyEntry(meterId: string, cycle: BillingCycle, intervalSeconds: numbe
     meterId, cycle, intervalSeconds,
     starts: new Float64Array(0), imports: new Float64Array(0), exports: new Float64Array(0), quality: new Uint8Array(0), n: 0,
     reactiveImports: new Float64Array(0), reactiveExports: new Float64Array(0),
-    version: 0, loading: null, pending: [], memo: null, historyVersion: 0, lateFrom: Number.POSITIVE_INFINITY, carried: null,
+    version: 0, loading: null, pending: [], memo: null,
   };
 }
 
@@ -302,10 +329,13 @@ export class RunningChargesService {
     if (!account) return null;
     const { timezone, billingDay, meters } = account;
     const cycle = cycleContaining(this.clock(), timezone, billingDay);
-    const [tariffs, cycles] = await Promise.all([this.tariffs.forMeters(meters.map((m) => m.id)), this.store.cycles(meters, cycle)]);
-    const carried = await Promise.all(
-      cycles.map((entry, i) => this.carriedInto(entry, tariffs.get(meters[i].id)!, { timezone, billingDay }, cycle)),
-    );
+    const forMeters = this.tariffs.forMeters(meters.map((m) => m.id));
+    const [tariffs, cycles, commits] = await Promise.all([
+      forMeters,
+      this.store.cycles(meters, cycle),
+      forMeters.then((t) => this.commitsBefore(meters, t, { timezone, billingDay }, cycle)),
+    ]);
+    const carried = await Promise.all(meters.map((m) => this.carriedInto(m, tariffs.get(m.id)!, { timezone, billingDay }, cycle, commits)));
     const charges = cycles.map((entry, i) => rateMeter(entry, tariffs.get(meters[i].id)!, cycle, carried[i]));
     const currencies = [...new Set(charges.map((c) => c.currency))];
     if (currencies.length > 1) throw new CurrencyMismatch(currencies);
@@ -342,27 +372,81 @@ export class RunningChargesService {
   }
 
   /**
-   * What is carried into the open cycle: nothing (no read) unless a tariff of the cycle has a ratchet or
-   * carries across windows; then derived from the readings before the cycle, kept with the meter until a
-   * reading before the cycle is committed or the tariff timeline changes.
+   * For the meters whose tariffs carry something into the cycle (a ratchet, a carrying metering mode), what
+   * is kept for them and the readings before the cycle committed since it was derived (one query; for a
+   * meter with nothing kept, those of the last LATE_DATA_MARGIN_MS, which the derivation that follows
+   * reflects). Null when no meter needs it.
    */
-  private async carriedInto(entry: MeterCycle, tariffs: MeterTariffs, account: { timezone: string; billingDay: number }, cycle: BillingCycle): Promise<CarriedIntoWindow> {
+  private async commitsBefore(meters: { id: string; intervalSeconds: number }[], tariffs: Map<string, MeterTariffs>, account: { timezone: string; billingDay: number }, cycle: BillingCycle): Promise<CommitsBefore | null> {
+    const carrying = meters.filter((m) => {
+      const t = tariffs.get(m.id)!;
+      return t.hasAssignment && needsHistory(t.timeline, cycle);
+    });
+    if (!carrying.length) return null;
+    const kept = carrying.map((m) => {
+      const k = this.store.carriedOf(m.id);
+      return k?.key === carriedKey(m, tariffs.get(m.id)!, account, cycle) ? k : undefined;
+    });
+    const { at, readings } = await this.store.readings.committedSince(
+      carrying.map((m, i) => ({ meterId: m.id, since: kept[i]?.since ?? null })),
+      cycle.from,
+      LATE_DATA_MARGIN_MS,
+    );
+    const byMeter = new Map(carrying.map((m, i) => [m.id, { kept: kept[i], readings: [] as CommittedReading[] }]));
+    for (const r of readings) byMeter.get(carrying[r.k].id)!.readings.push(r);
+    return { at, meters: byMeter };
+  }
+
+  /**
+   * What is carried into the open cycle: nothing (no read) unless a tariff of the cycle has a ratchet or
+   * carries across windows; then the kept state when no reading before the cycle was committed since it
+   * was derived, else derived again (from the window holding the earliest such reading when possible).
+   *
+   * Exact because every reading's received_at is its transaction's start, and a transaction writing
+   * readings commits within LATE_DATA_MARGIN_MS of it: a reading the derivation did not see was committed
+   * after the query before it, so received after that query's now() minus the margin, the `since` kept.
+   * The readings found after `since` that the derivation did see (`seen`) are not changes the next time.
+   */
+  private async carriedInto(
+    meter: { id: string; intervalSeconds: number },
+    tariffs: MeterTariffs,
+    account: { timezone: string; billingDay: number },
+    cycle: BillingCycle,
+    commits: CommitsBefore | null,
+  ): Promise<CarriedIntoWindow> {
     if (!tariffs.hasAssignment) return NOTHING_CARRIED;
-    const timelineKey = `${tariffs.key}|${cycle.from}`;
-    const key = `${entry.historyVersion}|${timelineKey}`;
-    if (entry.carried?.key === key) return entry.carried.value;
-    const meter = { meterId: entry.meterId, intervalSeconds: entry.intervalSeconds, ...account, tariffTimeline: tariffs.timeline };
-    // After late readings of an earlier cycle, resume from the window that holds the earliest of them.
-    const checkpoints = entry.carried?.timelineKey === timelineKey ? entry.carried.value.checkpoints : undefined;
-    const historyVersion = entry.historyVersion;
-    const value = await carriedIntoCycle(this.history, meter, cycle, checkpoints ? { checkpoints, changedFrom: entry.lateFrom } : undefined);
-    // kept only when no reading before the cycle was committed meanwhile
-    if (this.store.opts.live && entry.historyVersion === historyVersion) {
-      entry.carried = { key, timelineKey, value };
-      entry.lateFrom = Number.POSITIVE_INFINITY;
+    const rated = { meterId: meter.id, intervalSeconds: meter.intervalSeconds, ...account, tariffTimeline: tariffs.timeline };
+    const found = commits?.meters.get(meter.id);
+    if (!commits || !found) return carriedIntoCycle(this.history, rated, cycle);
+    const { kept, readings } = found;
+    const changed = kept ? readings.filter((r) => !kept.seen.has(r.signature)) : readings;
+    let value: CarriedIntoCycle;
+    if (kept && !changed.length) value = kept.value;
+    else {
+      const checkpoints = kept?.value.checkpoints;
+      const changedFrom = Math.min(...changed.map((r) => r.intervalStart));
+      value = await carriedIntoCycle(this.history, rated, cycle, checkpoints ? { checkpoints, changedFrom } : undefined);
     }
+    const since = commits.at - LATE_DATA_MARGIN_MS;
+    this.store.keepCarried(meter.id, {
+      key: carriedKey(meter, tariffs, account, cycle),
+      value,
+      since,
+      seen: new Set(readings.filter((r) => r.receivedAt > since).map((r) => r.signature)),
+    });
     return value;
   }
+}
+
+/** The readings before the open cycle committed since what is kept for each carrying meter was derived. */
+interface CommitsBefore {
+  /** the database's now() when they were read */
+  at: number;
+  meters: Map<string, { kept: KeptCarried | undefined; readings: CommittedReading[] }>;
+}
+
+function carriedKey(meter: { intervalSeconds: number }, tariffs: MeterTariffs, account: { timezone: string; billingDay: number }, cycle: BillingCycle): string {
+  return `${cycle.from}|${cycle.to}|${account.timezone}|${account.billingDay}|${meter.intervalSeconds}|${tariffs.key}`;
 }
 
 function rateMeter(entry: MeterCycle, tariffs: MeterTariffs, cycle: BillingCycle, carried: CarriedIntoWindow): Charges {

@@ -39,6 +39,44 @@ SELECT (SELECT ${packedIntervalsSql('r')}
 FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS u(meter_id, f, t, i)
 ORDER BY u.i`;
 
+/** A reading before a cycle committed after an instant, as `committedSince` finds it. */
+export interface CommittedReading {
+  /** index of its meter in the request */
+  k: number;
+  intervalStart: number;
+  /** epoch ms, with the stored microseconds as a fraction */
+  receivedAt: number;
+  /** the stored row's content (start, length, quality, energies, commit time): equal only for the same version */
+  signature: string;
+}
+
+// Readings committed after `since` with an interval before `before`: those committed more than an hour
+// after their interval come from the late-readings index; the others started less than an hour before
+// their commit, so after since - 1 hour (a range of the key).
+const COMMITTED_SINCE_SQL = `
+WITH u AS (
+  SELECT u.meter_id, u.k, COALESCE(u.since, date_trunc('milliseconds', now()) - $3::float8 * interval '1 millisecond') AS since
+  FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS u(meter_id, since, k)
+)
+SELECT (extract(epoch FROM date_trunc('milliseconds', now())) * 1000)::float8 AS at, c.*
+FROM (SELECT 1) AS one
+LEFT JOIN (
+  SELECT u.k, (extract(epoch FROM c.interval_start) * 1000)::float8 AS s, (extract(epoch FROM c.received_at) * 1000)::float8 AS received,
+         c.interval_seconds, c.quality, c.import_mwh, c.export_mwh, c.reactive_import_mvarh, c.reactive_export_mvarh
+  FROM u JOIN LATERAL (
+    SELECT r.interval_start, r.received_at, r.interval_seconds, r.quality, r.import_mwh, r.export_mwh, r.reactive_import_mvarh, r.reactive_export_mvarh
+    FROM readings r
+    WHERE r.meter_id = u.meter_id AND r.received_at > u.since AND r.received_at - r.interval_start > interval '1 hour'
+      AND r.interval_start < $4
+    UNION ALL
+    SELECT r.interval_start, r.received_at, r.interval_seconds, r.quality, r.import_mwh, r.export_mwh, r.reactive_import_mvarh, r.reactive_export_mvarh
+    FROM readings r
+    WHERE r.meter_id = u.meter_id AND r.interval_start >= u.since - interval '1 hour' AND r.interval_start < $4
+      AND r.received_at > u.since AND r.received_at - r.interval_start <= interval '1 hour'
+  ) c ON true
+) c ON true
+ORDER BY c.k, c.s`;
+
 /**
  * One window's intervals as loaded: the packed records, decoded on demand. A billing round keeps a hundred
  * meter-months in flight; holding them packed (one buffer each, outside the JavaScript heap) and decoding
@@ -84,6 +122,30 @@ export class ReadingsRepository {
   /** The stored intervals of each window (sorted by start), in the order of `windows`. */
   async windows(windows: MeterWindow[], opts: { actualOnly?: boolean } = {}, q: Queryable = this.pool): Promise<MeterInterval[][]> {
     return (await this.packedWindows(windows, opts, q)).map((p) => p.decode());
+  }
+
+  /**
+   * Per meter, the stored readings with an interval before `before` committed after the meter's `since`
+   * (received_at, the committing transaction's start; null: the database's now() minus `lookBackMs`), and
+   * `at`, the database's now() (whole ms) when they were read. Exact on either side of the hour that makes
+   * a reading late; estimates stored by a close count (received at its closedAt).
+   */
+  async committedSince(meters: { meterId: string; since: number | null }[], before: number, lookBackMs: number): Promise<{ at: number; readings: CommittedReading[] }> {
+    const res = await this.pool.query({
+      name: 'committed-since',
+      text: COMMITTED_SINCE_SQL,
+      values: [meters.map((m) => m.meterId), meters.map((m) => (m.since === null ? null : new Date(m.since).toISOString())), lookBackMs, new Date(before).toISOString()],
+    });
+    const at = Number(res.rows[0].at);
+    const readings = res.rows
+      .filter((r) => r.k !== null)
+      .map((r) => ({
+        k: Number(r.k) - 1,
+        intervalStart: Number(r.s),
+        receivedAt: Number(r.received),
+        signature: [r.s, r.received, r.interval_seconds, r.quality, r.import_mwh, r.export_mwh, r.reactive_import_mvarh, r.reactive_export_mvarh].join('|'),
+      }));
+    return { at, readings };
   }
 
   /** Half-open window [from, to) on intervalStart, ordered by intervalStart, after the paging cursor. */
