@@ -7,6 +7,7 @@ import { RatingError, resolveTariffTimeline, type MeterInterval, type TariffDocu
 import { flatTariff } from '../test-support.js';
 import { adjustmentLine, type LatePeriod } from './adjustment-line.js';
 import { cycleContaining } from './cycles.js';
+import { rateMeterCycle } from './rate-cycle.js';
 import type { MeterTariffs } from '../tariffs/tariffs.repository.js';
 
 const HOUR = 3_600_000;
@@ -58,5 +59,29 @@ describe('adjustmentLine', () => {
   it('throws the rating error when the period cannot be rated (the service then logs and writes nothing)', () => {
     const none: MeterTariffs = { timeline: [], key: 'none', hasAssignment: false };
     expect(() => adjustmentLine(PERIOD, fullJanuary, { previouslyBilled: '0', currency: 'USD' }, none, versionOf)).toThrow(RatingError);
+  });
+});
+
+describe('adjustmentLine under net metering at a service start and end', () => {
+  const netMetered = { ...flatTariff('NEM', { timeZone: 'UTC', rate: '0.10', sell: '0.05' }), netMetering: { trueUpSellRate: '0.04' } } as TariffDocument;
+  const tariffs: MeterTariffs = { timeline: resolveTariffTimeline([{ tariffId: 'NEM', effectiveFrom: Number.NEGATIVE_INFINITY }], [netMetered]), key: 'k', hasAssignment: true };
+  const mid = JANUARY.from + 15 * HOUR * 24;
+  const exporting = fullJanuary.map((r) => ({ ...r, importMwh: 0, exportMwh: 1_000_000 }));
+  const carriedIn = { banks: [{ period: 'any', kWh: '50', slot: 0 }], runningNetKwh: '50', creditBalance: '0', yearBills: '0' };
+  const meter = { id: 'M-1', timezone: 'UTC', intervalSeconds: 3600 };
+
+  // The close of the cycle (rate-cycle.ts) and a re-rating of the same readings and carried-in state agree.
+  it.each([
+    ['a service start: nothing carried in', { start: mid, end: null }],
+    ['a service end: the final window settles what is carried', { start: null, end: mid }],
+  ])('re-rates the cycle of %s as it was closed, so unchanged data adjusts nothing', (_, service) => {
+    const closed = rateMeterCycle({ cycle: JANUARY, meter, readings: exporting, tariffs, versionOf, service, carried: { carriedIn } });
+    const billed = { previouslyBilled: closed.charges.total, currency: closed.charges.currency, carriedOut: closed.charges.metering!.carriedOut };
+    expect(adjustmentLine({ ...PERIOD, service, carriedIn }, exporting, billed, tariffs, versionOf)).toBeNull();
+    // A late hour inside the service span is re-rated the same way: only that hour's export differs.
+    const late = exporting.map((r) => (r.intervalStart === (service.start ?? JANUARY.from) ? { ...r, exportMwh: 2_000_000 } : r));
+    const line = adjustmentLine({ ...PERIOD, service, carriedIn }, late, billed, tariffs, versionOf);
+    const reclosed = rateMeterCycle({ cycle: JANUARY, meter, readings: late, tariffs, versionOf, service, carried: { carriedIn } });
+    expect(line).toMatchObject({ rerated: { total: reclosed.charges.total }, carriedOut: { rerated: reclosed.charges.metering!.carriedOut } });
   });
 });

@@ -5,9 +5,9 @@
  * or when the period is now rated in another currency than it was billed in.
  */
 import { isoUtc } from '../../common/time.js';
-import { rateWindow, type DemandHistoryEntry, type MeteringState, type MeterInterval } from '../../rating/index.js';
+import { EMPTY_METERING_STATE, rateWindow, type DemandHistoryEntry, type MeteringState, type MeterInterval } from '../../rating/index.js';
 import { canonicalJson } from './canonical-json.js';
-import { serviceWindow, timelineWithin, type ServiceSpan } from './service-span.js';
+import { serviceEndsIn, serviceStartsIn, serviceWindow, timelineWithin, type ServiceSpan } from './service-span.js';
 import { isZeroMoney, moneyDifference, type AdjustmentLine } from './bill-document.js';
 import { minorUnitOf, tariffVersionsIn, type VersionOf } from './rate-cycle.js';
 import type { MeterTariffs } from '../tariffs/tariffs.repository.js';
@@ -49,7 +49,9 @@ export function adjustmentLine(period: LatePeriod, readings: MeterInterval[], bi
     billingCycle: cycle,
     meterIntervalSeconds: period.meterIntervalSeconds,
     ...(period.demandHistory ? { demandHistory: period.demandHistory } : {}),
-    ...(period.carriedIn ? { carriedIn: period.carriedIn } : {}),
+    // As the cycle was closed (rate-cycle.ts): a service start begins with nothing carried, a service end settles.
+    ...(period.carriedIn ? { carriedIn: serviceStartsIn(cycle, period.service) ? EMPTY_METERING_STATE : period.carriedIn } : {}),
+    ...(serviceEndsIn(cycle, period.service) ? { finalWindow: true } : {}),
   });
   if (charges.currency !== billed.currency) return null;
   const minorUnit = minorUnitOf(charges, tariffs);

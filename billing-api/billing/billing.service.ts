@@ -503,7 +503,7 @@ export class BillingService {
         out.push(NOTHING_CARRIED);
         continue;
       }
-      const meter = { meterId: r.meter.id, intervalSeconds: r.meter.intervalSeconds, timezone: r.state.timezone, billingDay: r.state.billingDay, tariffTimeline: r.tariffs.timeline };
+      const meter = { meterId: r.meter.id, intervalSeconds: r.meter.intervalSeconds, timezone: r.state.timezone, billingDay: r.state.billingDay, tariffTimeline: r.tariffs.timeline, serviceStart: r.meter.service.start };
       const { demandHistory, carriedIn } = await carriedIntoCycle(reads, meter, r.cycle);
       out.push({ ...(demandHistory ? { demandHistory } : {}), ...(carriedIn ? { carriedIn } : {}) });
     }
