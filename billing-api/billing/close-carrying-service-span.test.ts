@@ -87,6 +87,11 @@ describe.each(storageModes())('net metering around a service span (%s storage)',
     expect(may.metering.carriedOut.banks.length).toBeGreaterThan(0);
     const june = await sectionOf('SP-IN.2026-06-01', 'M-SP-IN');
     expect(june.metering.carriedIn).toEqual(may.metering.carriedOut);
+    // The charges endpoint derives the same: its history starts at the service start too.
+    const charges = await stack.api(`/v1/meters/M-SP-IN/charges?from=${JUNE.from}&to=${JULY.from}`);
+    expect(charges.status, JSON.stringify(charges.body)).toBe(200);
+    expect(charges.body.metering.carriedIn).toEqual(may.metering.carriedOut);
+    expect(charges.body.total).toBe(june.total);
   });
 
   it('re-rates late data in the cycle of a service end as the final window it was billed as', async () => {

@@ -54,13 +54,21 @@ export class ChargesRepository implements HistoryReads {
   }
 
   /** An account's zone and billing day (its billing cycles), or null. */
-  async accountCycle(accountId: string): Promise<{ timezone: string; billingDay: number } | null> {
-    const account = await this.pool.query<{ timezone: string; billing_day: number }>({
+  async accountCycle(accountId: string, meterId: string): Promise<{ timezone: string; billingDay: number; serviceStart: number | null } | null> {
+    // The meter's explicit service start: the later of its own and its account's (a move-in), as the bill
+    // close reads it (greatest() ignores a missing one).
+    const account = await this.pool.query<{ timezone: string; billing_day: number; service_start: Date | null }>({
       name: 'charges-account-cycle',
-      text: 'SELECT timezone, billing_day FROM accounts WHERE id = $1',
-      values: [accountId],
+      text: `SELECT a.timezone, a.billing_day, greatest(ms.service_start, s.service_start) AS service_start
+             FROM accounts a
+             LEFT JOIN account_service s ON s.account_id = a.id
+             LEFT JOIN meter_service ms ON ms.meter_id = $2
+             WHERE a.id = $1`,
+      values: [accountId, meterId],
     });
-    return account.rowCount ? { timezone: account.rows[0].timezone, billingDay: account.rows[0].billing_day } : null;
+    if (!account.rowCount) return null;
+    const row = account.rows[0];
+    return { timezone: row.timezone, billingDay: row.billing_day, serviceStart: row.service_start ? row.service_start.getTime() : null };
   }
 
   /** A meter's stored intervals in [from, to), sorted by start (the history before a window). */

@@ -61,10 +61,10 @@ export class ChargesService {
     const tariffTimeline = this.tariffs.timelineOf(inputs.assignments).timeline;
     // A ratchet or a carrying metering mode needs the account's cycles and the readings before the window
     // (./rating-history.ts); any other tariff is rated from this one statement's answer.
-    const account = needsHistory(tariffTimeline, { from, to }) ? await this.repo.accountCycle(inputs.accountId) : null;
+    const account = needsHistory(tariffTimeline, { from, to }) ? await this.repo.accountCycle(inputs.accountId, meterId) : null;
     const charges = await rateWindowWithHistory(
       this.repo,
-      { meterId, intervalSeconds: inputs.intervalSeconds, timezone: account?.timezone ?? 'UTC', billingDay: account?.billingDay ?? 1, tariffTimeline },
+      { meterId, intervalSeconds: inputs.intervalSeconds, timezone: account?.timezone ?? 'UTC', billingDay: account?.billingDay ?? 1, tariffTimeline, serviceStart: account?.serviceStart ?? null },
       { window: { from, to }, billingCycle: opts.billingCycle, intervals },
     );
     const { tariffIds, ...rest } = charges;
