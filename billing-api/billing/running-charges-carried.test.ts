@@ -5,7 +5,7 @@
  * endpoint's derivation of the same cycle, in the API-only configuration (no gateway feeding the store:
  * RUNNING_CHARGES_SOURCE=database) and with the store fed by the gateway alike; and a request that finds
  * nothing committed reads no history. At the edge of the late-readings index: a reading before the cycle
- * committed within the hour of its interval, and one whose transaction began before the last derivation.
+ * committed within the hour of its interval, and one whose transaction began before the last request.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isoUtc } from '../../common/time.js';
@@ -121,14 +121,23 @@ describe.each(storageModes().flatMap((mode) => (['database', 'auto'] as const).m
       expect(third.metering.carriedIn).not.toEqual(second.metering.carriedIn);
     });
 
-    it('follows a reading whose transaction began before the last derivation (received_at earlier than the request)', async () => {
+    it('follows a reading whose transaction began before the last request and committed after it', async () => {
       const before = await running('KEPT');
-      // Received five minutes ago: a transaction that began before the derivation above and committed after it.
-      await stack.pool.query(
-        `INSERT INTO readings (meter_id, interval_start, interval_seconds, import_mwh, export_mwh, quality, received_at)
-         VALUES ('KEPT-1', $1, 900, 0, $2, 'actual', now() - interval '5 minutes')`,
-        [new Date(twoBack.from + 3 * DAY), 2 * KWH],
-      );
+      // received_at is the transaction's start: the reading is received before the request below reads
+      // anything, and committed after it answered.
+      const client = await stack.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(
+          `INSERT INTO readings (meter_id, interval_start, interval_seconds, import_mwh, export_mwh, quality) VALUES ('KEPT-1', $1, 900, 0, $2, 'actual')`,
+          [new Date(twoBack.from + 3 * DAY), 2 * KWH],
+        );
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        expect(await running('KEPT')).toEqual(before);
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
       const after = await running('KEPT');
       expect(after).toEqual(await meterCharges('KEPT-1'));
       expect(after.metering.carriedIn).not.toEqual(before.metering.carriedIn);

@@ -21,9 +21,9 @@
  *
  * What a ratchet or a carrying metering mode carries into the cycle (derived from the readings before it)
  * is kept per meter in both modes, with the database instant it reflects the readings up to: each request
- * asks the database, in one query, which readings before the cycle were committed since (whoever wrote
- * them: the gateway, a close storing estimates, another process). None: the kept state is the answer; some:
- * it is derived again from the window holding the earliest of them (the checkpoints of the last derivation).
+ * asks the database which readings before the cycle were committed since (whoever wrote them: the
+ * gateway, a close storing estimates, another process). None: the kept state is the answer; some: it is
+ * derived again from the window holding the earliest of them (the checkpoints of the last derivation).
  */
 import type { Reading } from '../../common/reading.js';
 import { isoUtc } from '../../common/time.js';
@@ -65,7 +65,7 @@ interface KeptCarried {
   /** the cycle, the account's zone and billing day, the meter's interval and tariff timeline it was derived for */
   key: string;
   value: CarriedIntoCycle;
-  /** database time: every reading before the cycle committed (received_at) up to this instant is reflected */
+  /** database time: every reading before the cycle received (received_at) before this instant is reflected */
   since: number;
   /** readings before the cycle committed after `since` that are reflected too (their signatures) */
   seen: ReadonlySet<string>;
@@ -372,10 +372,9 @@ export class RunningChargesService {
   }
 
   /**
-   * For the meters whose tariffs carry something into the cycle (a ratchet, a carrying metering mode), what
-   * is kept for them and the readings before the cycle committed since it was derived (one query; for a
-   * meter with nothing kept, those of the last LATE_DATA_MARGIN_MS, which the derivation that follows
-   * reflects). Null when no meter needs it.
+   * For the meters whose tariffs carry something into the cycle (a ratchet, a carrying metering mode): the
+   * commit horizon (see ReadingsRepository.commitHorizon), what is kept for them, and for those with
+   * something kept the readings before the cycle committed since it was derived. Null when no meter needs it.
    */
   private async commitsBefore(meters: { id: string; intervalSeconds: number }[], tariffs: Map<string, MeterTariffs>, account: { timezone: string; billingDay: number }, cycle: BillingCycle): Promise<CommitsBefore | null> {
     const carrying = meters.filter((m) => {
@@ -383,18 +382,18 @@ export class RunningChargesService {
       return t.hasAssignment && needsHistory(t.timeline, cycle);
     });
     if (!carrying.length) return null;
-    const kept = carrying.map((m) => {
-      const k = this.store.carriedOf(m.id);
-      return k?.key === carriedKey(m, tariffs.get(m.id)!, account, cycle) ? k : undefined;
-    });
-    const { at, readings } = await this.store.readings.committedSince(
-      carrying.map((m, i) => ({ meterId: m.id, since: kept[i]?.since ?? null })),
-      cycle.from,
-      LATE_DATA_MARGIN_MS,
+    const byMeter = new Map(
+      carrying.map((m) => {
+        const k = this.store.carriedOf(m.id);
+        return [m.id, { kept: k?.key === carriedKey(m, tariffs.get(m.id)!, account, cycle) ? k : undefined, readings: [] as CommittedReading[] }];
+      }),
     );
-    const byMeter = new Map(carrying.map((m, i) => [m.id, { kept: kept[i], readings: [] as CommittedReading[] }]));
-    for (const r of readings) byMeter.get(carrying[r.k].id)!.readings.push(r);
-    return { at, meters: byMeter };
+    // The horizon first: what the query after it does not see is committed after it.
+    const horizon = await this.store.readings.commitHorizon(LATE_DATA_MARGIN_MS);
+    const checked = carrying.filter((m) => byMeter.get(m.id)!.kept);
+    const readings = await this.store.readings.committedSince(checked.map((m) => ({ meterId: m.id, since: byMeter.get(m.id)!.kept!.since })), cycle.from);
+    for (const r of readings) byMeter.get(checked[r.k].id)!.readings.push(r);
+    return { horizon, meters: byMeter };
   }
 
   /**
@@ -402,10 +401,10 @@ export class RunningChargesService {
    * carries across windows; then the kept state when no reading before the cycle was committed since it
    * was derived, else derived again (from the window holding the earliest such reading when possible).
    *
-   * Exact because every reading's received_at is its transaction's start, and a transaction writing
-   * readings commits within LATE_DATA_MARGIN_MS of it: a reading the derivation did not see was committed
-   * after the query before it, so received after that query's now() minus the margin, the `since` kept.
-   * The readings found after `since` that the derivation did see (`seen`) are not changes the next time.
+   * Exact because a reading's received_at is its transaction's start: a reading that neither the query of
+   * committed readings nor the derivation after it saw was committed after the horizon was read, so
+   * received at or after the horizon, the `since` kept. Readings found after `since` that were seen
+   * (`seen`) are not changes the next time.
    */
   private async carriedInto(
     meter: { id: string; intervalSeconds: number },
@@ -419,7 +418,7 @@ export class RunningChargesService {
     const found = commits?.meters.get(meter.id);
     if (!commits || !found) return carriedIntoCycle(this.history, rated, cycle);
     const { kept, readings } = found;
-    const changed = kept ? readings.filter((r) => !kept.seen.has(r.signature)) : readings;
+    const changed = kept ? readings.filter((r) => !kept.seen.has(r.signature)) : [];
     let value: CarriedIntoCycle;
     if (kept && !changed.length) value = kept.value;
     else {
@@ -427,12 +426,11 @@ export class RunningChargesService {
       const changedFrom = Math.min(...changed.map((r) => r.intervalStart));
       value = await carriedIntoCycle(this.history, rated, cycle, checkpoints ? { checkpoints, changedFrom } : undefined);
     }
-    const since = commits.at - LATE_DATA_MARGIN_MS;
     this.store.keepCarried(meter.id, {
       key: carriedKey(meter, tariffs, account, cycle),
       value,
-      since,
-      seen: new Set(readings.filter((r) => r.receivedAt > since).map((r) => r.signature)),
+      since: commits.horizon,
+      seen: new Set(readings.filter((r) => r.receivedAt > commits.horizon).map((r) => r.signature)),
     });
     return value;
   }
@@ -440,8 +438,8 @@ export class RunningChargesService {
 
 /** The readings before the open cycle committed since what is kept for each carrying meter was derived. */
 interface CommitsBefore {
-  /** the database's now() when they were read */
-  at: number;
+  /** read before them: every reading they and the derivations after them do not see is received after it */
+  horizon: number;
   meters: Map<string, { kept: KeptCarried | undefined; readings: CommittedReading[] }>;
 }
 

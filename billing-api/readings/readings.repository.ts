@@ -54,28 +54,32 @@ export interface CommittedReading {
 // after their interval come from the late-readings index; the others started less than an hour before
 // their commit, so after since - 1 hour (a range of the key).
 const COMMITTED_SINCE_SQL = `
-WITH u AS (
-  SELECT u.meter_id, u.k, COALESCE(u.since, date_trunc('milliseconds', now()) - $3::float8 * interval '1 millisecond') AS since
-  FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS u(meter_id, since, k)
-)
-SELECT (extract(epoch FROM date_trunc('milliseconds', now())) * 1000)::float8 AS at, c.*
-FROM (SELECT 1) AS one
-LEFT JOIN (
-  SELECT u.k, (extract(epoch FROM c.interval_start) * 1000)::float8 AS s, (extract(epoch FROM c.received_at) * 1000)::float8 AS received,
+WITH u AS (SELECT * FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS u(meter_id, since, k))
+SELECT u.k, (extract(epoch FROM c.interval_start) * 1000)::float8 AS s, (extract(epoch FROM c.received_at) * 1000)::float8 AS received,
          c.interval_seconds, c.quality, c.import_mwh, c.export_mwh, c.reactive_import_mvarh, c.reactive_export_mvarh
   FROM u JOIN LATERAL (
     SELECT r.interval_start, r.received_at, r.interval_seconds, r.quality, r.import_mwh, r.export_mwh, r.reactive_import_mvarh, r.reactive_export_mvarh
     FROM readings r
     WHERE r.meter_id = u.meter_id AND r.received_at > u.since AND r.received_at - r.interval_start > interval '1 hour'
-      AND r.interval_start < $4
+      AND r.interval_start < $3
     UNION ALL
     SELECT r.interval_start, r.received_at, r.interval_seconds, r.quality, r.import_mwh, r.export_mwh, r.reactive_import_mvarh, r.reactive_export_mvarh
     FROM readings r
-    WHERE r.meter_id = u.meter_id AND r.interval_start >= u.since - interval '1 hour' AND r.interval_start < $4
+    WHERE r.meter_id = u.meter_id AND r.interval_start >= u.since - interval '1 hour' AND r.interval_start < $3
       AND r.received_at > u.since AND r.received_at - r.interval_start <= interval '1 hour'
   ) c ON true
-) c ON true
-ORDER BY c.k, c.s`;
+ORDER BY u.k, s`;
+
+// The start of the oldest transaction open in this database (this statement's own included), or, when
+// another session's transaction cannot be seen (no privilege to read its activity, track_activities off),
+// the statement's start minus the look-back; a second earlier, for a transaction whose start is not yet
+// published in its activity and for a received_at written in whole milliseconds (a close's estimates).
+const COMMIT_HORIZON_SQL = `
+SELECT (extract(epoch FROM least(min(a.xact_start),
+          CASE WHEN bool_or(a.xact_start IS NULL AND a.state IS DISTINCT FROM 'idle')
+               THEN statement_timestamp() - $1::float8 * interval '1 millisecond' END) - interval '1 second') * 1000)::float8 AS horizon
+FROM pg_stat_activity a
+WHERE a.datname = current_database() AND a.backend_type = 'client backend'`;
 
 /**
  * One window's intervals as loaded: the packed records, decoded on demand. A billing round keeps a hundred
@@ -125,27 +129,35 @@ export class ReadingsRepository {
   }
 
   /**
-   * Per meter, the stored readings with an interval before `before` committed after the meter's `since`
-   * (received_at, the committing transaction's start; null: the database's now() minus `lookBackMs`), and
-   * `at`, the database's now() (whole ms) when they were read. Exact on either side of the hour that makes
-   * a reading late; estimates stored by a close count (received at its closedAt).
+   * An instant (epoch ms) before the received_at of every reading committed after this call returns:
+   * received_at is its transaction's start, and such a transaction is either open now (the oldest open
+   * transaction of the database started at or after the instant) or starts later. `lookBackMs`: how long a
+   * transaction of another session that cannot be seen may have been open.
    */
-  async committedSince(meters: { meterId: string; since: number | null }[], before: number, lookBackMs: number): Promise<{ at: number; readings: CommittedReading[] }> {
+  async commitHorizon(lookBackMs: number): Promise<number> {
+    const res = await this.pool.query<{ horizon: number }>({ name: 'commit-horizon', text: COMMIT_HORIZON_SQL, values: [lookBackMs] });
+    return Math.floor(Number(res.rows[0].horizon));
+  }
+
+  /**
+   * Per meter, the stored readings with an interval before `before` committed after the meter's `since`
+   * (received_at, the committing transaction's start), in the order of `meters` then interval start. Exact
+   * on either side of the hour that makes a reading late; estimates stored by a close count (received at
+   * its closedAt).
+   */
+  async committedSince(meters: { meterId: string; since: number }[], before: number): Promise<CommittedReading[]> {
+    if (!meters.length) return [];
     const res = await this.pool.query({
       name: 'committed-since',
       text: COMMITTED_SINCE_SQL,
-      values: [meters.map((m) => m.meterId), meters.map((m) => (m.since === null ? null : new Date(m.since).toISOString())), lookBackMs, new Date(before).toISOString()],
+      values: [meters.map((m) => m.meterId), meters.map((m) => new Date(m.since).toISOString()), new Date(before).toISOString()],
     });
-    const at = Number(res.rows[0].at);
-    const readings = res.rows
-      .filter((r) => r.k !== null)
-      .map((r) => ({
+    return res.rows.map((r) => ({
         k: Number(r.k) - 1,
         intervalStart: Number(r.s),
         receivedAt: Number(r.received),
         signature: [r.s, r.received, r.interval_seconds, r.quality, r.import_mwh, r.export_mwh, r.reactive_import_mvarh, r.reactive_export_mvarh].join('|'),
       }));
-    return { at, readings };
   }
 
   /** Half-open window [from, to) on intervalStart, ordered by intervalStart, after the paging cursor. */
@@ -156,7 +168,7 @@ export class ReadingsRepository {
        WHERE meter_key = (SELECT key FROM meters WHERE id = $1)
          AND interval_start >= COALESCE(to_timestamp($2::double precision / 1000), '-infinity')
          AND interval_start <  COALESCE(to_timestamp($3::double precision / 1000), 'infinity')
-         AND interval_start >  COALESCE(to_timestamp($4::double precision / 1000), '-infinity')
+         AND interval_start >  COALESCE(to_timestamp($3::double precision / 1000), '-infinity')
        ORDER BY interval_start
        LIMIT $5`,
       [meterId, from, to, after, limit],
@@ -179,7 +191,7 @@ export class ReadingsRepository {
        FROM quarantine
        WHERE ($1::text IS NULL OR device_id = $1) AND ($2::text IS NULL OR reason = $2)
          AND received_at >= COALESCE(to_timestamp($3::double precision / 1000), '-infinity')
-         AND received_at <  COALESCE(to_timestamp($4::double precision / 1000), 'infinity')
+         AND received_at <  COALESCE(to_timestamp($3::double precision / 1000), 'infinity')
          AND id > COALESCE($5::bigint, 0)
        ORDER BY id
        LIMIT $6`,
