@@ -169,6 +169,10 @@ export class OpenCycleStore {
     }
   }
 
+  forgetCarried(meterId: string): void {
+    this.carried.delete(meterId);
+  }
+
   private evict(): void {
     if (this.meters.size <= this.opts.capacity) return;
     for (const [id, entry] of this.meters) {
@@ -329,12 +333,14 @@ export class RunningChargesService {
     if (!account) return null;
     const { timezone, billingDay, meters } = account;
     const cycle = cycleContaining(this.clock(), timezone, billingDay);
-    const forMeters = this.tariffs.forMeters(meters.map((m) => m.id));
-    const [tariffs, cycles, commits] = await Promise.all([
-      forMeters,
+    // Meters with something kept are checked beside the tariff read; the others, when their tariffs carry, after it.
+    const kept = meters.map((m) => this.store.carriedOf(m.id));
+    const [tariffs, cycles, checked] = await Promise.all([
+      this.tariffs.forMeters(meters.map((m) => m.id)),
       this.store.cycles(meters, cycle),
-      forMeters.then((t) => this.commitsBefore(meters, t, { timezone, billingDay }, cycle)),
+      kept.some((k) => k !== undefined) ? this.committedSinceKept(meters, kept, cycle) : null,
     ]);
+    const commits = await this.commitsBefore(meters, tariffs, { timezone, billingDay }, cycle, checked);
     const carried = await Promise.all(meters.map((m) => this.carriedInto(m, tariffs.get(m.id)!, { timezone, billingDay }, cycle, commits)));
     const charges = cycles.map((entry, i) => rateMeter(entry, tariffs.get(meters[i].id)!, cycle, carried[i]));
     const currencies = [...new Set(charges.map((c) => c.currency))];
@@ -372,27 +378,46 @@ export class RunningChargesService {
   }
 
   /**
-   * For the meters whose tariffs carry something into the cycle (a ratchet, a carrying metering mode): the
-   * commit horizon (see ReadingsRepository.commitHorizon), what is kept for them, and for those with
-   * something kept the readings before the cycle committed since it was derived. Null when no meter needs it.
+   * The commit horizon (see ReadingsRepository.commitHorizon), then, for each meter with something kept,
+   * the readings before the cycle committed since it was derived.
    */
-  private async commitsBefore(meters: { id: string; intervalSeconds: number }[], tariffs: Map<string, MeterTariffs>, account: { timezone: string; billingDay: number }, cycle: BillingCycle): Promise<CommitsBefore | null> {
-    const carrying = meters.filter((m) => {
-      const t = tariffs.get(m.id)!;
-      return t.hasAssignment && needsHistory(t.timeline, cycle);
-    });
-    if (!carrying.length) return null;
-    const byMeter = new Map(
-      carrying.map((m) => {
-        const k = this.store.carriedOf(m.id);
-        return [m.id, { kept: k?.key === carriedKey(m, tariffs.get(m.id)!, account, cycle) ? k : undefined, readings: [] as CommittedReading[] }];
-      }),
-    );
+  private async committedSinceKept(meters: { id: string }[], kept: (KeptCarried | undefined)[], cycle: BillingCycle): Promise<Checked> {
     // The horizon first: what the query after it does not see is committed after it.
     const horizon = await this.store.readings.commitHorizon(LATE_DATA_MARGIN_MS);
-    const checked = carrying.filter((m) => byMeter.get(m.id)!.kept);
-    const readings = await this.store.readings.committedSince(checked.map((m) => ({ meterId: m.id, since: byMeter.get(m.id)!.kept!.since })), cycle.from);
-    for (const r of readings) byMeter.get(checked[r.k].id)!.readings.push(r);
+    const checked = meters.flatMap((m, i) => (kept[i] ? [{ meterId: m.id, kept: kept[i]! }] : []));
+    const readings = await this.store.readings.committedSince(checked.map((c) => ({ meterId: c.meterId, since: c.kept.since })), cycle.from);
+    const byMeter = new Map(checked.map((c) => [c.meterId, { kept: c.kept, readings: [] as CommittedReading[] }]));
+    for (const r of readings) byMeter.get(checked[r.k].meterId)!.readings.push(r);
+    return { horizon, meters: byMeter };
+  }
+
+  /**
+   * For the meters whose tariffs carry something into the cycle (a ratchet, a carrying metering mode): the
+   * commit horizon, and what is kept for them (when derived for the same cycle, account and timeline) with
+   * the readings committed since. Null when no meter needs it.
+   */
+  private async commitsBefore(
+    meters: { id: string; intervalSeconds: number }[],
+    tariffs: Map<string, MeterTariffs>,
+    account: { timezone: string; billingDay: number },
+    cycle: BillingCycle,
+    checked: Checked | null,
+  ): Promise<Checked | null> {
+    const carrying = meters.filter((m) => {
+      const t = tariffs.get(m.id)!;
+      const carries = t.hasAssignment && needsHistory(t.timeline, cycle);
+      if (!carries && checked?.meters.has(m.id)) this.store.forgetCarried(m.id);
+      return carries;
+    });
+    if (!carrying.length) return null;
+    const horizon = checked?.horizon ?? (await this.store.readings.commitHorizon(LATE_DATA_MARGIN_MS));
+    const byMeter = new Map(
+      carrying.map((m) => {
+        const found = checked?.meters.get(m.id);
+        const valid = found && found.kept?.key === carriedKey(m, tariffs.get(m.id)!, account, cycle);
+        return [m.id, valid ? found : { kept: undefined, readings: [] }];
+      }),
+    );
     return { horizon, meters: byMeter };
   }
 
@@ -411,7 +436,7 @@ export class RunningChargesService {
     tariffs: MeterTariffs,
     account: { timezone: string; billingDay: number },
     cycle: BillingCycle,
-    commits: CommitsBefore | null,
+    commits: Checked | null,
   ): Promise<CarriedIntoWindow> {
     if (!tariffs.hasAssignment) return NOTHING_CARRIED;
     const rated = { meterId: meter.id, intervalSeconds: meter.intervalSeconds, ...account, tariffTimeline: tariffs.timeline };
@@ -436,8 +461,8 @@ export class RunningChargesService {
   }
 }
 
-/** The readings before the open cycle committed since what is kept for each carrying meter was derived. */
-interface CommitsBefore {
+/** The readings before the open cycle committed since what is kept for each meter was derived. */
+interface Checked {
   /** read before them: every reading they and the derivations after them do not see is received after it */
   horizon: number;
   meters: Map<string, { kept: KeptCarried | undefined; readings: CommittedReading[] }>;

@@ -46,28 +46,46 @@ export interface CommittedReading {
   intervalStart: number;
   /** epoch ms, with the stored microseconds as a fraction */
   receivedAt: number;
-  /** the stored row's content (start, length, quality, energies, commit time): equal only for the same version */
+  /** the stored row (start, commit time, length and quality, energies): equal only for the same content */
   signature: string;
 }
 
-// Readings committed after `since` with an interval before `before`: those committed more than an hour
-// after their interval come from the late-readings index; the others started less than an hour before
-// their commit, so after since - 1 hour (a range of the key).
-const COMMITTED_SINCE_SQL = `
-WITH u AS (SELECT * FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS u(meter_id, since, k))
-SELECT u.k, (extract(epoch FROM c.interval_start) * 1000)::float8 AS s, (extract(epoch FROM c.received_at) * 1000)::float8 AS received,
-         c.interval_seconds, c.quality, c.import_mwh, c.export_mwh, c.reactive_import_mvarh, c.reactive_export_mvarh
-  FROM u JOIN LATERAL (
-    SELECT r.interval_start, r.received_at, r.interval_seconds, r.quality, r.import_mwh, r.export_mwh, r.reactive_import_mvarh, r.reactive_export_mvarh
-    FROM readings r
-    WHERE r.meter_id = u.meter_id AND r.received_at > u.since AND r.received_at - r.interval_start > interval '1 hour'
-      AND r.interval_start < $3
-    UNION ALL
-    SELECT r.interval_start, r.received_at, r.interval_seconds, r.quality, r.import_mwh, r.export_mwh, r.reactive_import_mvarh, r.reactive_export_mvarh
-    FROM readings r
-    WHERE r.meter_id = u.meter_id AND r.interval_start >= u.since - interval '1 hour' AND r.interval_start < $3
-      AND r.received_at > u.since AND r.received_at - r.interval_start <= interval '1 hour'
-  ) c ON true
+// Readings committed after each meter's `since` with an interval before `before` ($3): those committed more
+// than an hour after their interval come from the late-readings index (meter_readings_late_idx, on the same
+// reading_received_at() call); the others started less than an hour before their commit, so after
+// since - 1 hour: a range of the key, read only when it reaches before `before` (`recent`). On
+// meter_readings itself, with the meters' keys as one array, and apart from the join on each meter's
+// `since` (MATERIALIZED: joined inside, it scans every chunk once per meter): through the readings view, or
+// per meter, the same query measured 7-8 ms against 2 ms for 20 meters over 32 chunks. The row's stored
+// columns are its signature.
+const COMMITTED_SINCE_SQL = (recent: boolean) => `
+WITH u AS (
+  SELECT m.key, u.k, u.since FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS u(meter_id, since, k) JOIN meters m ON m.id = u.meter_id
+),
+c AS MATERIALIZED (
+  SELECT r.meter_key, r.interval_start, reading_received_at(r.interval_start, r.received_after, r.received_at) AS received,
+         r.flags, r.import_mwh, r.export_mwh, r.large_mwh
+  FROM meter_readings r
+  WHERE r.meter_key = ANY (ARRAY(SELECT key FROM u))
+    AND reading_received_at(r.interval_start, r.received_after, r.received_at) > (SELECT min(since) FROM u)
+    AND reading_received_at(r.interval_start, r.received_after, r.received_at) - r.interval_start > interval '1 hour'
+    AND r.interval_start < $3${
+  recent
+    ? `
+  UNION ALL
+  SELECT r.meter_key, r.interval_start, reading_received_at(r.interval_start, r.received_after, r.received_at) AS received,
+         r.flags, r.import_mwh, r.export_mwh, r.large_mwh
+  FROM meter_readings r
+  WHERE r.meter_key = ANY (ARRAY(SELECT key FROM u))
+    AND r.interval_start >= (SELECT min(since) FROM u) - interval '1 hour' AND r.interval_start < $3
+    AND reading_received_at(r.interval_start, r.received_after, r.received_at) > (SELECT min(since) FROM u)
+    AND reading_received_at(r.interval_start, r.received_after, r.received_at) - r.interval_start <= interval '1 hour'`
+    : ''
+}
+)
+SELECT u.k, (extract(epoch FROM c.interval_start) * 1000)::float8 AS s, (extract(epoch FROM c.received) * 1000)::float8 AS received,
+       c.flags, c.import_mwh, c.export_mwh, c.large_mwh::text AS large_mwh
+FROM c JOIN u ON c.meter_key = u.key AND c.received > u.since
 ORDER BY u.k, s`;
 
 // The start of the oldest transaction open in this database (this statement's own included), or, when
@@ -147,17 +165,18 @@ export class ReadingsRepository {
    */
   async committedSince(meters: { meterId: string; since: number }[], before: number): Promise<CommittedReading[]> {
     if (!meters.length) return [];
+    const recent = Math.min(...meters.map((m) => m.since)) - 3_600_000 < before;
     const res = await this.pool.query({
-      name: 'committed-since',
-      text: COMMITTED_SINCE_SQL,
+      name: recent ? 'committed-since-recent' : 'committed-since',
+      text: COMMITTED_SINCE_SQL(recent),
       values: [meters.map((m) => m.meterId), meters.map((m) => new Date(m.since).toISOString()), new Date(before).toISOString()],
     });
     return res.rows.map((r) => ({
-        k: Number(r.k) - 1,
-        intervalStart: Number(r.s),
-        receivedAt: Number(r.received),
-        signature: [r.s, r.received, r.interval_seconds, r.quality, r.import_mwh, r.export_mwh, r.reactive_import_mvarh, r.reactive_export_mvarh].join('|'),
-      }));
+      k: Number(r.k) - 1,
+      intervalStart: Number(r.s),
+      receivedAt: Number(r.received),
+      signature: [r.s, r.received, r.flags, r.import_mwh, r.export_mwh, r.large_mwh].join('|'),
+    }));
   }
 
   /** Half-open window [from, to) on intervalStart, ordered by intervalStart, after the paging cursor. */
