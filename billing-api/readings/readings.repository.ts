@@ -187,7 +187,7 @@ export class ReadingsRepository {
        WHERE meter_key = (SELECT key FROM meters WHERE id = $1)
          AND interval_start >= COALESCE(to_timestamp($2::double precision / 1000), '-infinity')
          AND interval_start <  COALESCE(to_timestamp($3::double precision / 1000), 'infinity')
-         AND interval_start >  COALESCE(to_timestamp($3::double precision / 1000), '-infinity')
+         AND interval_start >  COALESCE(to_timestamp($4::double precision / 1000), '-infinity')
        ORDER BY interval_start
        LIMIT $5`,
       [meterId, from, to, after, limit],
@@ -210,7 +210,7 @@ export class ReadingsRepository {
        FROM quarantine
        WHERE ($1::text IS NULL OR device_id = $1) AND ($2::text IS NULL OR reason = $2)
          AND received_at >= COALESCE(to_timestamp($3::double precision / 1000), '-infinity')
-         AND received_at <  COALESCE(to_timestamp($3::double precision / 1000), 'infinity')
+         AND received_at <  COALESCE(to_timestamp($4::double precision / 1000), 'infinity')
          AND id > COALESCE($5::bigint, 0)
        ORDER BY id
        LIMIT $6`,
