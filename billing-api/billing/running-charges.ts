@@ -11,7 +11,8 @@
  * gateway commits in this process (the IngestBatcher's onCommitted hook, called after the commit and
  * before the PUBACK) — inserts, and actual readings replacing estimates, exactly as the database does. The
  * rating of a meter is memoized until one of its intervals or its tariff timeline changes. A request thus
- * costs two small queries (account and meters; tariff assignments and versions) and no interval reads.
+ * costs two small queries (account and meters; tariff assignments and versions) and no interval reads, and
+ * two more when a meter's tariff carries something into the cycle (below).
  *
  * A meter is loaded from the database on first use; hook calls that arrive while it loads are replayed
  * after the load, and because a stored actual never changes and an estimate only ever becomes an actual,
@@ -20,7 +21,8 @@
  * (`live: false`): still exact, costlier (see README, Performance).
  *
  * What a ratchet or a carrying metering mode carries into the cycle (derived from the readings before it)
- * is kept per meter in both modes, with the database instant it reflects the readings up to: each request
+ * is kept per meter in both modes (at most `capacity` meters), with the database instant it reflects the
+ * readings up to: each request reads the commit horizon (the start of the oldest open transaction) and
  * asks the database which readings before the cycle were committed since (whoever wrote them: the
  * gateway, a close storing estimates, another process). None: the kept state is the answer; some: it is
  * derived again from the window holding the earliest of them (the checkpoints of the last derivation).
