@@ -83,6 +83,7 @@ function formatSummary(s: RunSummary, ledgerPath: string | null): string {
   const check = {
     stored: 'verified: an acknowledged reading was found through the API',
     address: 'an address the API lists (not checked by data: no --token)',
+    'already-stored': 'an address the API lists (not checked by data: every reading checked was stored before this run)',
     unverified: 'NOT verified: acknowledgements are the broker\'s alone',
   }[s.brokerCheck];
   return [

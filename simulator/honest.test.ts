@@ -128,7 +128,7 @@ suite(`the simulator and the broker it publishes to (Mosquitto: ${MOSQUITTO})`, 
     const start = DateTime.now().minus({ hours: 3 }).toUTC().toISO({ suppressMilliseconds: true })!;
     const run = await simulate([
       '--token', TEST_ADMIN_TOKEN, '--provision', '--meters', '2', '--id-prefix', 'L', '--interval', '300',
-      '--start', start, '--speed', '300', '--duration', '4',
+      '--start', start, '--speed', '300', '--duration', '7',
     ]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/live: the first interval completes at \S+ simulated, in \d+ ms \(\S+ wall clock\)/);

@@ -79,7 +79,8 @@ class BarReporter implements ProgressReporter {
 }
 
 class LineReporter implements ProgressReporter {
-  private lastPrintAt = 0;
+  // The first update prints at once; later ones every intervalMs.
+  private lastPrintAt = Number.NEGATIVE_INFINITY;
   private readonly startedAt = performance.now();
 
   constructor(

@@ -54,7 +54,7 @@ export interface RunSummary {
    * `address` (it is an address the API lists; no token to check more), `unverified` (--bare-broker, or no
    * valid reading was acknowledged to check with).
    */
-  brokerCheck: 'stored' | 'address' | 'unverified';
+  brokerCheck: 'stored' | 'address' | 'already-stored' | 'unverified';
   meters: number;
   devices: number;
   /** Messages published again after a reconnection. */

@@ -52,7 +52,7 @@ export interface SimulationResult {
 }
 
 /** How the broker was checked: a reading found through the API, its address only, or not at all. */
-export type BrokerCheck = 'stored' | 'address' | 'unverified';
+export type BrokerCheck = 'stored' | 'address' | 'already-stored' | 'unverified';
 
 /** Most simultaneous MQTT handshakes. */
 const MAX_HANDSHAKES = 100;
@@ -142,7 +142,7 @@ export async function runSimulation(config: SimulatorConfig, io: SimulationIo): 
                 return;
               }
               if (broker.listed) {
-                brokerCheck = 'address';
+                brokerCheck = 'already-stored';
                 io.log(`broker ${broker.url}: every reading checked was stored before this run; it is an address the API lists`);
                 return;
               }
