@@ -129,7 +129,8 @@ const iso = (d: Date) => d.toISOString();
 export interface AccountMeters {
   timezone: string;
   billingDay: number;
-  meters: { id: string; intervalSeconds: number }[];
+  /** each meter with its explicit service span, as `meters` reads it (the later start and earlier end of the meter's and the account's) */
+  meters: { id: string; intervalSeconds: number; service: { start: number | null; end: number | null } }[];
 }
 
 export class BillingRepository {
@@ -151,19 +152,43 @@ export class BillingRepository {
     });
   }
 
-  /** The account's zone and billing day and its meters (by id), or null when it does not exist. */
+  /**
+   * The account's zone and billing day and its meters (by id) with their explicit service spans (the same
+   * rule as `meters`), or null when it does not exist.
+   */
   async accountMeters(accountId: string): Promise<AccountMeters | null> {
-    const res = await this.pool.query<{ timezone: string; billing_day: number; meter_id: string | null; interval_seconds: number | null }>({
+    const res = await this.pool.query<{
+      timezone: string;
+      billing_day: number;
+      meter_id: string | null;
+      interval_seconds: number | null;
+      service_start: Date | null;
+      service_end: Date | null;
+    }>({
       name: 'running-charges-account',
-      text: `SELECT a.timezone, a.billing_day, m.id AS meter_id, m.interval_seconds
-             FROM accounts a LEFT JOIN meters m ON m.account_id = a.id WHERE a.id = $1 ORDER BY m.id`,
+      text: `SELECT a.timezone, a.billing_day, m.id AS meter_id, m.interval_seconds,
+                    CASE WHEN ms.service_start IS NULL THEN s.service_start WHEN s.service_start IS NULL THEN ms.service_start
+                         ELSE greatest(ms.service_start, s.service_start) END AS service_start,
+                    CASE WHEN ms.service_end IS NULL THEN s.service_end WHEN s.service_end IS NULL THEN ms.service_end
+                         ELSE least(ms.service_end, s.service_end) END AS service_end
+             FROM accounts a
+             LEFT JOIN meters m ON m.account_id = a.id
+             LEFT JOIN meter_service ms ON ms.meter_id = m.id
+             LEFT JOIN account_service s ON s.account_id = a.id
+             WHERE a.id = $1 ORDER BY m.id`,
       values: [accountId],
     });
     if (!res.rowCount) return null;
     return {
       timezone: res.rows[0].timezone,
       billingDay: res.rows[0].billing_day,
-      meters: res.rows.filter((r) => r.meter_id !== null).map((r) => ({ id: r.meter_id!, intervalSeconds: r.interval_seconds! })),
+      meters: res.rows
+        .filter((r) => r.meter_id !== null)
+        .map((r) => ({
+          id: r.meter_id!,
+          intervalSeconds: r.interval_seconds!,
+          service: { start: r.service_start ? ms(r.service_start) : null, end: r.service_end ? ms(r.service_end) : null },
+        })),
     };
   }
 

@@ -1,10 +1,10 @@
 /**
  * Rating one meter's billing cycle at close, pure: the cycle's stored intervals, estimates for its gaps
- * (VEE, ./estimation.ts), the rating core over the whole cycle (window = billing cycle), validation warnings
- * (./validation.ts), and the meter's section of the bill. No database, no clock: the billing service loads
- * the inputs and stores the outputs.
+ * (VEE, ./estimation.ts), the rating core over the part of the cycle in service (`cycleInService`, which
+ * the running charges of the open cycle share), validation warnings (./validation.ts), and the meter's
+ * section of the bill. No database, no clock: the billing service loads the inputs and stores the outputs.
  */
-import { EMPTY_METERING_STATE, rateWindow, RatingError, type Charges, type DemandHistoryEntry, type MeterInterval, type MeteringState, type TariffDocument } from '../../rating/index.js';
+import { EMPTY_METERING_STATE, rateWindow, RatingError, type Charges, type DemandHistoryEntry, type MeterInterval, type MeteringState, type RateWindowInput, type TariffDocument, type TariffTimelineEntry } from '../../rating/index.js';
 import { isoUtc } from '../../common/time.js';
 import type { MeterBillSection } from './bill-document.js';
 import type { BillingCycle } from './cycles.js';
@@ -54,9 +54,7 @@ export interface MeterCycleInput {
 export function rateMeterCycle({ cycle, meter, readings, history, tariffs, versionOf, service, carried }: MeterCycleInput): RatedMeterCycle {
   if (!tariffs.hasAssignment) throw new RatingError('no_tariff_in_effect', `meter "${meter.id}" has no tariff assigned`, []);
   // Only the part of the cycle in service is estimated, validated and rated, with the tariff in effect there only.
-  const window = serviceWindow(cycle, service) ?? cycle;
-  const partial = window.from !== cycle.from || window.to !== cycle.to;
-  const timeline = partial ? timelineWithin(tariffs.timeline, window) : tariffs.timeline;
+  const { window, partial, rating } = cycleInService({ cycle, service, tariffTimeline: tariffs.timeline, carried });
   const historyMap = history ? new Map(history.map((r) => [r.intervalStart, { importMwh: Number(r.importMwh), exportMwh: Number(r.exportMwh) }])) : undefined;
   const estimation = estimateGaps({ cycle: window, intervalSeconds: meter.intervalSeconds, zone: meter.timezone, readings, history: historyMap });
   const stored = readings.filter((r) => r.intervalStart >= window.from && r.intervalStart < window.to);
@@ -64,19 +62,7 @@ export function rateMeterCycle({ cycle, meter, readings, history, tariffs, versi
     ...stored,
     ...estimation.estimates.map((e) => ({ intervalStart: e.intervalStart, intervalSeconds: meter.intervalSeconds, importMwh: e.importMwh, exportMwh: e.exportMwh, quality: 'estimated' as const })),
   ];
-  // Under a carrying tariff a service start begins with nothing carried, and the cycle of a service end is
-  // the meter's final window, which settles what it carries (./service-span.ts).
-  const carriedIn = carried?.carriedIn && serviceStartsIn(cycle, service) ? EMPTY_METERING_STATE : carried?.carriedIn;
-  const charges = rateWindow({
-    tariffTimeline: timeline,
-    intervals,
-    billingWindow: window,
-    billingCycle: cycle,
-    meterIntervalSeconds: meter.intervalSeconds,
-    ...(carried?.demandHistory ? { demandHistory: carried.demandHistory } : {}),
-    ...(carriedIn ? { carriedIn } : {}),
-    ...(serviceEndsIn(cycle, service) ? { finalWindow: true } : {}),
-  });
+  const charges = rateWindow({ ...rating, intervals, meterIntervalSeconds: meter.intervalSeconds });
   const validation = validateCycle(stored, meter.intervalSeconds, estimation.unestimated);
   const section: MeterBillSection = {
     meterId: meter.id,
@@ -102,6 +88,47 @@ export function rateMeterCycle({ cycle, meter, readings, history, tariffs, versi
     ...(charges.metering ? { metering: charges.metering } : {}),
   };
   return { charges, section, estimates: estimation.estimates, minorUnit: minorUnitOf(charges, tariffs) };
+}
+
+/** A meter's cycle as it is rated within its service span (see `cycleInService`). */
+export interface CycleInService {
+  /** the part of the cycle in service (the whole cycle without an explicit span cutting it) */
+  window: BillingCycle;
+  /** the window is only a part of the cycle */
+  partial: boolean;
+  /** everything the rating core is given except the intervals and the meter's interval length */
+  rating: Omit<RateWindowInput, 'intervals' | 'meterIntervalSeconds'>;
+}
+
+/**
+ * How a meter's cycle is rated within its service span, pure; the close of a cycle and the running charges
+ * of the open cycle both rate this way. The window is the part of the cycle in service, rated with the
+ * tariff in effect there only; under a tariff that carries across cycles a service start inside the cycle
+ * begins with nothing carried, and the cycle of a service end is the meter's final window, which settles
+ * what it carries (./service-span.ts). A meter not in service during the cycle is rated over the whole
+ * cycle here: callers leave such meters out.
+ */
+export function cycleInService({ cycle, service, tariffTimeline, carried }: {
+  cycle: BillingCycle;
+  service?: ServiceSpan;
+  tariffTimeline: TariffTimelineEntry[];
+  carried?: { demandHistory?: DemandHistoryEntry[]; carriedIn?: MeteringState };
+}): CycleInService {
+  const window = serviceWindow(cycle, service) ?? cycle;
+  const partial = window.from !== cycle.from || window.to !== cycle.to;
+  const carriedIn = carried?.carriedIn && serviceStartsIn(cycle, service) ? EMPTY_METERING_STATE : carried?.carriedIn;
+  return {
+    window,
+    partial,
+    rating: {
+      tariffTimeline: partial ? timelineWithin(tariffTimeline, window) : tariffTimeline,
+      billingWindow: window,
+      billingCycle: cycle,
+      ...(carried?.demandHistory ? { demandHistory: carried.demandHistory } : {}),
+      ...(carriedIn ? { carriedIn } : {}),
+      ...(serviceEndsIn(cycle, service) ? { finalWindow: true } : {}),
+    },
+  };
 }
 
 /** The tariff versions whose time in effect overlaps the cycle, in time order. */

@@ -1,10 +1,14 @@
 /**
  * Running charges: what an account's open billing cycle costs so far (GET /v1/accounts/{id}/charges).
  *
- * Definition: for each meter, the rating core's charges of the WHOLE open cycle (window = billing cycle,
- * so daily and monthly charges count the full cycle) from the readings committed before the request, no
- * estimates; the account total is the sum. It is therefore exactly a full re-rating, and it becomes the
- * bill at close when nothing arrives late and nothing is missing.
+ * Definition: for each meter in service during the open cycle, the rating core's charges of the part of
+ * the cycle in service, rated as the close rates it (./rate-cycle.ts `cycleInService`: the whole cycle
+ * unless a service start or end cuts it, so daily and monthly charges count the days in service; the tariff
+ * in effect only there; nothing carried in after a service start inside the cycle; the meter's final
+ * window when its service ends inside it), from the readings committed before the request, no estimates;
+ * the account total is the sum. Meters not in service during the cycle are left out (an account whose
+ * service ended before it shows no meters and zero totals). It is therefore exactly a full re-rating, and
+ * it becomes the bill at close when nothing arrives late and nothing is missing.
  *
  * How it stays cheap: `OpenCycleStore` keeps each requested meter's open-cycle intervals in memory (sorted
  * typed arrays, 25 bytes per interval, least recently used meters evicted) and applies every reading the
@@ -34,9 +38,11 @@ import { rateWindow, RatingError, type Charges, type Coverage, type MeterInterva
 import { carriedIntoCycle, historyReadsOf, needsHistory, NOTHING_CARRIED, type CarriedIntoCycle, type CarriedIntoWindow, type HistoryReads } from '../charges/rating-history.js';
 import { CurrencyMismatch, NoTariffAssigned } from '../domain-errors.js';
 import type { CommittedReading, ReadingsRepository } from '../readings/readings.repository.js';
-import type { BillingRepository } from './billing.repository.js';
+import type { AccountMeters, BillingRepository } from './billing.repository.js';
 import { LATE_DATA_MARGIN_MS } from './billing.service.js';
 import { cycleContaining, cycleDays, type BillingCycle } from './cycles.js';
+import { cycleInService } from './rate-cycle.js';
+import { serviceWindow, type ServiceSpan } from './service-span.js';
 import type { MeterTariffs, TariffsRepository } from '../tariffs/tariffs.repository.js';
 
 const ACTUAL = 1;
@@ -64,7 +70,7 @@ interface MeterCycle {
 
 /** What is carried into a meter's open cycle (see ../charges/rating-history.ts), and the readings it reflects. */
 interface KeptCarried {
-  /** the cycle, the account's zone and billing day, the meter's interval and tariff timeline it was derived for */
+  /** the cycle, the account's zone and billing day, the meter's interval, service span and tariff timeline it was derived for */
   key: string;
   value: CarriedIntoCycle;
   /** database time: every reading before the cycle received (received_at) before this instant is reflected */
@@ -278,10 +284,12 @@ function grow(entry: MeterCycle): void {
   entry.quality = copy(entry.quality, (n) => new Uint8Array(n));
 }
 
-function intervalsOf(entry: MeterCycle): MeterInterval[] {
-  const out = new Array<MeterInterval>(entry.n);
+/** The held intervals whose start lies in `window` (a part of the entry's cycle). */
+function intervalsOf(entry: MeterCycle, window: BillingCycle): MeterInterval[] {
+  const out: MeterInterval[] = [];
   for (let k = 0; k < entry.n; k++) {
-    out[k] = {
+    if (entry.starts[k] < window.from || entry.starts[k] >= window.to) continue;
+    out.push({
       intervalStart: entry.starts[k],
       intervalSeconds: entry.intervalSeconds,
       importMwh: entry.imports[k],
@@ -289,18 +297,24 @@ function intervalsOf(entry: MeterCycle): MeterInterval[] {
       ...(Number.isNaN(entry.reactiveImports[k]) ? {} : { reactiveImportMvarh: entry.reactiveImports[k] }),
       ...(Number.isNaN(entry.reactiveExports[k]) ? {} : { reactiveExportMvarh: entry.reactiveExports[k] }),
       quality: entry.quality[k] === ACTUAL ? 'actual' : 'estimated',
-    };
+    });
   }
   return out;
 }
 
 export interface RunningMeterCharges extends Omit<Charges, 'tariffIds'> {
   meterId: string;
+  /** the open cycle */
   from: string;
   to: string;
+  /** the part of the cycle in service, when a service start or end cuts it (as on the bill's meter section) */
+  inService?: { from: string; to: string };
   tariffId: string;
   tariffIds: string[];
 }
+
+/** A meter of the account, with its explicit service span. */
+type AccountMeter = AccountMeters['meters'][number];
 
 export interface RunningCharges {
   accountId: string;
@@ -333,8 +347,10 @@ export class RunningChargesService {
   async forAccount(accountId: string): Promise<RunningCharges | null> {
     const account = await this.accounts.accountMeters(accountId);
     if (!account) return null;
-    const { timezone, billingDay, meters } = account;
+    const { timezone, billingDay } = account;
     const cycle = cycleContaining(this.clock(), timezone, billingDay);
+    // As at close: a meter is rated when its service span overlaps the cycle, over the part in service.
+    const meters = account.meters.filter((m) => serviceWindow(cycle, m.service) !== null);
     // Meters with something kept are checked beside the tariff read; the others, when their tariffs carry, after it.
     const kept = meters.map((m) => this.store.carriedOf(m.id));
     const [tariffs, cycles, checked] = await Promise.all([
@@ -344,7 +360,7 @@ export class RunningChargesService {
     ]);
     const commits = await this.commitsBefore(meters, tariffs, { timezone, billingDay }, cycle, checked);
     const carried = await Promise.all(meters.map((m) => this.carriedInto(m, tariffs.get(m.id)!, { timezone, billingDay }, cycle, commits)));
-    const charges = cycles.map((entry, i) => rateMeter(entry, tariffs.get(meters[i].id)!, cycle, carried[i]));
+    const charges = cycles.map((entry, i) => rateMeter(entry, tariffs.get(meters[i].id)!, cycle, meters[i].service, carried[i]));
     const currencies = [...new Set(charges.map((c) => c.currency))];
     if (currencies.length > 1) throw new CurrencyMismatch(currencies);
     const minorUnit = charges.length ? minorUnitOf(tariffs.get(meters[0].id)!) : 2;
@@ -362,10 +378,13 @@ export class RunningChargesService {
       currency: currencies[0] ?? null,
       meters: charges.map((c, i) => {
         const { tariffIds, ...rest } = c;
+        const window = serviceWindow(cycle, meters[i].service)!;
+        const partial = window.from !== cycle.from || window.to !== cycle.to;
         return {
           meterId: meters[i].id,
           from: isoUtc(cycle.from),
           to: isoUtc(cycle.to),
+          ...(partial ? { inService: { from: isoUtc(window.from), to: isoUtc(window.to) } } : {}),
           ...rest,
           tariffId: c.pieces[c.pieces.length - 1]?.tariffId ?? tariffIds[tariffIds.length - 1],
           tariffIds,
@@ -399,7 +418,7 @@ export class RunningChargesService {
    * the readings committed since. Null when no meter needs it.
    */
   private async commitsBefore(
-    meters: { id: string; intervalSeconds: number }[],
+    meters: AccountMeter[],
     tariffs: Map<string, MeterTariffs>,
     account: { timezone: string; billingDay: number },
     cycle: BillingCycle,
@@ -427,6 +446,7 @@ export class RunningChargesService {
    * What is carried into the open cycle: nothing (no read) unless a tariff of the cycle has a ratchet or
    * carries across windows; then the kept state when no reading before the cycle was committed since it
    * was derived, else derived again (from the window holding the earliest such reading when possible).
+   * Derived as the close derives it: nothing before the meter's explicit service start is carried.
    *
    * Exact because a reading's received_at is its transaction's start: a reading that neither the query of
    * committed readings nor the derivation after it saw was committed after the horizon was read, so
@@ -434,14 +454,14 @@ export class RunningChargesService {
    * (`seen`) are not changes the next time.
    */
   private async carriedInto(
-    meter: { id: string; intervalSeconds: number },
+    meter: AccountMeter,
     tariffs: MeterTariffs,
     account: { timezone: string; billingDay: number },
     cycle: BillingCycle,
     commits: Checked | null,
   ): Promise<CarriedIntoWindow> {
     if (!tariffs.hasAssignment) return NOTHING_CARRIED;
-    const rated = { meterId: meter.id, intervalSeconds: meter.intervalSeconds, ...account, tariffTimeline: tariffs.timeline };
+    const rated = { meterId: meter.id, intervalSeconds: meter.intervalSeconds, ...account, tariffTimeline: tariffs.timeline, serviceStart: meter.service.start };
     const found = commits?.meters.get(meter.id);
     if (!commits || !found) return carriedIntoCycle(this.history, rated, cycle);
     const { kept, readings } = found;
@@ -470,24 +490,23 @@ interface Checked {
   meters: Map<string, { kept: KeptCarried | undefined; readings: CommittedReading[] }>;
 }
 
-function carriedKey(meter: { intervalSeconds: number }, tariffs: MeterTariffs, account: { timezone: string; billingDay: number }, cycle: BillingCycle): string {
-  return `${cycle.from}|${cycle.to}|${account.timezone}|${account.billingDay}|${meter.intervalSeconds}|${tariffs.key}`;
+function carriedKey(meter: { intervalSeconds: number; service: ServiceSpan }, tariffs: MeterTariffs, account: { timezone: string; billingDay: number }, cycle: BillingCycle): string {
+  return `${cycle.from}|${cycle.to}|${account.timezone}|${account.billingDay}|${meter.intervalSeconds}|${spanKey(meter.service)}|${tariffs.key}`;
 }
 
-function rateMeter(entry: MeterCycle, tariffs: MeterTariffs, cycle: BillingCycle, carried: CarriedIntoWindow): Charges {
+function spanKey(service: ServiceSpan): string {
+  return `${service.start ?? ''}-${service.end ?? ''}`;
+}
+
+/** Rates the meter's part of the cycle in service as the close does (./rate-cycle.ts), memoized. */
+function rateMeter(entry: MeterCycle, tariffs: MeterTariffs, cycle: BillingCycle, service: ServiceSpan, carried: CarriedIntoWindow): Charges {
   if (!tariffs.hasAssignment) throw new NoTariffAssigned(entry.meterId);
-  const key = `${entry.version}|${tariffs.key}|${cycle.from}`;
+  const key = `${entry.version}|${tariffs.key}|${cycle.from}|${spanKey(service)}`;
   if (entry.memo?.key === key && entry.memo.carried === carried) return entry.memo.charges;
   let charges: Charges;
   try {
-    charges = rateWindow({
-      tariffTimeline: tariffs.timeline,
-      intervals: intervalsOf(entry),
-      billingWindow: cycle,
-      billingCycle: cycle,
-      meterIntervalSeconds: entry.intervalSeconds,
-      ...carried,
-    });
+    const { window, rating } = cycleInService({ cycle, service, tariffTimeline: tariffs.timeline, carried });
+    charges = rateWindow({ ...rating, intervals: intervalsOf(entry, window), meterIntervalSeconds: entry.intervalSeconds });
   } catch (err) {
     // The rating core's error, naming the meter (the error handler answers it).
     if (err instanceof RatingError) throw new RatingError(err.code, `meter "${entry.meterId}": ${err.message}`, err.details);
