@@ -109,7 +109,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ billing: BillingService; run
           ...errorResponses(401, 404, 409),
         },
         description:
-          "Running charges of the account's open billing cycle: per meter, the charges of the whole cycle rated from every reading committed before the request (no estimates), and the account total.",
+          "Running charges of the account's open billing cycle: per meter in service during the open cycle, the charges of the part of the cycle in service (`inService` when a service start or end cuts it) rated from every reading committed before the request (no estimates), with what earlier cycles carry into it (net metering banks and balances, ratchet peaks), and the account total; an account whose service ended before the cycle answers no meters and zero totals.",
       },
     },
     async (req) => {
