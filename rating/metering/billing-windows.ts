@@ -22,7 +22,7 @@ import { resolveTiers } from '../energy-tiers.js';
 import { coverageOf, intervalsInWindow, type MeterInterval, type TimeSpan } from '../intervals.js';
 import type { ChargeLine, EnergyLine, ExportCreditLine, MinimumLine, SettlementLine, TaxLine } from '../lines.js';
 import { Dec, formatDecimal, formatMoney, fromMilli, roundMoney, ZERO } from '../money.js';
-import { type Charges, type DemandHistoryEntry, ratePlainWindow } from '../rate.js';
+import { type Charges, type DemandHistoryEntry, peakDemandKw, ratePlainWindow } from '../rate.js';
 import type { TariffDocument } from '../tariff.schema.js';
 import { piecesOfWindow, type TariffTimelineEntry } from '../timeline.js';
 import { carriesAcrossWindows, type Metering, meteringOfTariff, settlementMonth, settlementRules } from './options.js';
@@ -120,6 +120,15 @@ export interface MeteredWindowInput {
    * settled at its end (`settledBy: "service_end"`), since no later window of this meter carries it on.
    */
   finalWindow?: boolean;
+  /**
+   * The account's billing cycles the window spans, consecutive and in order (the first holds its start, the
+   * last its end; they may reach beyond it). When there are several and a tariff document of the window
+   * carries across windows, the window is rated as its part of each cycle, in sequence, and the parts
+   * combined as at a tariff change: the charges of a window are what the bills of its cycles say. A partial
+   * first part is the next window of its cycle; a partial last part does not close its cycle. Without it, or
+   * with one cycle, the window is one window of `billingCycle`.
+   */
+  billingCycles?: TimeSpan[];
 }
 
 export interface RateMeteredWindowsInput {
@@ -149,32 +158,80 @@ export function rateMeteredWindows(input: RateMeteredWindowsInput): MeteredCharg
   let state = input.carriedIn ?? EMPTY_METERING_STATE;
   const sorted = isSorted(input.intervals) ? input.intervals : [...input.intervals].sort((a, b) => a.intervalStart - b.intervalStart);
   return input.windows.map((w, i) => {
-    // a cycle split into windows (at a tariff change) settles once, in its last window
-    const next = input.windows[i + 1];
-    const cycle = w.billingCycle ?? w.window;
-    const closesCycle = !next || (next.billingCycle ?? next.window).from >= cycle.to;
-    const parts = partsOf(input, w);
+    const parts = partsOf(input, w, input.windows[i + 1], sorted);
     const rated = parts.map((part, k) => {
       const last = k === parts.length - 1;
-      const settledBy = settlementAtEnd(input, part.window) ?? (last && w.finalWindow ? 'service_end' : undefined);
-      const charges = rateMeteredWindow(input, part, cycle, state, sorted, last && closesCycle, settledBy);
+      const settledBy = settlementAtEnd(input, part.input.window) ?? (last && w.finalWindow ? 'service_end' : undefined);
+      const charges = rateMeteredWindow(input, part.input, part.cycle, state, sorted, part.closesCycle, settledBy);
       state = charges.metering.carriedOut;
       return charges;
     });
     if (rated.length === 1) return rated[0];
     const minorUnit = compileTariff(documentAt(input.tariffTimeline, w.window.from)!).minorUnit;
-    return combineParts(rated, w.window, sorted, input.meterIntervalSeconds, minorUnit);
+    return combineParts(rated, parts.map((p) => p.bill), w.window, sorted, input.meterIntervalSeconds, minorUnit);
   });
 }
 
+/** A part of a window rated on its own: its span, its billing cycle, whether it closes that cycle, and the bill (cycle) it belongs to. */
+interface WindowPart {
+  input: MeteredWindowInput;
+  cycle: TimeSpan;
+  closesCycle: boolean;
+  /** index of the billing cycle among the window's parts (taxes are computed per bill) */
+  bill: number;
+}
+
 /**
- * The parts of a window rated one after the other: one per tariff document when a document of the window
- * nets or carries (each nets and carries under its own rules), else the window itself.
+ * The parts of a window rated one after the other. A window spanning several billing cycles under a
+ * carrying mode: its part of each cycle (see MeteredWindowInput.billingCycles). Within a cycle, one part
+ * per tariff document when a document nets or carries (each nets and carries under its own rules). Only
+ * the last part of a cycle closes it; the window's own cycle closes unless the next window goes on in it.
  */
-function partsOf(input: RateMeteredWindowsInput, w: MeteredWindowInput): MeteredWindowInput[] {
+function partsOf(input: RateMeteredWindowsInput, w: MeteredWindowInput, next: MeteredWindowInput | undefined, sorted: MeterInterval[]): WindowPart[] {
+  const cycles = (w.billingCycles ?? []).filter((c) => c.from < w.window.to && c.to > w.window.from).sort((a, b) => a.from - b.from);
+  if (cycles.length < 2 || !piecesOfWindow(input.tariffTimeline, w.window).some((piece) => carriesAcrossWindows(input.metering ?? meteringOfTariff(piece.tariff)))) {
+    const cycle = w.billingCycle ?? w.window;
+    const closesCycle = !next || cycleAtStart(next).from >= cycle.to;
+    const pieces = documentParts(input, w);
+    return pieces.map((part, k) => ({ input: part, cycle, closesCycle: closesCycle && k === pieces.length - 1, bill: 0 }));
+  }
+  const demandHistory = withPeaksOfCycles(input, w, cycles, sorted);
+  return cycles.flatMap((cycle, bill) => {
+    const window = { from: Math.max(cycle.from, w.window.from), to: Math.min(cycle.to, w.window.to) };
+    const pieces = documentParts(input, { window, billingCycle: cycle, demandHistory });
+    return pieces.map((part, k) => ({ input: part, cycle, closesCycle: k === pieces.length - 1 && window.to >= cycle.to, bill }));
+  });
+}
+
+/** The billing cycle holding a window's start. */
+function cycleAtStart(w: MeteredWindowInput): TimeSpan {
+  return w.billingCycles?.find((c) => c.from <= w.window.from && w.window.from < c.to) ?? w.billingCycle ?? w.window;
+}
+
+/** One part per tariff document when a document of the window nets or carries, else the window itself. */
+function documentParts(input: RateMeteredWindowsInput, w: MeteredWindowInput): MeteredWindowInput[] {
   const pieces = piecesOfWindow(input.tariffTimeline, w.window);
-  if (pieces.length < 2 || pieces.every((piece) => isPlain(input.metering ?? meteringOfTariff(piece.tariff)))) return [w];
+  if (pieces.length < 2 || pieces.every((piece) => isPlain(input.metering ?? meteringOfTariff(piece.tariff)))) return [{ window: w.window, billingCycle: w.billingCycle, demandHistory: w.demandHistory }];
   return pieces.map((piece) => ({ window: { from: piece.from, to: piece.to }, billingCycle: w.billingCycle, demandHistory: w.demandHistory }));
+}
+
+/**
+ * The peaks looked back by a ratchet for the cycles of a window rated per cycle: those supplied, and the
+ * peak of each of the window's cycles before its last, measured from the intervals given as the ratchet's
+ * document measures demand (each part looks back only at cycles ending before its own starts). Without
+ * supplied peaks, none are added (the charges say the preceding months were not supplied).
+ */
+function withPeaksOfCycles(input: RateMeteredWindowsInput, w: MeteredWindowInput, cycles: TimeSpan[], sorted: MeterInterval[]): DemandHistoryEntry[] | undefined {
+  if (!w.demandHistory) return undefined;
+  const ratchet = piecesOfWindow(input.tariffTimeline, w.window).find((piece) => piece.tariff.billingDemand !== undefined)?.tariff;
+  if (!ratchet) return w.demandHistory;
+  const known = new Set(w.demandHistory.map((e) => e.from));
+  const peaks = cycles.slice(0, -1).filter((c) => !known.has(c.from)).map((c) => ({
+    from: c.from,
+    to: c.to,
+    peakKw: peakDemandKw({ tariff: ratchet, intervals: sorted.slice(firstAtOrAfter(sorted, c.from), firstAtOrAfter(sorted, c.to)), span: c, meterIntervalSeconds: input.meterIntervalSeconds }),
+  }));
+  return [...w.demandHistory, ...peaks];
 }
 
 function isPlain(metering: Metering): boolean {
@@ -201,28 +258,29 @@ function documentAt(timeline: TariffTimelineEntry[], instant: number): TariffDoc
 
 /**
  * The charges of a window from those of its parts (in time order): every part's lines (each names its
- * tariff), taxes of the same name and rate on the summed base, subtotals summed exactly, the pieces and
- * notes of every part, coverage over the window, and the metering of the parts (see WindowMetering.parts).
+ * tariff), subtotals summed exactly, the pieces and notes of every part, coverage over the window, and the
+ * metering of the parts (see WindowMetering.parts). Taxes are those of the bills: within a bill (`bills[k]`,
+ * the billing cycle of part k) one tax per name and rate on the summed base of its parts; across bills the
+ * bases and the rounded amounts summed, so a window of several cycles totals exactly what their bills do.
  */
-function combineParts(parts: MeteredCharges[], window: TimeSpan, sorted: MeterInterval[], meterIntervalSeconds: number, minorUnit: number): MeteredCharges {
+function combineParts(parts: MeteredCharges[], bills: number[], window: TimeSpan, sorted: MeterInterval[], meterIntervalSeconds: number, minorUnit: number): MeteredCharges {
   const currencies = [...new Set(parts.map((p) => p.currency))];
   if (currencies.length > 1) throw new RatingError('currency_mismatch', 'the window spans tariffs in different currencies', currencies);
-  const taxes = new Map<string, { name: string; rate: string; base: Dec }>();
-  for (const part of parts)
+  const perBill = new Map<string, { name: string; rate: string; bases: Map<number, Dec> }>();
+  parts.forEach((part, k) => {
     for (const l of part.lines)
       if (l.type === 'tax') {
         const key = `${l.name}\u0000${l.rate}`;
-        const entry = taxes.get(key) ?? { name: l.name, rate: l.rate, base: ZERO };
-        entry.base = entry.base.plus(l.base);
-        taxes.set(key, entry);
+        const entry = perBill.get(key) ?? { name: l.name, rate: l.rate, bases: new Map<number, Dec>() };
+        entry.bases.set(bills[k], (entry.bases.get(bills[k]) ?? ZERO).plus(l.base));
+        perBill.set(key, entry);
       }
-  const taxLines: TaxLine[] = [...taxes.values()].map(({ name, rate, base }) => ({
-    type: 'tax',
-    name,
-    rate,
-    base: formatMoney(base, minorUnit),
-    amount: formatMoney(roundMoney(base.mul(rate), minorUnit), minorUnit),
-  }));
+  });
+  const taxLines: TaxLine[] = [...perBill.values()].map(({ name, rate, bases }) => {
+    const base = [...bases.values()].reduce((s, b) => s.plus(b), ZERO);
+    const amount = [...bases.values()].reduce((s, b) => s.plus(roundMoney(b.mul(rate), minorUnit)), ZERO);
+    return { type: 'tax', name, rate, base: formatMoney(base, minorUnit), amount: formatMoney(amount, minorUnit) };
+  });
   const subtotal = parts.reduce((s, p) => s.plus(p.subtotal), ZERO);
   const taxTotal = sumAmounts(taxLines);
   const asOf = parts.map((p) => p.asOf).filter((a): a is string => a !== null).pop() ?? null;
