@@ -88,7 +88,10 @@ export function needsHistory(timeline: TariffTimelineEntry[], window: TimeSpan):
 /**
  * The charges of `window` with what is carried into it. `intervals`: the window's own stored intervals
  * (sorted), when the caller already holds them. A window starting inside a billing cycle is rated after the
- * part of its cycle before it, as the next window of that cycle (the cycle settles at its end).
+ * part of its cycle before it, as the next window of that cycle (the cycle settles at its end). Under a
+ * carrying mode, a window spanning several of the account's billing cycles is rated as its part of each
+ * cycle in sequence and combined (the rating core's `billingCycles`): its charges are what the bills of its
+ * cycles say, its partial last cycle left open.
  */
 export async function rateWindowWithHistory(
   reads: HistoryReads,
@@ -103,11 +106,14 @@ export async function rateWindowWithHistory(
     return rateWindow({ ...base, intervals: target.intervals, billingWindow: target.window, billingCycle: target.billingCycle });
   const history = await historyOf(reads, meter, target.window);
   const demand = history.demandHistory ? { demandHistory: history.demandHistory } : {};
-  if (history.carrying && history.windowsBefore.length) {
+  // A window spanning several of the account's billing cycles is rated as the bills of its cycles would be.
+  const cycles = history.carrying ? cyclesSpanning(meter, target.window) : [];
+  if (history.carrying && (history.windowsBefore.length || cycles.length > 1)) {
+    const own = cycles.length > 1 ? { billingCycles: cycles } : { billingCycle: target.billingCycle };
     const rated = rateMeteredWindows({
       ...base,
       intervals: history.intervalsBefore.concat(target.intervals),
-      windows: [...history.windowsBefore, { window: target.window, billingCycle: target.billingCycle, ...demand }],
+      windows: [...history.windowsBefore, { window: target.window, ...own, ...demand }],
     });
     return rated[rated.length - 1];
   }
@@ -244,6 +250,13 @@ async function historyOf(reads: HistoryReads, meter: RatedMeter, window: TimeSpa
 
   const from = windowsBefore[0]?.window.from ?? window.from;
   return { demandHistory, windowsBefore, intervalsBefore: carrying ? intervalsBefore.filter((i) => i.intervalStart >= from) : [], carrying: carrying !== undefined, resumedFrom };
+}
+
+/** The account's billing cycles holding a part of `window`, in order. */
+function cyclesSpanning(meter: RatedMeter, window: TimeSpan): TimeSpan[] {
+  const cycles: TimeSpan[] = [];
+  for (let cycle = cycleContaining(window.from, meter.timezone, meter.billingDay); cycle.from < window.to; cycle = cycleContaining(cycle.to, meter.timezone, meter.billingDay)) cycles.push(cycle);
+  return cycles;
 }
 
 /** A tariff whose windows carry state to the next (net metering, a net billing balance, an annual minimum). */
