@@ -9,6 +9,7 @@ import { Dec } from '../money.js';
 import type { TariffDocument } from '../tariff.schema.js';
 import type { TariffTimelineEntry } from '../timeline.js';
 import { local } from '../test-support.js';
+import { peakDemandKw } from '../rate.js';
 import { type MeteredCharges, type MeteredWindowInput, rateMeteredWindows } from './billing-windows.js';
 import { months, reading, touTariff, ZONE } from './test-tariffs.js';
 
@@ -129,6 +130,27 @@ describe('a window across a tariff change and several cycles', () => {
     expect(whole.metering.parts).toHaveLength(13);
     expect(whole.metering.carriedOut).toEqual(byMonth[11].metering.carriedOut);
     expect(notTax(whole.lines)).toEqual(byMonth.flatMap((m) => notTax(m.lines)));
+  });
+});
+
+describe('a window of several cycles under a carrying mode with a demand ratchet', () => {
+  const tariff: TariffDocument = {
+    ...documents['kWh bank'],
+    id: 'ratchet',
+    demand: { flat: [{ id: 'p0', seasons: ['summer', 'winter'], tiers: [{ rate: '10' }] }] },
+    billingDemand: { lookbackPercent: '0.8', lookbackHorizonMonths: 11 },
+  };
+  // a March peak of 300 kW sets the billing demand of the months after it
+  const intervals = [...year, reading(ZONE, '2018-03-05T09:00', 300, 0)];
+  const run = (windows: MeteredWindowInput[]) => rateMeteredWindows({ tariffTimeline: timelineOf(tariff), intervals, meterIntervalSeconds: 3600, windows });
+  const peaks = cycles.map((c) => ({ ...c, peakKw: peakDemandKw({ tariff, intervals, span: c, meterIntervalSeconds: 3600 }) }));
+
+  it("looks back at the peaks of the window's own earlier cycles, as each cycle's bill does", () => {
+    const byMonth = run(monthly.map((m, k) => ({ ...m, demandHistory: peaks.slice(0, k) })));
+    const [whole] = run([{ window: yearWindow, billingCycles: cycles, demandHistory: [] }]);
+    expect(whole.total).toBe(sum(byMonth, 'total'));
+    expect(whole.lines.filter((l) => l.type === 'demand')).toEqual(byMonth.flatMap((m) => m.lines.filter((l) => l.type === 'demand')));
+    expect(whole.pieces.map((p) => p.billingDemand?.kw)).toEqual(['40', '43', '300', ...Array(9).fill('240')]);
   });
 });
 
