@@ -98,9 +98,10 @@ export interface WindowMetering {
   };
   trueUpKwh?: string;
   /**
-   * A window spanning a change of tariff document is rated in parts, one per document, in sequence (the
-   * last part closes the cycle): each part's own metering, with its span and tariff. The fields above then
-   * sum the parts (carriedIn of the first, carriedOut of the last, periods of every part in order).
+   * A window spanning a change of tariff document, or several billing cycles, is rated in parts, one per
+   * cycle and document, in sequence (the last part of a cycle closes it): each part's own metering, with its
+   * span and tariff. The fields above then sum the parts (carriedIn of the first, carriedOut of the last,
+   * periods of every part in order).
    */
   parts?: (WindowMetering & { from: string; to: string; tariffId: string })[];
 }
@@ -147,7 +148,8 @@ export interface RateMeteredWindowsInput {
 /**
  * Rates consecutive billing windows under their metering mode: one MeteredCharges per window, each with
  * the state carried in and out. A window spanning a change of tariff document under a netting or carrying
- * mode is rated in parts at the changes, in sequence, and the parts combined into the window's charges.
+ * mode is rated in parts at the changes, in sequence, and the parts combined into the window's charges; so
+ * is a window spanning several billing cycles (`billingCycles`) under a carrying mode, in parts at the cycles.
  * Throws RatingError as rateWindow does, and 'invalid_window' when the windows are not consecutive.
  */
 export function rateMeteredWindows(input: RateMeteredWindowsInput): MeteredCharges[] {
