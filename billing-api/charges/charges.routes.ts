@@ -60,7 +60,8 @@ export const chargesRoutes: FastifyPluginAsyncZod<{ charges: ChargesService; met
         summary: "A meter's charges for any window",
         params: idParamSchema,
         querystring: windowSchema,
-        description: 'Charges for [from, to), rated from the readings committed at the moment of the request (contract sections 3 and 4).',
+        description:
+          'Charges for [from, to), rated from the readings committed at the moment of the request (contract sections 3 and 4). Under a tariff that carries across billing cycles (net metering, net billing with a balance, an annual minimum) the window starts from what the cycles since the last true-up carried into it, and a window spanning several of the account\'s billing cycles is rated as the bills of those cycles would rate them (`metering.parts`), so a year equals the sum of its months.',
         response: { 200: chargesSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
