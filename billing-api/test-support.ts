@@ -105,3 +105,33 @@ export async function ingestReadings(stack: TestStack, readings: IngestedReading
   for (const row of res.rows) outcomes[row.outcome] = (outcomes[row.outcome] ?? 0) + 1;
   return outcomes;
 }
+
+/**
+ * A URDB rate of two TOU periods, `p1` the weekday evening peak (16:00-21:00 local) and `p0` every other
+ * hour, with a monthly fixed charge: the shape of the net metering tests. `periods` are URDB
+ * `energyratestructure` rows (p0 then p1).
+ */
+export function eveningPeakUrdbRate(o: { label: string; name?: string; dgrules?: string; monthlyCharge: number; periods: { rate: number; sell?: number; max?: number }[][] }) {
+  return {
+    label: o.label,
+    name: o.name ?? o.label,
+    ...(o.dgrules ? { dgrules: o.dgrules } : {}),
+    fixedchargefirstmeter: o.monthlyCharge,
+    fixedchargeunits: '$/month',
+    energyratestructure: o.periods,
+    energyweekdayschedule: Array.from({ length: 12 }, () => Array.from({ length: 24 }, (_, h) => (h >= 16 && h < 21 ? 1 : 0))),
+    energyweekendschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
+  };
+}
+
+/**
+ * Marks the stored readings (of one meter, or all) as committed on time a day ago, so that a close sees as
+ * late data only what is stored after this.
+ */
+export async function markReceivedOnTime(stack: TestStack, meterId?: string): Promise<void> {
+  await stack.pool.query(
+    `UPDATE meter_readings SET received_after = NULL, received_at = now() - interval '1 day'
+     WHERE $1::text IS NULL OR meter_key = (SELECT key FROM meters WHERE id = $1)`,
+    [meterId ?? null],
+  );
+}

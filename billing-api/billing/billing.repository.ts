@@ -167,10 +167,7 @@ export class BillingRepository {
     }>({
       name: 'running-charges-account',
       text: `SELECT a.timezone, a.billing_day, m.id AS meter_id, m.interval_seconds,
-                    CASE WHEN ms.service_start IS NULL THEN s.service_start WHEN s.service_start IS NULL THEN ms.service_start
-                         ELSE greatest(ms.service_start, s.service_start) END AS service_start,
-                    CASE WHEN ms.service_end IS NULL THEN s.service_end WHEN s.service_end IS NULL THEN ms.service_end
-                         ELSE least(ms.service_end, s.service_end) END AS service_end
+                    greatest(ms.service_start, s.service_start) AS service_start, least(ms.service_end, s.service_end) AS service_end
              FROM accounts a
              LEFT JOIN meters m ON m.account_id = a.id
              LEFT JOIN meter_service ms ON ms.meter_id = m.id
@@ -239,10 +236,7 @@ export class BillingRepository {
   async meters(client: Queryable, accountIds: string[]): Promise<BillingMeter[]> {
     const res = await client.query(
       `SELECT m.id, m.account_id, m.timezone, m.interval_seconds, least(m.created_at, COALESCE(f.first, m.created_at)) AS first_activity,
-              CASE WHEN ms.service_start IS NULL THEN s.service_start WHEN s.service_start IS NULL THEN ms.service_start
-                   ELSE greatest(ms.service_start, s.service_start) END AS service_start,
-              CASE WHEN ms.service_end IS NULL THEN s.service_end WHEN s.service_end IS NULL THEN ms.service_end
-                   ELSE least(ms.service_end, s.service_end) END AS service_end
+              greatest(ms.service_start, s.service_start) AS service_start, least(ms.service_end, s.service_end) AS service_end  -- greatest() and least() skip a missing one
        FROM meters m
        LEFT JOIN meter_service ms ON ms.meter_id = m.id
        LEFT JOIN account_service s ON s.account_id = m.account_id

@@ -11,7 +11,7 @@ import Decimal from 'decimal.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageModes } from '../../test/support/database.js';
 import { startTestStack, type TestStack } from '../../test/support/stack.js';
-import { billingRun, billsOf, createAccount, insertReadings, lineOf } from '../test-support.js';
+import { billingRun, billsOf, createAccount, eveningPeakUrdbRate, insertReadings, lineOf, markReceivedOnTime } from '../test-support.js';
 
 // London, billing day 1, 15-minute intervals (UTC+1 until 25 October).
 const MAY = { from: '2026-04-30T23:00:00Z', to: '2026-05-31T23:00:00Z', intervals: 2976 };
@@ -22,17 +22,8 @@ const VERSION_2_FROM = '2026-05-15T23:00:00Z'; // 16 May, local midnight
 const MOVE_IN = '2026-09-15T23:00:00Z'; // 16 September
 const MOVE_OUT = '2026-10-10T23:00:00Z'; // 11 October
 
-const schedule = Array.from({ length: 12 }, () => Array.from({ length: 24 }, (_, h) => (h >= 16 && h < 21 ? 1 : 0)));
-const rate = (offPeak: number, peak: number) => ({
-  label: 'nem-edges',
-  name: 'Net metering with a kWh bank',
-  dgrules: 'Net Metering',
-  fixedchargefirstmeter: 5,
-  fixedchargeunits: '$/month',
-  energyratestructure: [[{ rate: offPeak, sell: 0.05 }], [{ rate: peak, sell: 0.05 }]],
-  energyweekdayschedule: schedule,
-  energyweekendschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
-});
+const rate = (offPeak: number, peak: number) =>
+  eveningPeakUrdbRate({ label: 'nem-edges', name: 'Net metering with a kWh bank', dgrules: 'Net Metering', monthlyCharge: 5, periods: [[{ rate: offPeak, sell: 0.05 }], [{ rate: peak, sell: 0.05 }]] });
 const netMetering = { carryOver: 'kWh', trueUpMonth: 7, trueUpSellRate: '0.04' };
 
 describe.each(storageModes())('bill close under net metering at the edges of a cycle (%s storage)', (mode) => {
@@ -61,7 +52,7 @@ describe.each(storageModes())('bill close under net metering at the edges of a c
     await meter('M-OUT', 'E-OUT');
     await insertReadings(stack, 'M-OUT', SEPTEMBER.from, SEPTEMBER.intervals, 100_000, { exportMwh: 300_000 });
     await insertReadings(stack, 'M-OUT', OCTOBER.from, 960, 100_000, { exportMwh: 200_000 });
-    await stack.pool.query(`UPDATE meter_readings SET received_after = NULL, received_at = now() - interval '1 day'`);
+    await markReceivedOnTime(stack);
 
     const version2 = await stack.api('/v1/tariffs/urdb', { body: { id: 'nem-edges', effectiveFrom: VERSION_2_FROM, timezone: 'Europe/London', rate: rate(0.25, 0.35), netMetering } });
     expect(version2.status, JSON.stringify(version2.body)).toBe(201);

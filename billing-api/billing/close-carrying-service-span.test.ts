@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageModes } from '../../test/support/database.js';
 import { startTestStack, type TestStack } from '../../test/support/stack.js';
-import { billingRun, createAccount, ingestReadings, insertReadings } from '../test-support.js';
+import { billingRun, createAccount, eveningPeakUrdbRate, ingestReadings, insertReadings } from '../test-support.js';
 
 // London, billing day 1, 15-minute intervals (UTC+1).
 const APRIL = { from: '2026-03-31T23:00:00Z', intervals: 2880 };
@@ -22,16 +22,7 @@ const EXCHANGE = '2026-06-10T23:00:00Z'; // 11 June
 const GAP = { from: '2026-06-05T11:00:00Z', intervals: 4 };
 const QUARTER_HOUR_MS = 900_000;
 
-const rate = {
-  label: 'nem-span',
-  name: 'Net metering with a kWh bank',
-  dgrules: 'Net Metering',
-  fixedchargefirstmeter: 5,
-  fixedchargeunits: '$/month',
-  energyratestructure: [[{ rate: 0.2, sell: 0.05 }], [{ rate: 0.3, sell: 0.05 }]],
-  energyweekdayschedule: Array.from({ length: 12 }, () => Array.from({ length: 24 }, (_, h) => (h >= 16 && h < 21 ? 1 : 0))),
-  energyweekendschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
-};
+const rate = eveningPeakUrdbRate({ label: 'nem-span', name: 'Net metering with a kWh bank', dgrules: 'Net Metering', monthlyCharge: 5, periods: [[{ rate: 0.2, sell: 0.05 }], [{ rate: 0.3, sell: 0.05 }]] });
 const netMetering = { carryOver: 'kWh', trueUpMonth: 7, trueUpSellRate: '0.04' };
 const at = (iso: string, intervals: number) => new Date(Date.parse(iso) + intervals * QUARTER_HOUR_MS).toISOString();
 

@@ -9,7 +9,7 @@ import Decimal from 'decimal.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageModes } from '../../test/support/database.js';
 import { startTestStack, type TestStack } from '../../test/support/stack.js';
-import { billingRun, createAccount, insertReadings, lineOf } from '../test-support.js';
+import { billingRun, createAccount, eveningPeakUrdbRate, insertReadings, lineOf, markReceivedOnTime } from '../test-support.js';
 
 // London, billing day 1: the cycles of May to September 2026 (UTC+1), 15-minute intervals.
 const CYCLES = [
@@ -35,16 +35,7 @@ describe.each(storageModes())('bill close under net metering (%s storage)', (mod
 
   beforeAll(async () => {
     stack = await startTestStack(mode, { BILLING_CRON: 'off' });
-    const rate = {
-      label: 'nem-bank',
-      name: 'Net metering with a kWh bank',
-      dgrules: 'Net Metering',
-      fixedchargefirstmeter: 5,
-      fixedchargeunits: '$/month',
-      energyratestructure: [[{ rate: 0.2, sell: 0.05 }], [{ rate: 0.3, sell: 0.05 }]],
-      energyweekdayschedule: Array.from({ length: 12 }, () => Array.from({ length: 24 }, (_, h) => (h >= 16 && h < 21 ? 1 : 0))),
-      energyweekendschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
-    };
+    const rate = eveningPeakUrdbRate({ label: 'nem-bank', name: 'Net metering with a kWh bank', dgrules: 'Net Metering', monthlyCharge: 5, periods: [[{ rate: 0.2, sell: 0.05 }], [{ rate: 0.3, sell: 0.05 }]] });
     const tariff = await stack.api('/v1/tariffs/urdb', { body: { timezone: 'Europe/London', rate, netMetering: { carryOver: 'kWh', trueUpMonth: 7, trueUpSellRate: '0.04' } } });
     expect(tariff.status, JSON.stringify(tariff.body)).toBe(201);
     await createAccount(stack, 'NEM', 'Europe/London', 1);
@@ -52,9 +43,7 @@ describe.each(storageModes())('bill close under net metering (%s storage)', (mod
     await insertReadings(stack, 'M-NEM', '2026-05-07T23:00:00Z', CYCLES[0].intervals - LATE_MAY.intervals, FLOWS[0].importMwh, { exportMwh: FLOWS[0].exportMwh });
     for (let k = 1; k < CYCLES.length; k++) await insertReadings(stack, 'M-NEM', CYCLES[k].from, CYCLES[k].intervals, FLOWS[k].importMwh, { exportMwh: FLOWS[k].exportMwh });
     // These readings arrived on time, a day before any close (only May's first week will be late data).
-    await stack.pool.query(
-      `UPDATE meter_readings SET received_after = NULL, received_at = now() - interval '1 day' WHERE meter_key = (SELECT key FROM meters WHERE id = 'M-NEM')`,
-    );
+    await markReceivedOnTime(stack, 'M-NEM');
   });
   afterAll(async () => stack?.close());
 

@@ -18,7 +18,7 @@ import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { Dec } from '../../rating/money.js';
 import { storageModes } from '../../test/support/database.js';
 import { startTestStack, type TestStack } from '../../test/support/stack.js';
-import { billingRun, createAccount, ingestReadings, lineOf, type IngestedReading } from '../test-support.js';
+import { billingRun, createAccount, eveningPeakUrdbRate, ingestReadings, lineOf, type IngestedReading } from '../test-support.js';
 import { cycleContaining, localDate, type BillingCycle } from './cycles.js';
 
 const ZONE = 'America/Los_Angeles';
@@ -214,22 +214,20 @@ const MODES: Mode[] = [
 ];
 
 /** Two TOU periods (peak 16:00-21:00 on weekdays), a block tier off-peak, per-period sell rates, a monthly charge. */
-const urdbRate = (mode: Mode) => ({
-  label: mode.tariffId,
-  name: `Properties ${mode.key}`,
-  dgrules: mode.dgrules,
-  fixedchargefirstmeter: 10,
-  fixedchargeunits: '$/month',
-  energyratestructure: [
-    [
-      { max: 350, rate: 0.17, sell: 0.05 },
-      { rate: 0.24, sell: 0.05 },
+const urdbRate = (mode: Mode) =>
+  eveningPeakUrdbRate({
+    label: mode.tariffId,
+    name: `Properties ${mode.key}`,
+    dgrules: mode.dgrules,
+    monthlyCharge: 10,
+    periods: [
+      [
+        { max: 350, rate: 0.17, sell: 0.05 },
+        { rate: 0.24, sell: 0.05 },
+      ],
+      [{ rate: 0.34, sell: 0.09 }],
     ],
-    [{ rate: 0.34, sell: 0.09 }],
-  ],
-  energyweekdayschedule: Array.from({ length: 12 }, () => Array.from({ length: 24 }, (_, h) => (h >= 16 && h < 21 ? 1 : 0))),
-  energyweekendschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
-});
+  });
 
 const money = (value: string | number) => new Dec(value);
 const cents = (value: Dec) => value.toFixed(2);

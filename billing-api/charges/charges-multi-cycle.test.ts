@@ -8,7 +8,7 @@ import Decimal from 'decimal.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageModes } from '../../test/support/database.js';
 import { startTestStack, type TestStack } from '../../test/support/stack.js';
-import { billingRun, billsOf, createAccount, insertReadings } from '../test-support.js';
+import { billingRun, billsOf, createAccount, eveningPeakUrdbRate, insertReadings, markReceivedOnTime } from '../test-support.js';
 
 // UTC, billing day 1: the calendar months of 2025, hourly intervals.
 const MONTHS = Array.from({ length: 12 }, (_, k) => ({
@@ -28,16 +28,8 @@ const MODES = [
   { key: 'NBD', name: 'a net billing balance', dgrules: 'Net Billing Instantaneous', options: { netBilling: { carryOver: 'dollars', trueUpMonth: 12 } } },
 ];
 
-const rate = (dgrules: string) => ({
-  label: `multi-${dgrules}`,
-  name: 'Two periods with a monthly charge',
-  dgrules,
-  fixedchargefirstmeter: 7.5,
-  fixedchargeunits: '$/month',
-  energyratestructure: [[{ rate: 0.1731, sell: 0.0613 }], [{ rate: 0.2917, sell: 0.0877 }]],
-  energyweekdayschedule: Array.from({ length: 12 }, () => Array.from({ length: 24 }, (_, h) => (h >= 16 && h < 21 ? 1 : 0))),
-  energyweekendschedule: Array.from({ length: 12 }, () => Array(24).fill(0)),
-});
+const rate = (dgrules: string) =>
+  eveningPeakUrdbRate({ label: `multi-${dgrules}`, name: 'Two periods with a monthly charge', dgrules, monthlyCharge: 7.5, periods: [[{ rate: 0.1731, sell: 0.0613 }], [{ rate: 0.2917, sell: 0.0877 }]] });
 
 const sum = (totals: string[]) => totals.reduce((s, t) => s.plus(t), new Decimal(0)).toFixed(2);
 const trueUps = (lines: any[]) => lines.filter((l) => l.type === 'export_credit' && l.period === 'trueup');
@@ -55,7 +47,7 @@ describe.each(storageModes())('charges of a window spanning billing cycles under
       expect(meter.status, JSON.stringify(meter.body)).toBe(201);
       for (let k = 0; k < 12; k++) await insertReadings(stack, `M-MC-${m.key}`, MONTHS[k].from, MONTHS[k].hours, flowOf(k).importMwh, { intervalSeconds: 3600, exportMwh: flowOf(k).exportMwh });
     }
-    await stack.pool.query(`UPDATE meter_readings SET received_after = NULL, received_at = now() - interval '1 day'`);
+    await markReceivedOnTime(stack);
   });
   afterAll(async () => stack?.close());
 
