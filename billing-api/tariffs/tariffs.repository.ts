@@ -204,10 +204,16 @@ export class TariffsRepository {
     return res.rows.map((r) => ({ tariffId: r.tariff_id, effectiveFrom: r.from_ms === null ? Number.NEGATIVE_INFINITY : Number(r.from_ms) }));
   }
 
-  /** Runs `fn` in one transaction holding the meter's assignment lock (corrections of one meter run one at a time). */
+  /**
+   * Runs `fn` in one transaction holding the meter's assignment lock (corrections of one meter run one at a
+   * time) and then its account's billing lock, the one a close takes: a correction waits for a close of the
+   * account in progress (and then sees its bill), and a close skips the account while a correction holds it,
+   * so no bill is priced with an assignment that a correction is replacing.
+   */
   meterAssignmentsTransaction<T>(meterId: string, fn: (tx: PoolClient) => Promise<T>): Promise<T> {
     return inTransaction(this.pool, async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`meter-tariff:${meterId}`]);
+      await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended('billing-account:' || account_id, 0)) FROM meters WHERE id = $1`, [meterId]);
       return fn(tx);
     });
   }
