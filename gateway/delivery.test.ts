@@ -106,7 +106,8 @@ describe.each(storageModes())('database outage in the middle of a stream (%s sto
     const duringOutage = ackTimes.filter((t) => t > cutAt + 250 && t < restoredAt);
     expect(duringOutage).toEqual([]);
     // The stream really spanned the outage.
-    expect(ackTimes.filter((t) => t < cutAt).length).toBeGreaterThan(0);
+    // (<=: the acknowledgements that ended the wait may carry the same millisecond as the cut.)
+    expect(ackTimes.filter((t) => t <= cutAt).length).toBeGreaterThan(0);
     expect(ackTimes.filter((t) => t >= restoredAt).length).toBeGreaterThan(0);
     expect(ackTimes.length).toBe(METERS * MESSAGES);
     const res = await stack.pool.query('SELECT meter_id, count(*)::int AS n, sum(import_mwh)::text AS s FROM readings GROUP BY meter_id ORDER BY meter_id');
