@@ -41,6 +41,13 @@ describe('options', () => {
     expect([c.batch, c.connections, c.faults.gap]).toEqual([100, 5, 0.1]);
   });
 
+  it('a commercial fleet sends reactive energy unless told otherwise; --reactive gives it to any profile', () => {
+    expect(config('--profile', 'commercial').reactive).toBe(true);
+    expect(config('--profile', 'commercial', '--no-reactive').reactive).toBe(false);
+    expect(config('--profile', 'mixed').reactive).toBe(false);
+    expect(config('--profile', 'residential', '--reactive').reactive).toBe(true);
+  });
+
   it('a residential-solar fleet gets the net-metering tariff unless told otherwise; --net-metering is not for --tariff', () => {
     expect(config('--profile', 'residential-solar').netMetering).toBe(true);
     expect(config('--profile', 'residential-solar', '--no-net-metering').netMetering).toBe(false);

@@ -46,6 +46,8 @@ export interface SimulatorConfig {
    * --profile residential-solar. False with --tariff.
    */
   netMetering: boolean;
+  /** Every meter registers reactive energy (reactive import from its power factor). Default: on for --profile commercial. */
+  reactive: boolean;
   /** HMAC key of the device secrets; null: derived from the seed. */
   secretKey: string | null;
   meters: number;
@@ -89,6 +91,8 @@ export function buildProgram(): Command {
     .option('--tariff <id>', 'existing tariff to give the meters at --provision (default: create the simulator tariff)')
     .option('--net-metering', "the simulator's net-metering tariff (kWh bank, true-up in December); default for --profile residential-solar")
     .option('--no-net-metering', "the simulator's net-billing tariff, also for --profile residential-solar")
+    .option('--reactive', 'every meter sends reactive energy from its power factor (0.85-0.98); default for --profile commercial')
+    .option('--no-reactive', 'no reactive energy, also for --profile commercial')
     .option('--secret-key <key>', 'HMAC key deriving each device secret (default: derived from --seed)')
     .option('--meters <n>', 'number of meters', '10')
     .option('--concentrators <k>', '0: each meter connects itself; K: meters spread over K concentrators', '0')
@@ -143,6 +147,7 @@ const rawSchema = z.object({
   provision: z.boolean(),
   tariff: z.string().min(1).optional(),
   netMetering: z.boolean().optional(),
+  reactive: z.boolean().optional(),
   secretKey: z.string().min(1).optional(),
   meters: integer(1, 1_000_000),
   concentrators: integer(0, 100_000),
@@ -245,6 +250,7 @@ export function toConfig(options: Record<string, unknown>, now = Date.now()): Pa
       provision: o.provision,
       tariffId: o.tariff ?? null,
       netMetering: o.tariff ? false : (o.netMetering ?? o.profile === 'residential-solar'),
+      reactive: o.reactive ?? o.profile === 'commercial',
       secretKey: o.secretKey ?? null,
       meters: o.meters,
       concentrators: o.concentrators,

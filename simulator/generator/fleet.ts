@@ -18,6 +18,7 @@ import {
 } from './profiles/household.js';
 import { drawPvParams, PV_MAX_OUTPUT_PER_W, type PvParams } from './profiles/pv.js';
 import { drawSizedPvParams } from './profiles/pv-sizing.js';
+import { drawFullLoadPowerFactor } from './reactive.js';
 import type { Site } from './sun.js';
 
 export const PROFILES = ['residential', 'commercial', 'solar', 'residential-solar', 'ev'] as const;
@@ -55,6 +56,8 @@ export interface MeterSpec {
   ev: EvParams | null;
   /** Highest power the meter can report, kW: what `POST /v1/meters` is given as `maxPowerKw`. */
   maxPowerKw: number;
+  /** Power factor at full load when the meter registers reactive energy (see reactive.ts); null: it does not. */
+  powerFactor: number | null;
   /** Key of every random draw about this meter (from the seed and the id). */
   key: number;
 }
@@ -87,6 +90,11 @@ export interface FleetOptions {
   latitude?: number;
   /** Degrees east. Default: the zone's standard UTC offset x 15 (the centre of its time zone). */
   longitude?: number;
+  /**
+   * Every meter registers reactive energy (reactive import from its power factor, reactive export 0).
+   * Default: on for a `commercial` fleet, off otherwise.
+   */
+  reactive?: boolean;
 }
 
 export const DEFAULT_TIMEZONE = 'America/New_York';
@@ -112,6 +120,7 @@ export function createFleet(options: FleetOptions): Fleet {
   const intervalSeconds = options.intervalSeconds ?? 900;
   const idPrefix = options.idPrefix ?? '';
   const concentratorCount = options.concentrators ?? 0;
+  const reactive = options.reactive ?? profile === 'commercial';
   if (!Number.isInteger(options.meters) || options.meters < 0) throw new RangeError('meters must be an integer >= 0');
   if (!Number.isInteger(concentratorCount) || concentratorCount < 0) {
     throw new RangeError('concentrators must be an integer >= 0');
@@ -145,6 +154,7 @@ export function createFleet(options: FleetOptions): Fleet {
         timezone,
         intervalSeconds,
         site,
+        reactive,
       }),
     );
   }
@@ -161,6 +171,8 @@ interface MeterIdentity {
   timezone: string;
   intervalSeconds: IntervalSeconds;
   site: Site;
+  /** The meter registers reactive energy. Default false. */
+  reactive?: boolean;
 }
 
 /** The full description of one meter, from its identity and the seed alone. */
@@ -193,6 +205,7 @@ export function describeMeter(identity: MeterIdentity): MeterSpec {
     pv,
     ev,
     maxPowerKw,
+    powerFactor: identity.reactive ? drawFullLoadPowerFactor(key) : null,
     key,
   };
 }

@@ -23,6 +23,7 @@ export {
 export { intervalEnergy, type IntervalEnergy } from './meter-model.js';
 export {
   readingAt,
+  powerFactorAt,
   readingsFor,
   fleetReadings,
   intervalStarts,
@@ -53,3 +54,4 @@ export {
 } from './faults/corruptions.js';
 export { FaultInjector, emptyFaultCounts, type OutgoingItem, type FaultCounts, type ItemKind } from './faults/injector.js';
 export { readingJson } from './wire.js';
+export { POWER_FACTOR_MAX, POWER_FACTOR_MIN, intervalPowerFactor, reactiveImportMvarh } from './reactive.js';

@@ -5,6 +5,7 @@
 import type { Reading } from '../../common/reading.js';
 import type { MeterSpec } from './fleet.js';
 import { intervalEnergy } from './meter-model.js';
+import { intervalPowerFactor, reactiveImportMvarh } from './reactive.js';
 
 /** The first interval start >= `fromMs` aligned to `intervalSeconds`. */
 export function alignUp(fromMs: number, intervalSeconds: number): number {
@@ -30,10 +31,13 @@ export function countIntervals(fromMs: number, toMs: number, intervalSeconds: nu
   return first >= toMs ? 0 : Math.ceil((toMs - first) / (intervalSeconds * 1000));
 }
 
-/** The reading of `meter` for the interval starting at `intervalStart` (random access, no state). */
+/**
+ * The reading of `meter` for the interval starting at `intervalStart` (random access, no state). A meter
+ * with a power factor also carries reactive import (whole varh) and a reactive export of 0.
+ */
 export function readingAt(meter: MeterSpec, intervalStart: number): Reading {
   const { importMwh, exportMwh } = intervalEnergy(meter, intervalStart);
-  return {
+  const reading: Reading = {
     meterId: meter.id,
     intervalStart,
     intervalSeconds: meter.intervalSeconds,
@@ -41,6 +45,18 @@ export function readingAt(meter: MeterSpec, intervalStart: number): Reading {
     exportMwh,
     quality: 'actual',
   };
+  if (meter.powerFactor !== null) {
+    const pf = powerFactorAt(meter, intervalStart, importMwh);
+    reading.reactiveImportMvarh = reactiveImportMvarh(importMwh, pf);
+    reading.reactiveExportMvarh = 0;
+  }
+  return reading;
+}
+
+/** The power factor of `meter` (one with `powerFactor`) in an interval with `importMwh` of active import. */
+export function powerFactorAt(meter: MeterSpec, intervalStart: number, importMwh: number): number {
+  const maxMwh = meter.maxPowerKw * meter.intervalSeconds * (1_000 / 3.6);
+  return intervalPowerFactor(meter.powerFactor!, meter.key, intervalStart, importMwh / maxMwh);
 }
 
 /** The readings of one meter for every interval starting in [fromMs, toMs), in time order. */

@@ -19,9 +19,11 @@ export function wireInstant(ms: number): string {
 }
 
 export function readingJson(reading: Reading): string {
+  const reactiveImport = reading.reactiveImportMvarh === undefined ? '' : `,"reactiveImportVarh":${reading.reactiveImportMvarh / 1000}`;
+  const reactiveExport = reading.reactiveExportMvarh === undefined ? '' : `,"reactiveExportVarh":${reading.reactiveExportMvarh / 1000}`;
   return (
     `{"meterId":${JSON.stringify(reading.meterId)},"intervalStart":"${wireInstant(reading.intervalStart)}",` +
     `"intervalSeconds":${reading.intervalSeconds},"importWh":${reading.importMwh / 1000},` +
-    `"exportWh":${reading.exportMwh / 1000},"quality":"${reading.quality}"}`
+    `"exportWh":${reading.exportMwh / 1000},"quality":"${reading.quality}"${reactiveImport}${reactiveExport}}`
   );
 }

@@ -31,6 +31,20 @@ describe('Ledger', () => {
     expect(Object.keys(ledger.toDocument().meters)).toEqual(['MTR-1', 'MTR-2']);
   });
 
+  it('with reactive energy, counts the readings that carry it and sums it exactly', () => {
+    const window = { fromMs: from, toMs: from + 86_400_000 };
+    const ledger = new Ledger(['MTR-1', 'MTR-2'], from, 900_000, window, null, true);
+    const withReactive = (index: number, importMwh: number, reactiveImportMvarh: number): Reading => ({
+      ...reading('MTR-1', index, importMwh), reactiveImportMvarh, reactiveExportMvarh: 0,
+    });
+    ledger.record([item('reading', withReactive(0, 250_500, 121_000)), item('reading', withReactive(1, 9_000, 4_000))]);
+    ledger.record([item('duplicate', withReactive(0, 250_500, 121_000)), item('reading', reading('MTR-1', 2, 7))]);
+    expect(ledger.toDocument().meters).toEqual({
+      'MTR-1': { readings: 3, importWh: '259.507', exportWh: '0', reactiveReadings: 2, reactiveImportVarh: '125', reactiveExportVarh: '0' },
+      'MTR-2': { readings: 0, importWh: '0', exportWh: '0', reactiveReadings: 0, reactiveImportVarh: '0', reactiveExportVarh: '0' },
+    });
+  });
+
   it('stays exact beyond 2^53 mWh', () => {
     const ledger = new Ledger(['M'], from, 900_000, { fromMs: from, toMs: from });
     for (let i = 0; i < 10; i++) ledger.record([item('reading', reading('M', i, 999_999_999_999_999))]);

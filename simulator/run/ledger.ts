@@ -35,6 +35,10 @@ export interface LedgerMeter {
   /** Exact decimal Wh. */
   importWh: string;
   exportWh: string;
+  /** With reactive energy (--reactive): the readings that carried it, and its sums, exact decimal varh. */
+  reactiveReadings?: number;
+  reactiveImportVarh?: string;
+  reactiveExportVarh?: string;
   /** With a net-metering tariff: each billing window's energy per period. */
   windows?: LedgerWindow[];
 }
@@ -52,6 +56,9 @@ interface MeterTotals {
   readings: number;
   importMwh: bigint;
   exportMwh: bigint;
+  reactiveReadings: number;
+  reactiveImportMvarh: bigint;
+  reactiveExportMvarh: bigint;
   /** Intervals already counted, one bit per interval from `baseMs`. */
   counted: Uint8Array;
   /** With `LedgerPeriods`: per window, per period. */
@@ -67,7 +74,8 @@ export class Ledger {
 
   /**
    * `baseMs`: the earliest interval start a valid reading can have (the window start); every meter of
-   * `meterIds` appears in the document, with 0 readings if none was acknowledged.
+   * `meterIds` appears in the document, with 0 readings if none was acknowledged. `reactive`: the
+   * document carries each meter's reactive energy.
    */
   constructor(
     meterIds: readonly string[],
@@ -75,12 +83,16 @@ export class Ledger {
     private readonly intervalMs: number,
     window: { fromMs: number; toMs: number },
     private readonly periods: LedgerPeriods | null = null,
+    private readonly reactive = false,
   ) {
     this.fromMs = window.fromMs;
     this.toMs = window.toMs;
     for (const id of meterIds) {
       const windows = periods ? periods.windows.map(() => new Map<string, PeriodEnergy>()) : null;
-      this.meters.set(id, { readings: 0, importMwh: 0n, exportMwh: 0n, counted: new Uint8Array(0), windows });
+      this.meters.set(id, {
+        readings: 0, importMwh: 0n, exportMwh: 0n, reactiveReadings: 0, reactiveImportMvarh: 0n, reactiveExportMvarh: 0n,
+        counted: new Uint8Array(0), windows,
+      });
     }
   }
 
@@ -107,6 +119,11 @@ export class Ledger {
       totals.readings++;
       totals.importMwh += BigInt(reading.importMwh);
       totals.exportMwh += BigInt(reading.exportMwh);
+      if (reading.reactiveImportMvarh !== undefined || reading.reactiveExportMvarh !== undefined) {
+        totals.reactiveReadings++;
+        totals.reactiveImportMvarh += BigInt(reading.reactiveImportMvarh ?? 0);
+        totals.reactiveExportMvarh += BigInt(reading.reactiveExportMvarh ?? 0);
+      }
       if (totals.windows) this.recordPeriod(totals.windows, reading.intervalStart, BigInt(reading.importMwh), BigInt(reading.exportMwh));
     }
   }
@@ -153,6 +170,13 @@ export class Ledger {
         readings: totals.readings,
         importWh: mwhToWhString(totals.importMwh),
         exportWh: mwhToWhString(totals.exportMwh),
+        ...(this.reactive
+          ? {
+              reactiveReadings: totals.reactiveReadings,
+              reactiveImportVarh: mwhToWhString(totals.reactiveImportMvarh),
+              reactiveExportVarh: mwhToWhString(totals.reactiveExportMvarh),
+            }
+          : {}),
         ...(totals.windows ? { windows: this.windowDocuments(totals.windows) } : {}),
       };
     }

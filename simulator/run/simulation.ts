@@ -72,6 +72,7 @@ export async function runSimulation(config: SimulatorConfig, io: SimulationIo): 
     intervalSeconds: config.intervalSeconds,
     idPrefix: config.idPrefix,
     concentrators: config.concentrators,
+    reactive: config.reactive,
     latitude: config.latitude,
     longitude: config.longitude,
   });
@@ -106,7 +107,7 @@ export async function runSimulation(config: SimulatorConfig, io: SimulationIo): 
           periods: { windows: billingMonths(config.timezone, mode.fromMs, mode.toMs), periodOf: (ms: number) => periodAt(config.timezone, ms) },
         }
       : null;
-  const ledger = new Ledger(fleet.meters.map((m) => m.id), firstIntervalStart, intervalMs, window, netMetering?.periods ?? null);
+  const ledger = new Ledger(fleet.meters.map((m) => m.id), firstIntervalStart, intervalMs, window, netMetering?.periods ?? null, config.reactive);
   const stats = new RunStats();
   warnAboutFutureReadings(config, io, liveStartMs);
   warnAboutLocalTime(config, io);
