@@ -16,75 +16,39 @@
  * it starts to hold, the test fails until it is removed from the list, so the list never hides a pass or
  * a regression.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import Decimal from 'decimal.js';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageModes } from '../support/database.js';
 import { connectDevice, endClient } from '../support/mqtt.js';
+import {
+  describeAbsentPeerSuite,
+  loadPeerSuite,
+  peerOutcome,
+  peerReadings,
+  peerTariffBody,
+  type PeerCase,
+  type PeerCharges,
+  type PeerCheck,
+  type PeerReading,
+  type PeerRun,
+  type PeerSuite,
+} from '../support/peer-suite.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
-import { sharedFolder } from './shared-material.js';
-
-const D = Decimal.clone({ precision: 50 });
 
 /** Checks that do not hold yet, by name (`<case>/<run>/<check>`), with the reason. */
 const KNOWN_FAILURES: Record<string, string> = {};
 
-interface Check {
-  id: string;
-  kind: 'sum_total' | 'sum_amount_of_type' | 'neg_sum_amount_of_type' | 'line_quantity' | 'neg_sum_amount_of_type_and_period';
-  types?: string[];
-  period?: string;
-  tier?: number;
-  window?: number;
-  expected: string;
-  tolerance: string;
-  perLineRounding: boolean;
-}
-interface Run {
-  id: string;
-  tariff: string;
-  load: string;
-  intervalSeconds: number;
-  windows: { from: string; to: string }[];
-  setup?: Record<string, unknown>;
-  checks: Check[];
-}
-interface Case {
-  case: string;
-  timezone: string;
-  billingDay: number;
-  runs: Run[];
-}
-interface Line {
-  type: string;
-  period?: string;
-  tier?: number;
-  quantity?: string;
-  amount: string;
-}
+const { suite, reason } = loadPeerSuite();
 
-const { dir, reason } = sharedFolder('peer-conformance');
-
-if (!dir) {
-  describe('peer conformance', () => {
-    it(process.env.CI === 'true' ? 'has its shared material in CI' : `is not replayed here: ${reason}`, () => {
-      if (process.env.CI === 'true') expect.fail(reason);
-      expect(dir).toBeNull();
-    });
-  });
+if (!suite) {
+  describeAbsentPeerSuite('peer conformance through the public API', reason);
 } else {
-  const cases: Case[] = readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isDirectory())
-    .map((e) => JSON.parse(readFileSync(join(dir, e.name, 'expected.json'), 'utf8')) as Case)
-    .sort((a, b) => a.case.localeCompare(b.case));
-  const replayed = cases.flatMap((c) => c.runs.map((run) => ({ c, run })));
-  const checkCount = replayed.reduce((n, { run }) => n + run.checks.length, 0);
+  const replayed = suite.runs;
+  const checkCount = suite.checkCount;
 
   describe('peer conformance through the public API', () => {
     let stack: TestStack;
-    const charges = new Map<string, { body: { total: string; lines: Line[]; coverage: { actualIntervals: number } }; status: number }[]>();
+    const charges = new Map<string, { body: PeerCharges & { coverage: { actualIntervals: number } }; status: number }[]>();
     const provisioned = new Map<string, string>();
     const outcomes = new Map<string, { pass: boolean; detail: string }>();
 
@@ -94,8 +58,8 @@ if (!dir) {
       for (const [k, { c, run }] of replayed.entries()) {
         const name = `${c.case}/${run.id}`;
         try {
-          const meterId = await provision(stack, c, run, k);
-          await publishLoad(stack, meterId, readFileSync(join(dir, c.case, run.load), 'utf8'));
+          const meterId = await provision(stack, suite, c, run, k);
+          await publishLoad(stack, meterId, peerReadings(suite, c, run));
           const answers = [];
           for (const w of run.windows) {
             const res = await stack.api(`/v1/meters/${meterId}/charges?from=${encodeURIComponent(w.from)}&to=${encodeURIComponent(w.to)}`);
@@ -114,7 +78,7 @@ if (!dir) {
       it(`${c.case}/${run.id}: every published reading of its windows is rated`, () => {
         const name = `${c.case}/${run.id}`;
         expect(provisioned.get(name), `${name} could not be provisioned, published or fetched`).toBeUndefined();
-        const starts = readFileSync(join(dir, c.case, run.load), 'utf8').trim().split('\n').slice(1).map((row) => Date.parse(row.split(',')[0]));
+        const starts = peerReadings(suite, c, run).map((r) => Date.parse(r.intervalStart));
         const inWindows = starts.filter((t) => run.windows.some((w) => t >= Date.parse(w.from) && t < Date.parse(w.to))).length;
         expect(inWindows).toBeGreaterThan(0);
         expect(charges.get(name)!.reduce((n, a) => n + (a.body.coverage?.actualIntervals ?? 0), 0)).toBe(inWindows);
@@ -144,57 +108,18 @@ if (!dir) {
 }
 
 /** Whether a check holds, with our figure, the peer's and what is allowed (the README's pass rule). */
-function outcomeOf(check: Check, answers: { body: any; status: number }[] | undefined, failure: string | undefined): { pass: boolean; detail: string } {
+function outcomeOf(check: PeerCheck, answers: { body: PeerCharges; status: number }[] | undefined, failure: string | undefined): { pass: boolean; detail: string } {
   if (failure || !answers) return { pass: false, detail: `not provisioned, published or fetched: ${failure}` };
   const selected = check.window === undefined ? answers : [answers[check.window]];
   const refused = selected.find((a) => a.status !== 200);
   if (refused) return { pass: false, detail: `charges answered ${refused.status}: ${JSON.stringify(refused.body).slice(0, 300)}` };
-  const { ours, lines } = evaluate(check, selected.map((a) => a.body));
-  const allowed = new D(check.tolerance).plus(check.perLineRounding ? new D('0.005').mul(lines) : 0);
-  const off = ours.minus(check.expected).abs();
-  return { pass: off.lte(allowed), detail: `ours ${ours.toFixed()} vs the peer's ${check.expected} (off ${off.toFixed()}, allowed ${allowed.toFixed()}, ${lines} lines)` };
-}
-
-/** Our figure for a check and the number of non-zero lines it summed (exact decimals). */
-function evaluate(check: Check, windows: { total: string; lines: Line[] }[]): { ours: Decimal; lines: number } {
-  const ofTypes = (l: Line) => check.types!.includes(l.type);
-  const sumOf = (keep: (l: Line) => boolean) => {
-    let total = new D(0);
-    let n = 0;
-    for (const w of windows)
-      for (const l of w.lines.filter(keep)) {
-        total = total.plus(l.amount);
-        if (!new D(l.amount).isZero()) n++;
-      }
-    return { total, n };
-  };
-  switch (check.kind) {
-    case 'sum_total': {
-      const { n } = sumOf(() => true);
-      return { ours: windows.reduce((t, w) => t.plus(w.total), new D(0)), lines: n };
-    }
-    case 'sum_amount_of_type': {
-      const { total, n } = sumOf(ofTypes);
-      return { ours: total, lines: n };
-    }
-    case 'neg_sum_amount_of_type': {
-      const { total, n } = sumOf(ofTypes);
-      return { ours: total.neg(), lines: n };
-    }
-    case 'neg_sum_amount_of_type_and_period': {
-      const { total, n } = sumOf((l) => ofTypes(l) && l.period === check.period);
-      return { ours: total.neg(), lines: n };
-    }
-    case 'line_quantity': {
-      const line = windows[0].lines.find((l) => l.type === check.types![0] && l.period === check.period && l.tier === check.tier);
-      return { ours: new D(line?.quantity ?? 0), lines: 0 };
-    }
-  }
+  const o = peerOutcome(check, answers.map((a) => a.body));
+  return { pass: o.pass, detail: `ours ${o.ours} vs the peer's ${o.expected} (off ${o.off}, allowed ${o.allowed}, ${o.lines} lines)` };
 }
 
 /** The run's tariff, account and meter, as the README's recipe says; returns the meter id. */
-async function provision(stack: TestStack, c: Case, run: Run, k: number): Promise<string> {
-  const tariff = JSON.parse(readFileSync(join(dir!, c.case, run.tariff), 'utf8'));
+async function provision(stack: TestStack, suite: PeerSuite, c: PeerCase, run: PeerRun, k: number): Promise<string> {
+  const tariff = peerTariffBody(suite, c, run);
   const tariffId = `pc-${k}-${run.id}`.slice(0, 64);
   const imported = await stack.api('/v1/tariffs/urdb', { body: { ...tariff, id: tariffId, ...(run.setup ?? {}) } });
   if (imported.status !== 201) throw new Error(`tariff import: ${imported.status} ${JSON.stringify(imported.body)}`);
@@ -214,15 +139,10 @@ async function provision(stack: TestStack, c: Case, run: Run, k: number): Promis
  * (the source columns dropped), a window of messages in flight; resolves when every message is
  * acknowledged, resending after a dropped connection what was not.
  */
-async function publishLoad(stack: TestStack, meterId: string, csv: string): Promise<void> {
-  const [header, ...rows] = csv.trim().split('\n');
-  const columns = header.split(',');
-  const at = (name: string) => columns.indexOf(name);
-  const [start, seconds, imported, exported] = [at('intervalStart'), at('intervalSeconds'), at('importWh'), at('exportWh')];
-  const readings = rows.map((row) => {
-    const f = row.split(',');
-    return `{"intervalStart":"${f[start]}","intervalSeconds":${f[seconds]},"importWh":${f[imported]},"exportWh":${f[exported]}}`;
-  });
+async function publishLoad(stack: TestStack, meterId: string, rows: PeerReading[]): Promise<void> {
+  const readings = rows.map(
+    (r) => `{"intervalStart":"${r.intervalStart}","intervalSeconds":${r.intervalSeconds},"importWh":${r.importWh},"exportWh":${r.exportWh}}`,
+  );
   const messages: string[] = [];
   for (let i = 0; i < readings.length; i += 500) messages.push(`{"readings":[${readings.slice(i, i + 500).join(',')}]}`);
   const acknowledged = new Set<number>();
