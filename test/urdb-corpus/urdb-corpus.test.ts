@@ -11,7 +11,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { importUrdb, rateWindow, UrdbImportError, type MeterInterval, type TariffDocument } from '../../rating/index.js';
-import { sharedFolder } from '../conformance/shared-material.js';
+import { sharedFolder } from '../support/shared-material.js';
 
 const { dir, reason } = sharedFolder('urdb-corpus');
 /** The import must handle at least these shares (see the printed counts and rating/README.md). */
