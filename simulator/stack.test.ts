@@ -1,7 +1,8 @@
 /**
  * The simulator against the real stack: it provisions through the REST API, backfills through the real
  * gateway (its own process) into the real database with faults, and its ledger reconciles with what the
- * database stored, to the mWh. A second run while the gateway is killed and restarted reconciles too.
+ * database stored, to the mWh. A second run while the gateway is killed and restarted reconciles too. A
+ * commercial fleet's reactive energy is stored to the varh and reconciles through the API.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -17,6 +18,8 @@ import { mwhToWhString } from '../common/reading.js';
 import { createTestDatabase, storageModes, type TestDatabase } from '../test/support/database.js';
 import { startGatewayProcess } from '../test/support/processes.js';
 import type { LedgerDocument } from './run/ledger.js';
+import { describeDifferences, reconcileWithApi } from './run/api-reconcile.js';
+import { ApiClient } from './provision/api-client.js';
 import { runCli } from './test-support/run-cli.js';
 
 const TOKEN = 'simulator-stack-test-token-0123456789';
@@ -97,6 +100,56 @@ describe.each(storageModes())('simulator against the real stack (%s storage)', (
     ]);
     expect(again.code, again.stderr).toBe(0);
     expect(await stored(meterIds[0].replace(/\d+$/, ''), from, to)).toEqual(ledger.meters);
+  });
+
+  it("a commercial fleet's reactive energy is stored to the varh and --reconcile finds it in the API", async () => {
+    const ledgerPath = join(directory, 'reactive.json');
+    const from = '2025-07-14T00:00:00Z';
+    const to = '2025-07-16T00:00:00Z';
+    const run = await simulate([
+      '--profile', 'commercial', '--meters', '6', '--concentrators', '2', '--batch', '48', '--id-prefix', 'Q',
+      '--from', from, '--to', to, '--seed', 'stack-reactive', '--faults', 'duplicate=0.05,reorder=0.05,conflict=0.02',
+      '--ledger', ledgerPath, '--reconcile',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(run.stdout) as { reconcile: { meters: number; differences: unknown[] } };
+    expect(summary.reconcile).toEqual({ meters: 6, differences: [] });
+    const ledger = JSON.parse(await readFile(ledgerPath, 'utf8')) as LedgerDocument;
+    const res = await db.pool.query(
+      `SELECT meter_id, count(*)::int AS n, count(reactive_import_mvarh)::int AS rn,
+              sum(reactive_import_mvarh)::text AS ri, sum(reactive_export_mvarh)::text AS re,
+              sum(import_mwh)::text AS i, min(reactive_import_mvarh % 1000)::int AS rmin, max(reactive_import_mvarh % 1000)::int AS rmax
+       FROM readings WHERE meter_id LIKE 'Q%' AND interval_start >= $1 AND interval_start < $2 GROUP BY meter_id`,
+      [from, to],
+    );
+    expect(res.rows).toHaveLength(6);
+    for (const row of res.rows) {
+      const meter = ledger.meters[row.meter_id]!;
+      expect(meter.readings).toBe(2 * 96);
+      expect({ n: row.n, rn: row.rn, ri: mwhToWhString(row.ri), re: mwhToWhString(row.re) }).toEqual({
+        n: meter.readings, rn: meter.reactiveReadings, ri: meter.reactiveImportVarh, re: meter.reactiveExportVarh,
+      });
+      expect([row.rmin, row.rmax]).toEqual([0, 0]); // whole varh
+      // Between the tangents of acos(0.98) and acos(0.85) times the import, over the two days.
+      const ratio = Number(row.ri) / Number(row.i);
+      expect(ratio).toBeGreaterThan(0.2);
+      expect(ratio).toBeLessThan(0.62);
+    }
+
+    // The comparison reads the reactive energy the API stored: one varh more in the ledger is a difference.
+    const client = new ApiClient(`http://127.0.0.1:${api.ports.api}`, TOKEN);
+    expect((await reconcileWithApi(ledger, client)).differences).toEqual([]);
+    const first = Object.keys(ledger.meters)[0]!;
+    const changed: LedgerDocument = {
+      ...ledger,
+      meters: { ...ledger.meters, [first]: { ...ledger.meters[first]!, reactiveImportVarh: String(Number(ledger.meters[first]!.reactiveImportVarh) + 1) } },
+    };
+    const report = await reconcileWithApi(changed, client);
+    expect(report.differences.map((d) => d.meterId)).toEqual([first]);
+    expect(report.differences[0]!.api).toEqual(ledger.meters[first]);
+    expect(describeDifferences(report)[0]).toContain(
+      `reactiveImportVarh ledger ${changed.meters[first]!.reactiveImportVarh} / API ${ledger.meters[first]!.reactiveImportVarh}`,
+    );
   });
 
   it('reconnects through a gateway crash and restart, and the ledger still reconciles', async () => {
