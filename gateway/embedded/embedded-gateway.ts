@@ -15,13 +15,9 @@
  * acknowledged is ever refused.
  */
 import { Aedes, type Client } from 'aedes';
-import type { Pool } from '../../common/db.js';
-import type { Logger } from '../../common/logger.js';
-import type { Metrics } from '../../common/metrics.js';
 import { clip } from '../client-text.js';
 import type { CommitHealth, IngestBatcher } from '../ingestion/batcher.js';
-import type { CandidateReading } from '../ingestion/decode.js';
-import { createIngestionPipeline } from '../ingestion/pipeline.js';
+import { createIngestionPipeline, type IngestionOptions } from '../ingestion/pipeline.js';
 import { createConnectionLimits } from './connection-limits.js';
 import { createConnectionLog } from './connection-log.js';
 import { DeviceAuthenticator } from './device-auth.js';
@@ -35,16 +31,10 @@ import { openListeners, type Listeners, type ListenOptions } from './listeners.j
 export { ADDRESS_ATTEMPTS_FACTOR } from './connection-limits.js';
 export type { ListenOptions } from './listeners.js';
 
-export interface GatewayOptions {
-  pool: Pool;
+/** The ingestion pipeline's options (pool, log, metrics, limits, clock, onCommitted), and the broker's. */
+export interface GatewayOptions extends IngestionOptions {
   /** for the LISTEN connection that invalidates cached credentials */
   databaseUrl: string;
-  log: Logger;
-  metrics?: Metrics;
-  maxPayloadBytes: number;
-  futureToleranceSeconds: number;
-  maxBatchRows: number;
-  maxInflightBatches: number;
   highWaterReadings: number;
   maxConnections: number;
   /**
@@ -58,9 +48,6 @@ export interface GatewayOptions {
   publishBurst?: number;
   /** monotonic clock (ms) of the limits; injectable for tests */
   limitsClock?: () => number;
-  /** the gateway's clock (epoch ms); injectable for tests */
-  now?: () => number;
-  onCommitted?: (readings: CandidateReading[]) => void;
 }
 
 export interface Gateway {

@@ -24,21 +24,16 @@
  */
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import type { Pool } from '../../common/db.js';
 import type { Logger } from '../../common/logger.js';
-import type { Metrics } from '../../common/metrics.js';
 import type { CommitHealth, IngestBatcher, MessageOutcome } from '../ingestion/batcher.js';
-import type { CandidateReading } from '../ingestion/decode.js';
-import { createIngestionPipeline } from '../ingestion/pipeline.js';
+import { createIngestionPipeline, type IngestionOptions } from '../ingestion/pipeline.js';
 import { quarantineMessage } from '../ingestion/quarantine.js';
 import { parseReadingsTopic } from '../topics.js';
 import { clip } from '../client-text.js';
 import { installAckWindow, type AckWindow, type InFlight } from './ack-window.js';
 
-export interface ExternalGatewayOptions {
-  pool: Pool;
-  log: Logger;
-  metrics?: Metrics;
+/** The ingestion pipeline's options (pool, log, metrics, limits, clock, onCommitted), and the subscriber's. */
+export interface ExternalGatewayOptions extends IngestionOptions {
   /** mqtt://, mqtts://, ws:// or wss:// */
   url: string;
   username?: string;
@@ -58,13 +53,6 @@ export interface ExternalGatewayOptions {
   shareGroup: string;
   /** PEM CA bundle for a broker with a private CA */
   caFile?: string;
-  maxPayloadBytes: number;
-  futureToleranceSeconds: number;
-  maxBatchRows: number;
-  maxInflightBatches: number;
-  /** the gateway's clock (epoch ms); injectable for tests */
-  now?: () => number;
-  onCommitted?: (readings: CandidateReading[]) => void;
   /** start() fails when no subscription is in place after this long (default 30 s) */
   startTimeoutMs?: number;
   /** pause between reconnection attempts (default 1 s) */
