@@ -5,11 +5,11 @@
  * or when the period is now rated in another currency than it was billed in.
  */
 import { isoUtc } from '../../common/time.js';
-import { EMPTY_METERING_STATE, rateWindow, type DemandHistoryEntry, type MeteringState, type MeterInterval } from '../../rating/index.js';
+import { rateWindow, type DemandHistoryEntry, type MeteringState, type MeterInterval } from '../../rating/index.js';
 import { canonicalJson } from './canonical-json.js';
-import { serviceEndsIn, serviceStartsIn, serviceWindow, timelineWithin, type ServiceSpan } from './service-span.js';
+import type { ServiceSpan } from './service-span.js';
 import { isZeroMoney, moneyDifference, type AdjustmentLine } from './bill-document.js';
-import { minorUnitOf, tariffVersionsIn, type VersionOf } from './rate-cycle.js';
+import { cycleInService, minorUnitOf, tariffVersionsIn, type VersionOf } from './rate-cycle.js';
 import type { MeterTariffs } from '../tariffs/tariffs.repository.js';
 
 export interface LatePeriod {
@@ -40,19 +40,10 @@ export interface BilledSoFar {
  */
 export function adjustmentLine(period: LatePeriod, readings: MeterInterval[], billed: BilledSoFar, tariffs: MeterTariffs, versionOf: VersionOf): AdjustmentLine | null {
   const cycle = { from: period.cycleFrom, to: period.cycleTo };
-  const window = serviceWindow(cycle, period.service) ?? cycle;
-  const partial = window.from !== cycle.from || window.to !== cycle.to;
-  const charges = rateWindow({
-    tariffTimeline: partial ? timelineWithin(tariffs.timeline, window) : tariffs.timeline,
-    intervals: readings,
-    billingWindow: window,
-    billingCycle: cycle,
-    meterIntervalSeconds: period.meterIntervalSeconds,
-    ...(period.demandHistory ? { demandHistory: period.demandHistory } : {}),
-    // As the cycle was closed (rate-cycle.ts): a service start begins with nothing carried, a service end settles.
-    ...(period.carriedIn ? { carriedIn: serviceStartsIn(cycle, period.service) ? EMPTY_METERING_STATE : period.carriedIn } : {}),
-    ...(serviceEndsIn(cycle, period.service) ? { finalWindow: true } : {}),
-  });
+  // Rated as the cycle was closed (rate-cycle.ts): the part in service, nothing carried after a service
+  // start inside it, the final window settling at a service end.
+  const { window, rating } = cycleInService({ cycle, service: period.service, tariffTimeline: tariffs.timeline, carried: period });
+  const charges = rateWindow({ ...rating, intervals: readings, meterIntervalSeconds: period.meterIntervalSeconds });
   if (charges.currency !== billed.currency) return null;
   const minorUnit = minorUnitOf(charges, tariffs);
   const amount = moneyDifference(charges.total, billed.previouslyBilled, minorUnit);
