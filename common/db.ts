@@ -4,7 +4,6 @@
  */
 import { createServer } from 'node:net';
 import pg from 'pg';
-import type { Logger } from './logger.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;

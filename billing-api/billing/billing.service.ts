@@ -30,7 +30,7 @@ import { Conflict, CurrencyMismatch, InvalidInput, NotFound, RatingFailed } from
 import type { ReadingsRepository } from '../readings/readings.repository.js';
 import { adjustmentLine } from './adjustment-line.js';
 import { assembleBill, billHeader, creditNote, type AdjustmentLine, type BillDocument, type CreditNoteDocument } from './bill-document.js';
-import type { AccountBillingState, BillingMeter, BillingRepository, BillSummary, RunFailure, RunState, RunTrigger, StoredRun } from './billing.repository.js';
+import type { AccountBillingState, BillingMeter, BillingRepository, BillSummary, RunFailure, RunState, StoredRun } from './billing.repository.js';
 import { serviceWindow } from './service-span.js';
 import { ServiceLifecycleService } from './service-lifecycle.service.js';
 import { cycleContaining, cycleStartIn, localDate, type BillingCycle } from './cycles.js';
