@@ -326,7 +326,7 @@ export const netMeteringSchema = z
       .optional()
       .meta({ description: "A period's surplus carried as kWh to later windows (default; SAM option 0) or credited at its sell rate into a money balance (SAM option 1)" }),
     trueUpMonth: month.optional().meta({ description: 'Local month whose billing cycle settles the year (default 12)' }),
-    trueUpSellRate: decimal('Price per kWh of the running net surplus paid at the true-up (kWh carry-over; default 0)').optional(),
+    trueUpSellRate: nonNegativeDecimal('Price per kWh of the running net surplus paid at the true-up (kWh carry-over; default 0); never negative: a surplus is not charged for').optional(),
     trueUpCreditRollover: z.boolean().optional().meta({ description: 'The true-up value is kept as credit for later energy charges instead of paid (default false)' }),
   })
   .meta({

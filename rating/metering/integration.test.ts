@@ -78,6 +78,9 @@ describe('native documents', () => {
     };
     expect(paths({ ...touTariff, meteringMode: 'buy_all_sell_all', netMetering: {} })).toEqual(['meteringMode']);
     expect(paths({ ...touTariff, netMetering: {}, netBilling: {} })).toEqual(['netBilling']);
+    // A surplus is paid for at the true-up, never charged for.
+    expect(paths({ ...touTariff, netMetering: { trueUpSellRate: '-0.01' } })).toEqual(['netMetering.trueUpSellRate']);
+    expect(paths({ ...touTariff, netMetering: { trueUpSellRate: '0.03' } })).toEqual([]);
     expect(paths({ ...touTariff, meteringMode: 'net_billing_hourly', netBilling: { trueUpMonth: 3 }, annualMinimumCharge: { amount: '120' } })).toEqual([]);
   });
 });
